@@ -1,0 +1,242 @@
+"""The protocol as data: a versioned TOML file validated on load into frozen pydantic models.
+
+A protocol amendment is a new file (e.g. START-01_v1.1.toml), never a code change. Every
+parameter the rules read (activity per cycle, renal limit, windows, capecitabine regimen,
+eligibility thresholds) lives in the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from startrt.protocol.criteria import Criterion
+from startrt.protocol.schedule import ScheduleSettings
+from startrt.protocol.screening import CYCLE_LAB_FIELDS, SCREENING_FIELDS
+
+PROTOCOL_PACKAGE = "startrt.protocol.files"
+DEFAULT_PROTOCOL_FILE = "START-01_v1.0.toml"
+
+
+class ProtocolFileError(ValueError):
+    """A protocol file that cannot be read or does not validate; names the file and each field."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Arm(_Frozen):
+    """A treatment arm; `randomized_arm` is the allocation it belongs to."""
+
+    id: str
+    label: str
+    randomized_arm: str
+    dosimetry_guided: bool
+    capecitabine: bool
+    fixed_cycles: int | None = Field(default=None, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _fixed_cycles_iff_not_guided(self) -> Arm:
+        if self.dosimetry_guided == (self.fixed_cycles is not None):
+            raise ValueError(
+                f"arm {self.id}: fixed_cycles is required for an arm without dosimetry guidance "
+                "and not allowed for a dosimetry-guided arm"
+            )
+        return self
+
+
+class Treatment(_Frozen):
+    nuclide: str
+    activity_per_cycle_gbq: float = Field(gt=0, le=15)
+    minimum_activity_gbq: float = Field(gt=0, le=15)
+    activity_step_gbq: float = Field(gt=0, le=1)
+    max_personalized_cycles: int | None = Field(default=None, ge=1, le=20)
+    max_cycle_delay_weeks: float = Field(ge=0, le=52)
+
+    @model_validator(mode="after")
+    def _minimum_below_full(self) -> Treatment:
+        if self.minimum_activity_gbq > self.activity_per_cycle_gbq:
+            raise ValueError("minimum_activity_gbq must not exceed activity_per_cycle_gbq")
+        return self
+
+
+class RenalLimit(_Frozen):
+    """Cumulative kidney limit: absorbed dose (AD) or BED, applied to the kidney it names."""
+
+    quantity: Literal["AD", "BED"]
+    limit_gy: float = Field(gt=0, le=100)
+    kidney: Literal["mean", "left", "right", "worse"]
+    alpha_beta_gy: float = Field(gt=0, le=20)
+    repair_half_time_h: float = Field(gt=0, le=24)
+
+
+class MarrowLimit(_Frozen):
+    limit_gy: float = Field(gt=0, le=10)
+
+
+class GfrSettings(_Frozen):
+    """LMR/CAPA agreement: relative difference above which the mean is flagged (Lund model)."""
+
+    agreement_threshold: float = Field(gt=0, le=1)
+
+
+class CapecitabineSettings(_Frozen):
+    dose_mg_per_m2: float = Field(gt=0, le=2500)
+    bsa_formula: Literal["dubois", "mosteller"]
+    reduce_for_moderate_renal_impairment: bool
+
+
+class ArmAssignmentSettings(_Frozen):
+    """Which treatment arm the personalized allocation becomes, from the FDG-PET result."""
+
+    personalized_arm: str
+    fdg_negative_arm: str
+    fdg_positive_arm: str
+
+
+class RandomizationSettings(_Frozen):
+    method: Literal["permuted_blocks", "minimization"]
+    arms: tuple[str, ...] = Field(min_length=2)
+    ratio: tuple[int, ...]
+    block_sizes: tuple[int, ...] = Field(min_length=1)
+    strata: tuple[Literal["site", "fdg"], ...]
+    minimization_p_best: float = Field(gt=0.5, le=1)
+
+    @model_validator(mode="after")
+    def _ratio_matches_arms(self) -> RandomizationSettings:
+        if len(self.ratio) != len(self.arms) or min(self.ratio) < 1:
+            raise ValueError("ratio needs one positive integer per arm")
+        unit = sum(self.ratio)
+        if any(size % unit for size in self.block_sizes):
+            raise ValueError(f"block_sizes must be multiples of sum(ratio) = {unit}")
+        return self
+
+
+class Eligibility(_Frozen):
+    inclusion: tuple[Criterion, ...] = Field(min_length=1)
+    exclusion: tuple[Criterion, ...]
+
+
+class CycleCondition(Criterion):
+    """A pre-cycle laboratory condition; when not met the cycle is delayed or treatment stops."""
+
+    on_fail: Literal["delay", "stop"]
+
+
+def _require_known_fields(criteria: tuple[Criterion, ...], known: frozenset[str]) -> None:
+    for criterion in criteria:
+        for name in (criterion.field, criterion.applies_if):
+            if name is not None and name not in known:
+                raise ValueError(f"criterion {criterion.id}: unknown field {name!r}")
+
+
+class Protocol(_Frozen):
+    """A validated protocol version."""
+
+    schema_version: Literal["startrt-protocol/1"] = Field(alias="schema")
+    id: str
+    version: str
+    title: str
+    registrations: tuple[str, ...]
+    effective_date: date
+    sites: tuple[str, ...] = Field(min_length=1)
+    arms: tuple[Arm, ...] = Field(min_length=2)
+    treatment: Treatment
+    renal_limit: RenalLimit
+    marrow_limit: MarrowLimit | None = None
+    gfr: GfrSettings
+    capecitabine: CapecitabineSettings
+    schedule: ScheduleSettings
+    arm_assignment: ArmAssignmentSettings
+    randomization: RandomizationSettings
+    eligibility: Eligibility
+    cycle_conditions: tuple[CycleCondition, ...]
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Protocol:
+        arm_ids = [arm.id for arm in self.arms]
+        if len(set(arm_ids)) != len(arm_ids):
+            raise ValueError(f"arm ids must be unique: {arm_ids}")
+        for arm in self.arms:
+            if arm.randomized_arm not in self.randomization.arms:
+                raise ValueError(
+                    f"arm {arm.id}: randomized_arm {arm.randomized_arm!r} is not one of "
+                    f"randomization.arms {list(self.randomization.arms)}"
+                )
+        assignment = self.arm_assignment
+        for name in (assignment.fdg_negative_arm, assignment.fdg_positive_arm):
+            if name not in arm_ids:
+                raise ValueError(f"arm_assignment names unknown arm {name!r}")
+        if assignment.personalized_arm not in self.randomization.arms:
+            raise ValueError(f"arm_assignment.personalized_arm {assignment.personalized_arm!r}")
+        ids = [c.id for c in (*self.eligibility.inclusion, *self.eligibility.exclusion)]
+        ids += [c.id for c in self.cycle_conditions]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"criterion ids must be unique; repeated: {duplicates}")
+        _require_known_fields(
+            (*self.eligibility.inclusion, *self.eligibility.exclusion), SCREENING_FIELDS
+        )
+        _require_known_fields(self.cycle_conditions, CYCLE_LAB_FIELDS)
+        return self
+
+    @property
+    def label(self) -> str:
+        """'START-01 v1.0': how decisions name the protocol version they applied."""
+        return f"{self.id} v{self.version}"
+
+    def arm(self, arm_id: str) -> Arm:
+        """The arm with this id; an unknown id raises ValueError listing the known ones."""
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        known = ", ".join(a.id for a in self.arms)
+        raise ValueError(f"arm={arm_id!r}: not an arm of {self.label}; known: {known}")
+
+
+def _format_validation_error(source: str, error: ValidationError) -> str:
+    lines = [f"protocol file {source} is not valid:"]
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  {location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_protocol(text: str, source: str = "<text>") -> Protocol:
+    """Parse and validate protocol TOML text; errors name the source and each failing field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ProtocolFileError(f"protocol file {source} is not valid TOML: {error}") from None
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as error:
+        raise ProtocolFileError(_format_validation_error(source, error)) from None
+
+
+def load_protocol(path: str | Path) -> Protocol:
+    """Load and validate a protocol file from disk."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ProtocolFileError(f"protocol file {file} cannot be read: {error}") from None
+    return parse_protocol(text, str(file))
+
+
+def shipped_protocol_files() -> list[str]:
+    """Names of the protocol versions shipped inside the package."""
+    folder = resources.files(PROTOCOL_PACKAGE)
+    return sorted(item.name for item in folder.iterdir() if item.name.endswith(".toml"))
+
+
+def default_protocol() -> Protocol:
+    """The current START-01 protocol version shipped with the package."""
+    text = resources.files(PROTOCOL_PACKAGE).joinpath(DEFAULT_PROTOCOL_FILE).read_text("utf-8")
+    return parse_protocol(text, DEFAULT_PROTOCOL_FILE)
