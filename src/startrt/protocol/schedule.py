@@ -84,6 +84,7 @@ def imaging_day_after_cycle(hours_after_infusion: float) -> int:
 class VisitKind(StrEnum):
     """What happens at a visit; members are listed in the order visits on one day take place."""
 
+    PRE_CYCLE_LAB = "pre_cycle_lab"
     LAB_CHECK = "lab_check"
     CYCLE = "cycle"
     CAPECITABINE_START = "capecitabine_start"

@@ -80,19 +80,18 @@ class StrataDesign:
         """The stratum of a patient given factor -> level; raise on a missing/unknown one."""
         if not isinstance(levels, Mapping):
             raise InvalidInputError(field, levels, "must map each factor to a level")
-        unknown = sorted(set(levels) - set(self.factors), key=str)
-        if unknown:
+        missing = [factor for factor in self.factors if factor not in levels]
+        if missing:
+            raise InvalidInputError(field, levels, f"missing factor(s) {missing}")
+        if len(levels) != len(self.factors):
+            unknown = [factor for factor in levels if factor not in self.factors]
             raise InvalidInputError(field, levels, f"unknown factor(s) {unknown}")
-        stratum = []
         for factor, allowed in self.factors.items():
-            if factor not in levels:
-                raise InvalidInputError(field, levels, f"missing factor {factor!r}")
             if levels[factor] not in allowed:
                 raise InvalidInputError(
                     f"{field}.{factor}", levels[factor], f"must be one of {list(allowed)}"
                 )
-            stratum.append((factor, levels[factor]))
-        return tuple(stratum)
+        return tuple((factor, levels[factor]) for factor in self.factors)
 
     def parse_label(self, label: str, field: str = "stratum") -> Stratum:
         """The stratum written as `stratum_label` text; raise if malformed or not in the design."""

@@ -1,0 +1,430 @@
+"""Capecitabine dosing, contraindications and toxicity modification.
+
+Worked examples are derived by hand from the rounding rule: each administration is the
+fewest-tablet combination of 500/150 mg tablets, the evening equals the morning or has one more
+tablet, the daily total is closest to 2 x target, ties prefer equal doses, then the lower total.
+Makeable amounts below 1000 mg: 150, 300, 450, 500, 600, 650, 750, 800, 900, 950; every multiple
+of 50 from 1000 mg up.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from startrt.clinical.capecitabine import (
+    CapecitabineContraindicatedError,
+    CapecitabineDose,
+    DoseModification,
+    capecitabine_dose,
+    contraindications,
+    dose_modification,
+    tablet_combination,
+)
+from startrt.validation import InvalidInputError
+
+PROTOCOL_DOSE_MG_PER_M2 = 825.0
+
+
+def tablets_mg(tablets: dict[int, int]) -> int:
+    return sum(strength * count for strength, count in tablets.items())
+
+
+# --- tablet_combination -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("dose_mg", "expected"),
+    [
+        (0, {500: 0, 150: 0}),
+        (150, {500: 0, 150: 1}),
+        (500, {500: 1, 150: 0}),
+        (650, {500: 1, 150: 1}),  # 500 + 150
+        (1000, {500: 2, 150: 0}),
+        (1050, {500: 0, 150: 7}),  # 1050-500 = 550 and 1050-1000 = 50 are not multiples of 150
+        (1100, {500: 1, 150: 4}),  # 500 + 4*150 = 1100
+        (1350, {500: 0, 150: 9}),  # 850 and 350 not makeable; 9*150 = 1350
+        (1500, {500: 3, 150: 0}),  # 3 tablets, not 10 x 150
+        (1650, {500: 3, 150: 1}),  # 1500 + 150
+        (2800, {500: 5, 150: 2}),  # 2500 + 300
+    ],
+)
+def test_tablet_combination_fewest_tablets(dose_mg: int, expected: dict[int, int]) -> None:
+    assert tablet_combination(dose_mg) == expected
+
+
+@pytest.mark.parametrize("dose_mg", [50, 100, 200, 250, 350, 400, 550, 700, 850, 1025])
+def test_tablet_combination_not_makeable(dose_mg: int) -> None:
+    assert tablet_combination(dose_mg) is None
+
+
+def test_every_multiple_of_50_from_1000_mg_is_makeable() -> None:
+    for dose_mg in range(1000, 6001, 50):
+        tablets = tablet_combination(dose_mg)
+        assert tablets is not None
+        assert tablets_mg(tablets) == dose_mg
+
+
+@pytest.mark.parametrize("dose_mg", [-150, 1500.0, True, "1500"])
+def test_tablet_combination_bad_input(dose_mg: object) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        tablet_combination(dose_mg)  # type: ignore[arg-type]
+    assert error.value.field == "dose_mg"
+
+
+# --- capecitabine_dose: worked examples -------------------------------------------------------
+
+
+def assert_dose(
+    dose: CapecitabineDose,
+    morning_mg: int,
+    evening_mg: int,
+    tablets_morning: dict[int, int],
+    tablets_evening: dict[int, int],
+) -> None:
+    assert (dose.morning_mg, dose.evening_mg) == (morning_mg, evening_mg)
+    assert dose.tablets_morning == tablets_morning
+    assert dose.tablets_evening == tablets_evening
+    assert tablets_mg(dose.tablets_morning) == dose.morning_mg
+    assert tablets_mg(dose.tablets_evening) == dose.evening_mg
+
+
+def test_equal_split() -> None:
+    # target 2.0 * 825 = 1650 mg; daily 3300 = 1650 + 1650 exactly; 1650 = 3 x 500 + 1 x 150
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2)
+    assert dose.target_mg == pytest.approx(1650.0)
+    assert dose.renal_factor == 1.0
+    assert dose.dose_level_percent == 100
+    assert_dose(dose, 1650, 1650, {500: 3, 150: 1}, {500: 3, 150: 1})
+    assert any("rounding rule" in note for note in dose.notes)
+
+
+def test_uneven_split() -> None:
+    # target 1.9 * 825 = 1567.5 mg; 2 x target = 3135
+    # equal pairs: 1550+1550 = 3100 (|d| 35), 1600+1600 = 3200 (65)
+    # +150 pairs (2m+150): m = 1500 -> 3150 (15): 3 x 500 then 3 x 500 + 1 x 150 (one more tablet)
+    # +500 pairs (2m+500): m = 1300 -> 3100 (35), m = 1350 -> 3200 (65)
+    # best: 1500 / 1650 (15 mg from target)
+    dose = capecitabine_dose(1.9, PROTOCOL_DOSE_MG_PER_M2)
+    assert dose.target_mg == pytest.approx(1567.5)
+    assert_dose(dose, 1500, 1650, {500: 3, 150: 0}, {500: 3, 150: 1})
+
+
+def test_uneven_split_with_many_small_tablets() -> None:
+    # target 1.8 * 825 * 0.75 = 1113.75; 2 x target = 2227.5
+    # equal: 1100+1100 = 2200 (27.5), 1150+1150 = 2300 (72.5)
+    # +150: m = 1050 (7 x 150) -> 1200 (8 x 150, one more 150) = 2250 (22.5);
+    #       m = 1000 (2 x 500) -> 1150 = 2150 (77.5)
+    # +500: m = 900 (6 x 150) -> 1400 (1 x 500 + 6 x 150) = 2300 (72.5); m = 850 not makeable
+    # best: 1050 / 1200 (22.5 mg)
+    dose = capecitabine_dose(1.8, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=45.0)
+    assert dose.target_mg == pytest.approx(1113.75)
+    assert_dose(dose, 1050, 1200, {500: 0, 150: 7}, {500: 0, 150: 8})
+
+
+def test_tie_prefers_equal_doses() -> None:
+    # target 2.0 * 825 * 0.75 = 1237.5; 2 x target = 2475
+    # equal: 1250+1250 = 2500 (25); 1200+1200 = 2400 (75)
+    # +150: 1150 (2x500+1x150) -> 1300 (2x500+2x150) = 2450 (25)
+    # +500: 1000 (2x500) -> 1500 (3x500) = 2500 (25)
+    # three-way tie at 25 mg -> equal doses: 1250 = 1 x 500 + 5 x 150
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=40.0)
+    assert dose.renal_factor == 0.75
+    assert dose.target_mg == pytest.approx(1237.5)
+    assert_dose(dose, 1250, 1250, {500: 1, 150: 5}, {500: 1, 150: 5})
+
+
+def test_tie_between_uneven_pairs_prefers_the_lower_total() -> None:
+    # target 1.55 * 250 = 387.5 (1.55 is inexact in binary: the tie must survive float noise)
+    # 2 x target = 775. equal: 300+300 = 600 (175), 450+450 = 900 (125)
+    # +150: 300 (2x150) -> 450 (3x150) = 750 (25); 450 -> 600 (4x150) = 1050
+    # +500: 150 (1x150) -> 650 (1x500+1x150) = 800 (25)
+    # tie 750 vs 800, neither equal -> lower total: 300 / 450
+    dose = capecitabine_dose(1.55, 250.0)
+    assert_dose(dose, 300, 450, {500: 0, 150: 2}, {500: 0, 150: 3})
+
+
+def test_renal_reduction_at_moderate_impairment() -> None:
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=40.0)
+    assert dose.renal_factor == 0.75
+    assert any("75 %" in note and "CrCl 40" in note for note in dose.notes)
+
+
+@pytest.mark.parametrize("crcl_ml_min", [30.0, 50.0])
+def test_renal_reduction_applies_at_exactly_30_and_50(crcl_ml_min: float) -> None:
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=crcl_ml_min)
+    assert dose.renal_factor == 0.75
+    assert dose.target_mg == pytest.approx(1237.5)  # 2.0 * 825 * 0.75
+
+
+def test_no_renal_reduction_just_above_50() -> None:
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=50.1)
+    assert dose.renal_factor == 1.0
+    assert dose.target_mg == pytest.approx(1650.0)
+
+
+def test_moderate_impairment_not_reduced_when_the_protocol_says_so() -> None:
+    dose = capecitabine_dose(
+        2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=40.0, reduce_for_moderate_renal_impairment=False
+    )
+    assert dose.renal_factor == 1.0
+    assert dose.target_mg == pytest.approx(1650.0)
+    assert any("not reduced" in note for note in dose.notes)
+
+
+@pytest.mark.parametrize("crcl_ml_min", [29.9, 0.0])
+def test_severe_renal_impairment_is_contraindicated(crcl_ml_min: float) -> None:
+    with pytest.raises(CapecitabineContraindicatedError) as error:
+        capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=crcl_ml_min)
+    assert isinstance(error.value, ValueError)
+    assert "CrCl" in error.value.reason
+    assert "< 30" in error.value.reason
+
+
+def test_dose_level_after_toxicity() -> None:
+    # target 2.0 * 825 * 0.75 (dose level) = 1237.5 -> 1250 / 1250 as in the tie example
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, dose_level_percent=75)
+    assert dose.renal_factor == 1.0
+    assert dose.dose_level_percent == 75
+    assert_dose(dose, 1250, 1250, {500: 1, 150: 5}, {500: 1, 150: 5})
+    assert any("dose level 75 %" in note for note in dose.notes)
+
+
+def test_renal_factor_and_dose_level_multiply() -> None:
+    # target 2.0 * 825 * 0.75 * 0.50 = 618.75; 2 x target = 1237.5
+    # equal: 600 (4x150) -> 1200 (37.5); 650 -> 1300 (62.5)
+    # +150: 500 -> 650 = 1150 (87.5); 600 -> 750 (5x150) = 1350 (112.5)
+    # +500: 300 -> 800 (1x500+2x150) = 1100 (137.5); 450 -> 950 = 1400 (162.5)
+    dose = capecitabine_dose(
+        2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=35.0, dose_level_percent=50
+    )
+    assert dose.target_mg == pytest.approx(618.75)
+    assert_dose(dose, 600, 600, {500: 0, 150: 4}, {500: 0, 150: 4})
+
+
+def test_missing_crcl_is_noted() -> None:
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2)
+    assert any("CrCl not given" in note for note in dose.notes)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"bsa_m2": 0.3}, "bsa_m2"),
+        ({"bsa_m2": 180.0}, "bsa_m2"),  # height entered as BSA
+        ({"dose_mg_per_m2": 5000.0}, "dose_mg_per_m2"),
+        ({"dose_mg_per_m2": -825.0}, "dose_mg_per_m2"),
+        ({"crcl_ml_min": -1.0}, "crcl_ml_min"),
+        ({"crcl_ml_min": math.nan}, "crcl_ml_min"),
+        ({"dose_level_percent": 80}, "dose_level_percent"),
+        ({"dose_level_percent": 75.0}, "dose_level_percent"),
+        ({"reduce_for_moderate_renal_impairment": "yes"}, "reduce_for_moderate_renal_impairment"),
+    ],
+)
+def test_capecitabine_dose_bad_input_names_the_field(kwargs: dict[str, object], field: str) -> None:
+    arguments: dict[str, object] = {"bsa_m2": 1.8, "dose_mg_per_m2": 825.0, **kwargs}
+    with pytest.raises(InvalidInputError) as error:
+        capecitabine_dose(**arguments)  # type: ignore[arg-type]
+    assert error.value.field == field
+
+
+# --- capecitabine_dose: properties ------------------------------------------------------------
+
+
+@given(
+    bsa_m2=st.floats(min_value=0.5, max_value=3.5),
+    dose_level_percent=st.sampled_from([100, 75, 50]),
+    crcl_ml_min=st.sampled_from([None, 40.0, 90.0]),
+)
+def test_split_properties(
+    bsa_m2: float, dose_level_percent: int, crcl_ml_min: float | None
+) -> None:
+    dose = capecitabine_dose(
+        bsa_m2,
+        PROTOCOL_DOSE_MG_PER_M2,
+        crcl_ml_min=crcl_ml_min,
+        dose_level_percent=dose_level_percent,
+    )
+    renal_factor = 0.75 if crcl_ml_min == 40.0 else 1.0
+    target_mg = bsa_m2 * PROTOCOL_DOSE_MG_PER_M2 * renal_factor * dose_level_percent / 100
+    assert dose.target_mg == pytest.approx(target_mg)
+    # both administrations are makeable and their tablets add up to the mg
+    assert tablets_mg(dose.tablets_morning) == dose.morning_mg
+    assert tablets_mg(dose.tablets_evening) == dose.evening_mg
+    assert dose.morning_mg > 0
+    # evening = morning, or one more tablet (150 or 500 mg)
+    extra = {s: dose.tablets_evening[s] - dose.tablets_morning[s] for s in (500, 150)}
+    assert extra in ({500: 0, 150: 0}, {500: 1, 150: 0}, {500: 0, 150: 1})
+    # daily total within 150 mg of 2 x target
+    assert abs(dose.morning_mg + dose.evening_mg - 2 * target_mg) <= 150
+
+
+@given(
+    smaller=st.floats(min_value=0.5, max_value=3.5),
+    larger=st.floats(min_value=0.5, max_value=3.5),
+)
+def test_daily_total_never_falls_as_bsa_rises(smaller: float, larger: float) -> None:
+    smaller, larger = sorted((smaller, larger))
+    low = capecitabine_dose(smaller, PROTOCOL_DOSE_MG_PER_M2)
+    high = capecitabine_dose(larger, PROTOCOL_DOSE_MG_PER_M2)
+    assert low.morning_mg + low.evening_mg <= high.morning_mg + high.evening_mg
+
+
+# --- contraindications ------------------------------------------------------------------------
+
+
+def test_no_contraindication_when_all_is_well_or_unknown() -> None:
+    assert contraindications() == ()
+    assert (
+        contraindications(
+            crcl_ml_min=30.0,  # exactly 30: not severe
+            dpd_deficiency=False,
+            neutrophils_10e9_l=1.5,  # exactly 1.5: may start
+            platelets_10e9_l=100.0,  # exactly 100: may start
+            severe_hepatic_impairment=False,
+            pregnant_or_lactating=False,
+            brivudine_within_4_weeks=False,
+        )
+        == ()
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected_word"),
+    [
+        ({"crcl_ml_min": 29.9}, "renal"),
+        ({"dpd_deficiency": True}, "DPD"),
+        ({"neutrophils_10e9_l": 1.49}, "neutrophils"),
+        ({"platelets_10e9_l": 99.0}, "platelets"),
+        ({"severe_hepatic_impairment": True}, "hepatic"),
+        ({"pregnant_or_lactating": True}, "pregnancy"),
+        ({"brivudine_within_4_weeks": True}, "brivudine"),
+    ],
+)
+def test_each_contraindication_gives_one_reason(
+    kwargs: dict[str, object], expected_word: str
+) -> None:
+    reasons = contraindications(**kwargs)  # type: ignore[arg-type]
+    assert len(reasons) == 1
+    assert expected_word in reasons[0]
+    assert "SmPC" in reasons[0]
+
+
+def test_all_contraindications_together() -> None:
+    reasons = contraindications(
+        crcl_ml_min=20.0,
+        dpd_deficiency=True,
+        neutrophils_10e9_l=1.0,
+        platelets_10e9_l=50.0,
+        severe_hepatic_impairment=True,
+        pregnant_or_lactating=True,
+        brivudine_within_4_weeks=True,
+    )
+    assert len(reasons) == 7
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"crcl_ml_min": -1.0}, "crcl_ml_min"),
+        ({"dpd_deficiency": "yes"}, "dpd_deficiency"),
+        ({"neutrophils_10e9_l": -0.1}, "neutrophils_10e9_l"),
+        ({"neutrophils_10e9_l": 1500.0}, "neutrophils_10e9_l"),  # cells/uL entered as 10^9/L
+        ({"platelets_10e9_l": math.inf}, "platelets_10e9_l"),
+        ({"severe_hepatic_impairment": 1}, "severe_hepatic_impairment"),
+        ({"pregnant_or_lactating": "no"}, "pregnant_or_lactating"),
+        ({"brivudine_within_4_weeks": 0}, "brivudine_within_4_weeks"),
+    ],
+)
+def test_contraindications_bad_input_names_the_field(
+    kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        contraindications(**kwargs)  # type: ignore[arg-type]
+    assert error.value.field == field
+
+
+# --- dose_modification (SmPC 4.2 table) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grade", "occurrence", "action", "resume_level_percent"),
+    [
+        (0, 1, "continue", 100),
+        (1, 3, "continue", 100),
+        (2, 1, "interrupt", 100),
+        (2, 2, "interrupt", 75),
+        (2, 3, "interrupt", 50),
+        (2, 4, "discontinue", None),
+        (2, 5, "discontinue", None),
+        (3, 1, "interrupt", 75),
+        (3, 2, "interrupt", 50),
+        (3, 3, "discontinue", None),
+        (4, 1, "discontinue", None),
+        (4, 2, "discontinue", None),
+    ],
+)
+def test_toxicity_table_from_full_dose(
+    grade: int, occurrence: int, action: str, resume_level_percent: int | None
+) -> None:
+    result = dose_modification(grade, occurrence, 100)
+    assert isinstance(result, DoseModification)
+    assert (result.action, result.resume_level_percent) == (action, resume_level_percent)
+    assert f"grade {grade}" in result.reason
+
+
+def test_grade_4_first_in_patient_interest_resumes_at_50() -> None:
+    result = dose_modification(4, 1, 100, continue_in_patient_interest=True)
+    assert (result.action, result.resume_level_percent) == ("interrupt", 50)
+    assert "patient's interest" in result.reason
+
+
+def test_grade_4_second_occurrence_stops_even_in_patient_interest() -> None:
+    result = dose_modification(4, 2, 50, continue_in_patient_interest=True)
+    assert (result.action, result.resume_level_percent) == ("discontinue", None)
+
+
+def test_patient_interest_does_not_change_lower_grades() -> None:
+    result = dose_modification(3, 3, 50, continue_in_patient_interest=True)
+    assert result.action == "discontinue"
+
+
+@pytest.mark.parametrize(
+    ("grade", "occurrence", "current", "expected"),
+    [
+        (2, 1, 75, 75),  # table 100 %, never raised above the current 75 %
+        (2, 1, 50, 50),
+        (2, 2, 50, 50),  # table 75 % > current 50 %
+        (3, 1, 50, 50),  # table 75 % > current 50 %
+        (3, 1, 75, 75),
+        (2, 3, 75, 50),  # table 50 % < current 75 %
+        (1, 1, 75, 75),  # grade 1: continue at the current level
+    ],
+)
+def test_a_reduced_dose_is_never_raised(
+    grade: int, occurrence: int, current: int, expected: int
+) -> None:
+    assert dose_modification(grade, occurrence, current).resume_level_percent == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "field"),
+    [
+        ((5, 1, 100), {}, "grade"),
+        ((-1, 1, 100), {}, "grade"),
+        ((2.0, 1, 100), {}, "grade"),
+        ((2, 0, 100), {}, "occurrence"),
+        ((2, True, 100), {}, "occurrence"),
+        ((2, 1, 60), {}, "current_level_percent"),
+        ((2, 1, 100), {"continue_in_patient_interest": "yes"}, "continue_in_patient_interest"),
+    ],
+)
+def test_dose_modification_bad_input_names_the_field(
+    args: tuple[object, ...], kwargs: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        dose_modification(*args, **kwargs)  # type: ignore[arg-type]
+    assert error.value.field == field
