@@ -67,7 +67,9 @@ def test_units_are_cm_and_kg_not_m_and_lb() -> None:
         (170.0, True, "weight_kg"),
     ],
 )
-def test_bad_input_names_the_field(bsa: object, height_cm: object, weight_kg: object, field: str) -> None:
+def test_bad_input_names_the_field(
+    bsa: object, height_cm: object, weight_kg: object, field: str
+) -> None:
     assert callable(bsa)
     with pytest.raises(InvalidInputError) as error:
         bsa(height_cm, weight_kg)

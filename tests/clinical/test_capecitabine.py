@@ -198,9 +198,7 @@ def test_renal_factor_and_dose_level_multiply() -> None:
     # equal: 600 (4x150) -> 1200 (37.5); 650 -> 1300 (62.5)
     # +150: 500 -> 650 = 1150 (87.5); 600 -> 750 (5x150) = 1350 (112.5)
     # +500: 300 -> 800 (1x500+2x150) = 1100 (137.5); 450 -> 950 = 1400 (162.5)
-    dose = capecitabine_dose(
-        2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=35.0, dose_level_percent=50
-    )
+    dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=35.0, dose_level_percent=50)
     assert dose.target_mg == pytest.approx(618.75)
     assert_dose(dose, 600, 600, {500: 0, 150: 4}, {500: 0, 150: 4})
 
@@ -339,9 +337,7 @@ def test_all_contraindications_together() -> None:
         ({"brivudine_within_4_weeks": 0}, "brivudine_within_4_weeks"),
     ],
 )
-def test_contraindications_bad_input_names_the_field(
-    kwargs: dict[str, object], field: str
-) -> None:
+def test_contraindications_bad_input_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidInputError) as error:
         contraindications(**kwargs)  # type: ignore[arg-type]
     assert error.value.field == field

@@ -61,11 +61,11 @@ def _known_true(field: str, value: object) -> bool:
     return value is not None and _require_flag(field, value)
 
 
-def _require_dose_level(value: object) -> int:
+def _require_dose_level(field: str, value: object) -> int:
     rule = f"must be one of {DOSE_LEVELS_PERCENT} %"
-    level = _require_whole("dose_level_percent", value, rule)
+    level = _require_whole(field, value, rule)
     if level not in DOSE_LEVELS_PERCENT:
-        raise InvalidInputError("dose_level_percent", value, rule)
+        raise InvalidInputError(field, value, rule)
     return level
 
 
@@ -199,7 +199,7 @@ def capecitabine_dose(
     """
     bsa = BSA_M2.check("bsa_m2", bsa_m2)
     dose_per_m2 = DOSE_MG_PER_M2.check("dose_mg_per_m2", dose_mg_per_m2)
-    level = _require_dose_level(dose_level_percent)
+    level = _require_dose_level("dose_level_percent", dose_level_percent)
     reduce = _require_flag(
         "reduce_for_moderate_renal_impairment", reduce_for_moderate_renal_impairment
     )
@@ -320,7 +320,7 @@ def dose_modification(
     count = _require_whole("occurrence", occurrence, "must be a whole number >= 1")
     if count < 1:
         raise InvalidInputError("occurrence", occurrence, "must be a whole number >= 1")
-    current = _require_dose_level(current_level_percent)
+    current = _require_dose_level("current_level_percent", current_level_percent)
     in_patient_interest = _require_flag(
         "continue_in_patient_interest", continue_in_patient_interest
     )

@@ -508,9 +508,10 @@ def _check_keys(path: str, expected: set[str], given: Mapping[str, object], kind
     for key in given:
         if key not in expected:
             raise InvalidInputError(f"{path}.{key}", given[key], f"not a baseline {kind} lesion")
-    for key in sorted(expected - set(given)):
+    missing = sorted(expected - set(given))
+    if missing:
         raise InvalidInputError(
-            f"{path}.{key}", None, f"missing: every baseline {kind} lesion needs an entry"
+            f"{path}.{missing[0]}", None, f"missing: every baseline {kind} lesion needs an entry"
         )
 
 

@@ -16,6 +16,7 @@ from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min, combined_egfr
 from startrt.clinical.sex import Sex
 from startrt.protocol.criteria import Value
 from startrt.protocol.records import Record
+from startrt.validation import InvalidInputError
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -110,9 +111,13 @@ def gfr_values(labs: PatientLabs, agreement_threshold: float) -> tuple[dict[str,
     )
     if sex is None or age is None or creatinine is None or cystatin is None:
         return values, warnings
-    combined = combined_egfr(
-        sex, age, creatinine, cystatin, agreement_threshold=agreement_threshold
-    )
+    try:
+        combined = combined_egfr(
+            sex, age, creatinine, cystatin, agreement_threshold=agreement_threshold
+        )
+    except InvalidInputError as error:
+        warnings.append(f"GFR not computed from LMR and CAPA: {error}")
+        return values, warnings
     values.update(
         gfr_ml_min_173=round(combined.mean, 1),
         gfr_source="mean of LMR and CAPA",
@@ -128,7 +133,9 @@ def gfr_values(labs: PatientLabs, agreement_threshold: float) -> tuple[dict[str,
     return values, warnings
 
 
-def _capecitabine_contraindicated(record: ScreeningRecord) -> tuple[bool | None, tuple[str, ...]]:
+def _capecitabine_contraindicated(
+    record: ScreeningRecord, warnings: list[str]
+) -> tuple[bool | None, tuple[str, ...]]:
     crcl = None
     sex, age, weight, creatinine = (
         record.sex,
@@ -137,7 +144,10 @@ def _capecitabine_contraindicated(record: ScreeningRecord) -> tuple[bool | None,
         record.creatinine_umol_l,
     )
     if sex is not None and age is not None and weight is not None and creatinine is not None:
-        crcl = cockcroft_gault_crcl_ml_min(sex, age, weight, creatinine)
+        try:
+            crcl = cockcroft_gault_crcl_ml_min(sex, age, weight, creatinine)
+        except InvalidInputError as error:
+            warnings.append(f"creatinine clearance not computed: {error}")
     reasons = contraindications(
         crcl_ml_min=crcl,
         dpd_deficiency=record.dpd_deficiency,
@@ -171,7 +181,7 @@ def screening_values(
     start = record.planned_start_date or record.screening_date
     end = record.prior_non_ssa_therapy_end_date
     values["non_ssa_therapy_washout_weeks"] = None if end is None else (start - end).days / 7
-    contraindicated, reasons = _capecitabine_contraindicated(record)
+    contraindicated, reasons = _capecitabine_contraindicated(record, warnings)
     values["capecitabine_contraindicated"] = contraindicated
     warnings.extend(f"capecitabine: {reason}" for reason in reasons)
     return values, warnings
