@@ -137,8 +137,18 @@ def test_tie_prefers_equal_doses() -> None:
     assert_dose(dose, 1250, 1250, {500: 1, 150: 5}, {500: 1, 150: 5})
 
 
+def test_tie_survives_float_noise_in_the_target() -> None:
+    # 1.35 * 750 = 1012.5 exactly, but in floating point it is 1012.5000000000001
+    # 2 x target = 2025. equal: 1000+1000 = 2000 (25), 1050+1050 = 2100 (75)
+    # +150: 950 (1x500+3x150) -> 1100 (1x500+4x150) = 2050 (25); 900 -> 1050 = 1950 (75)
+    # +500: 750 (5x150) -> 1250 (1x500+5x150) = 2000 (25); 800 -> 1300 = 2100 (75)
+    # three-way tie at 25 mg -> equal doses 1000 / 1000 (unrounded float would pick 950 / 1100)
+    dose = capecitabine_dose(1.35, 750.0)
+    assert_dose(dose, 1000, 1000, {500: 2, 150: 0}, {500: 2, 150: 0})
+
+
 def test_tie_between_uneven_pairs_prefers_the_lower_total() -> None:
-    # target 1.55 * 250 = 387.5 (1.55 is inexact in binary: the tie must survive float noise)
+    # target 1.55 * 250 = 387.5
     # 2 x target = 775. equal: 300+300 = 600 (175), 450+450 = 900 (125)
     # +150: 300 (2x150) -> 450 (3x150) = 750 (25); 450 -> 600 (4x150) = 1050
     # +500: 150 (1x150) -> 650 (1x500+1x150) = 800 (25)

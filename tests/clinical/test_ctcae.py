@@ -303,25 +303,24 @@ def test_term_given_as_its_string_value_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    "term",
+    ("term", "value"),
     [
-        LabTerm.ANEMIA,
-        LabTerm.PLATELETS,
-        LabTerm.NEUTROPHILS,
-        LabTerm.WBC,
-        LabTerm.LYMPHOCYTES,
-        LabTerm.ALBUMIN,
+        # Values deep in grade 3-4: LLN is required even where it would not change the grade.
+        (LabTerm.ANEMIA, 70.0),
+        (LabTerm.PLATELETS, 10.0),
+        (LabTerm.NEUTROPHILS, 0.1),
+        (LabTerm.WBC, 0.5),
+        (LabTerm.LYMPHOCYTES, 0.1),
+        (LabTerm.ALBUMIN, 15.0),
     ],
 )
-def test_decrease_without_lln_is_refused(term: LabTerm) -> None:
+def test_decrease_without_lln_is_refused(term: LabTerm, value: float) -> None:
     with pytest.raises(InvalidInputError) as error:
-        grade_lab(term, 1.0 if term is not LabTerm.ANEMIA else 70.0)
+        grade_lab(term, value)
     assert error.value.field == "lln"
 
 
-@pytest.mark.parametrize(
-    "term", [LabTerm.AST, LabTerm.ALT, LabTerm.BILIRUBIN, LabTerm.CREATININE]
-)
+@pytest.mark.parametrize("term", [LabTerm.AST, LabTerm.ALT, LabTerm.BILIRUBIN, LabTerm.CREATININE])
 def test_increase_without_uln_is_refused(term: LabTerm) -> None:
     with pytest.raises(InvalidInputError) as error:
         grade_lab(term, 50.0, baseline=40.0)

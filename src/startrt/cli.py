@@ -1,0 +1,373 @@
+"""The `startrt` command line: one Typer app, every job a user runs is a command here.
+
+Every command takes `--json` and then prints one JSON object on stdout; without it, tables.
+A bad argument or input file exits with status 2 and a message naming it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
+from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
+from startrt.clinical.ctcae import LabTerm, grade_lab
+from startrt.clinical.egfr import egfr_panel
+from startrt.clinical.recist import evaluate_series, parse_series
+from startrt.clinical.sex import Sex
+from startrt.output import key_value_table, plain, print_tables, rows_table, to_json
+from startrt.protocol.cycle_planning import PlanningInput, plan_next_cycle
+from startrt.protocol.definition import (
+    Protocol,
+    ProtocolFileError,
+    default_protocol,
+    load_protocol,
+)
+from startrt.protocol.eligibility import assess_eligibility
+from startrt.protocol.randomization import StrataDesign, generate_block_list
+from startrt.protocol.records import parse_record
+from startrt.protocol.schedule import build_schedule
+from startrt.protocol.screening import ScreeningRecord
+from startrt.protocol.stratification import protocol_strata
+from startrt.validation import InvalidInputError
+
+app = typer.Typer(
+    name="startrt",
+    help="START-01 dosimetry-guided PRRT trial: calculators, protocol rules, planning.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ProtocolPath = Annotated[
+    Path | None,
+    typer.Option("--protocol", help="Protocol TOML file (default: the shipped START-01 version)."),
+]
+InputFile = Annotated[Path, typer.Argument(help="JSON input file.")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def refuses_bad_input(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the library's input errors into exit status 2 with the message on stderr."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (InvalidInputError, ProtocolFileError) as error:
+            raise _fail(str(error)) from None
+
+    return wrapper
+
+
+def _protocol(path: Path | None) -> Protocol:
+    return default_protocol() if path is None else load_protocol(path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidInputError("FILE", str(path), f"cannot be read: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise InvalidInputError("FILE", str(path), f"is not valid JSON: {error}") from None
+
+
+def _emit(as_json: bool, data: Any, title: str) -> None:
+    if as_json:
+        typer.echo(to_json(data))
+    else:
+        print_tables(key_value_table(title, plain(data)))
+
+
+@app.command()
+@refuses_bad_input
+def egfr(
+    sex: Annotated[Sex, typer.Option(help="Sex as used by the equations.")],
+    age: Annotated[float, typer.Option(help="Age in years.")],
+    creatinine_umol_l: Annotated[
+        float | None, typer.Option(help="Plasma creatinine, umol/L.")
+    ] = None,
+    cystatin_c_mg_l: Annotated[float | None, typer.Option(help="Cystatin C, mg/L (IFCC).")] = None,
+    weight_kg: Annotated[float | None, typer.Option(help="Weight, kg (Cockcroft-Gault).")] = None,
+    height_cm: Annotated[float | None, typer.Option(help="Height, cm (absolute GFR).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """eGFR by LMR, CAPA, their mean, CKD-EPI 2021 (ml/min/1.73 m2); Cockcroft-Gault (ml/min)."""
+    panel = plain(egfr_panel(sex, age, creatinine_umol_l, cystatin_c_mg_l, weight_kg))
+    if height_cm is not None and weight_kg is not None:
+        panel["bsa_dubois_m2"] = dubois_bsa_m2(height_cm, weight_kg)
+    _emit(as_json, panel, "eGFR (ml/min/1.73 m2; Cockcroft-Gault ml/min)")
+
+
+@app.command()
+@refuses_bad_input
+def bsa(
+    height_cm: Annotated[float, typer.Option(help="Height, cm.")],
+    weight_kg: Annotated[float, typer.Option(help="Weight, kg.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Body surface area (m2) by DuBois and by Mosteller."""
+    result = {
+        "dubois": dubois_bsa_m2(height_cm, weight_kg),
+        "mosteller": mosteller_bsa_m2(height_cm, weight_kg),
+    }
+    _emit(as_json, result, "Body surface area (m2)")
+
+
+@app.command()
+@refuses_bad_input
+def capecitabine(
+    height_cm: Annotated[float, typer.Option(help="Height, cm.")],
+    weight_kg: Annotated[float, typer.Option(help="Weight, kg.")],
+    crcl_ml_min: Annotated[
+        float | None, typer.Option(help="Cockcroft-Gault creatinine clearance, ml/min.")
+    ] = None,
+    dose_level_percent: Annotated[int, typer.Option(help="100, 75 or 50 after toxicity.")] = 100,
+    protocol_path: ProtocolPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Capecitabine dose per administration (b.i.d.) in whole 150 / 500 mg tablets."""
+    protocol = _protocol(protocol_path)
+    settings = protocol.capecitabine
+    bsa_function = dubois_bsa_m2 if settings.bsa_formula == "dubois" else mosteller_bsa_m2
+    bsa_m2 = bsa_function(height_cm, weight_kg)
+    try:
+        dose = capecitabine_dose(
+            bsa_m2,
+            settings.dose_mg_per_m2,
+            crcl_ml_min=crcl_ml_min,
+            reduce_for_moderate_renal_impairment=settings.reduce_for_moderate_renal_impairment,
+            dose_level_percent=dose_level_percent,
+        )
+    except CapecitabineContraindicatedError as error:
+        result: dict[str, Any] = {"bsa_m2": bsa_m2, "contraindicated": True, "reason": str(error)}
+        result |= dict.fromkeys(("target_mg", "morning_mg", "evening_mg", "tablets"))
+    else:
+        result = {
+            "bsa_m2": dose.bsa_m2,
+            "bsa_formula": settings.bsa_formula,
+            "dose_mg_per_m2": dose.dose_mg_per_m2,
+            "contraindicated": False,
+            "renal_factor": dose.renal_factor,
+            "dose_level_percent": dose.dose_level_percent,
+            "target_mg": dose.target_mg,
+            "morning_mg": dose.morning_mg,
+            "evening_mg": dose.evening_mg,
+            "tablets": {str(k): v for k, v in dose.tablets_morning.items()},
+            "tablets_evening": {str(k): v for k, v in dose.tablets_evening.items()},
+            "notes": list(dose.notes),
+        }
+    result["protocol"] = protocol.label
+    _emit(as_json, result, "Capecitabine per administration (mg)")
+
+
+@app.command()
+@refuses_bad_input
+def ctcae(
+    term: Annotated[LabTerm, typer.Argument(help="Laboratory term.")],
+    value: Annotated[float, typer.Argument(help="Result in SI units (see the term).")],
+    lln: Annotated[float | None, typer.Option(help="The lab's lower limit of normal.")] = None,
+    uln: Annotated[float | None, typer.Option(help="The lab's upper limit of normal.")] = None,
+    baseline: Annotated[float | None, typer.Option(help="The patient's baseline value.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """CTCAE v5.0 grade of a laboratory result, using the lab's own LLN / ULN."""
+    grade = grade_lab(term, value, lln=lln, uln=uln, baseline=baseline)
+    _emit(as_json, grade, f"CTCAE v5.0: {term.value}")
+
+
+@app.command()
+@refuses_bad_input
+def recist(
+    file: InputFile,
+    sd_min_interval_days: Annotated[
+        int, typer.Option(help="Minimum days from baseline for SD to count as best response.")
+    ] = 42,
+    as_json: JsonFlag = False,
+) -> None:
+    """RECIST 1.1 response per assessment and the best overall response of a series."""
+    response = evaluate_series(
+        parse_series(_read_json(file)), sd_min_interval_days=sd_min_interval_days
+    )
+    if as_json:
+        typer.echo(to_json(response))
+        return
+    columns = ["date", "sum_mm", "nadir_mm", "change_from_nadir_pct", "target", "non_target"]
+    columns += ["new_lesions", "overall"]
+    rows = plain(response.assessments)
+    print_tables(
+        rows_table("RECIST 1.1", rows, columns),
+        key_value_table("Best overall response", {"best_overall": response.best_overall}),
+    )
+
+
+@app.command()
+@refuses_bad_input
+def eligibility(
+    file: InputFile, protocol_path: ProtocolPath = None, as_json: JsonFlag = False
+) -> None:
+    """Every eligibility criterion evaluated from a screening record (JSON)."""
+    protocol = _protocol(protocol_path)
+    record = parse_record(ScreeningRecord, _read_json(file), "screening record")
+    decision = assess_eligibility(record, protocol)
+    if as_json:
+        typer.echo(to_json(decision))
+        return
+    columns = ["kind", "id", "text", "status", "value", "threshold"]
+    summary = {"eligible": decision.eligible, "protocol": decision.protocol}
+    summary["warnings"] = list(decision.warnings)
+    print_tables(
+        rows_table("Eligibility criteria", plain(decision.criteria), columns),
+        key_value_table("Eligibility", summary),
+    )
+
+
+@app.command("plan-cycle")
+@refuses_bad_input
+def plan_cycle(file: InputFile, as_json: JsonFlag = False) -> None:
+    """The next cycle (full / reduced / stop) from the cycles given so far (JSON)."""
+    request = parse_record(PlanningInput, _read_json(file), "plan-cycle input")
+    protocol = _protocol(None if request.protocol is None else file.parent / request.protocol)
+    plan = plan_next_cycle(request.arm, request.cycles, protocol)
+    _emit(as_json, plan, f"Cycle {plan.next_cycle} plan")
+
+
+def _parse_strata(texts: list[str]) -> StrataDesign:
+    factors: dict[str, tuple[str, ...]] = {}
+    for text in texts:
+        name, separator, levels = text.partition("=")
+        if not separator or not levels:
+            raise InvalidInputError("--strata", text, "must read FACTOR=LEVEL,LEVEL,...")
+        factors[name] = tuple(level.strip() for level in levels.split(","))
+    return StrataDesign(factors)
+
+
+@app.command("randomization-list")
+@refuses_bad_input
+def randomization_list(
+    seed: Annotated[int, typer.Option(help="Seed; keep it secret until the trial ends.")],
+    n: Annotated[int, typer.Option("--n", help="Slots per stratum (whole blocks, >= N).")],
+    strata: Annotated[
+        list[str] | None,
+        typer.Option(help="FACTOR=LEVEL,LEVEL (repeat); default: the protocol's strata."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="CSV file to write.")] = Path("randomization-list.csv"),
+    protocol_path: ProtocolPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a stratified permuted-block list as CSV and print its SHA-256 fingerprint."""
+    protocol = _protocol(protocol_path)
+    settings = protocol.randomization
+    design = _parse_strata(strata) if strata else protocol_strata(protocol)
+    listing = generate_block_list(
+        seed=seed,
+        n_per_stratum=n,
+        strata=design,
+        arms=settings.arms,
+        ratio=settings.ratio,
+        block_sizes=settings.block_sizes,
+    )
+    try:
+        out.write_text(listing.to_csv(), encoding="utf-8")
+    except OSError as error:
+        raise InvalidInputError("--out", str(out), f"cannot be written: {error.strerror}") from None
+    balance = listing.balance()
+    result = {
+        "sha256": listing.sha256,
+        "file": str(out),
+        "slots": len(listing.entries),
+        "strata": len(design.strata()),
+        "arms": list(settings.arms),
+        "ratio": list(settings.ratio),
+        "block_sizes": list(settings.block_sizes),
+        "overall": plain(balance.overall.counts),
+        "all_blocks_balanced": all(block.balanced for block in balance.blocks),
+    }
+    _emit(as_json, result, "Randomization list")
+
+
+@app.command()
+@refuses_bad_input
+def schedule(
+    arm: Annotated[str, typer.Option(help="Treatment arm: standard, dTOC or CAP-dTOC.")],
+    first_cycle_date: Annotated[str, typer.Option(help="Planned date of cycle 1 (YYYY-MM-DD).")],
+    cycles: Annotated[int, typer.Option(help="Number of cycles to plan.")] = 4,
+    administered: Annotated[
+        list[str] | None, typer.Option(help="N=YYYY-MM-DD for a given cycle (repeat).")
+    ] = None,
+    protocol_path: ProtocolPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The visit calendar with windows, recomputed from the cycles actually given."""
+    protocol = _protocol(protocol_path)
+    given: dict[int, date] = {}
+    for item in administered or []:
+        number, _, day = item.partition("=")
+        try:
+            given[int(number)] = date.fromisoformat(day)
+        except ValueError:
+            raise InvalidInputError("--administered", item, "must read N=YYYY-MM-DD") from None
+    try:
+        first = date.fromisoformat(first_cycle_date)
+    except ValueError:
+        raise InvalidInputError(
+            "--first-cycle-date", first_cycle_date, "must be YYYY-MM-DD"
+        ) from None
+    calendar = build_schedule(
+        protocol.schedule,
+        first_cycle_date=first,
+        planned_cycles=cycles,
+        administered=given,
+        with_capecitabine=protocol.arm(arm).capecitabine,
+    )
+    visits = [plain(visit) for visit in calendar.visits]
+    if as_json:
+        typer.echo(to_json({"protocol": protocol.label, "arm": arm, "visits": visits}))
+        return
+    columns = ["visit_date", "label", "earliest", "latest", "done"]
+    for row, visit in zip(visits, calendar.visits, strict=True):
+        row["visit_date"] = visit.visit_date
+    print_tables(rows_table(f"Schedule ({protocol.label}, {arm})", visits, columns))
+
+
+@app.command("protocol")
+@refuses_bad_input
+def protocol_command(
+    file: Annotated[Path | None, typer.Argument(help="Protocol TOML to check.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate a protocol file (default: the shipped one) and show its key parameters."""
+    protocol = _protocol(file)
+    summary = {
+        "protocol": protocol.label,
+        "effective_date": protocol.effective_date,
+        "arms": [arm.id for arm in protocol.arms],
+        "activity_per_cycle_gbq": protocol.treatment.activity_per_cycle_gbq,
+        "renal_limit": protocol.renal_limit,
+        "marrow_limit": protocol.marrow_limit,
+        "interval_weeks": protocol.schedule.interval_weeks,
+        "window_weeks": protocol.schedule.window_weeks,
+        "eligibility_criteria": len(protocol.eligibility.inclusion)
+        + len(protocol.eligibility.exclusion),
+    }
+    _emit(as_json, summary, "Protocol")
+
+
+def main() -> None:
+    """Entry point of the `startrt` script."""
+    app()
