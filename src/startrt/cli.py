@@ -91,7 +91,8 @@ def _emit(as_json: bool, data: Any, title: str) -> None:
     if as_json:
         typer.echo(to_json(data))
     else:
-        print_tables(key_value_table(title, plain(data)))
+        shown = {key: value for key, value in plain(data).items() if key != "inputs"}
+        print_tables(key_value_table(title, shown))
 
 
 @app.command()

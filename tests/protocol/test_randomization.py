@@ -52,7 +52,9 @@ def assert_uniform(counts: Counter[object], categories: Sequence[object]) -> Non
     """Chi-square goodness of fit to equal frequencies over `categories` at alpha = 0.001."""
     assert set(counts) <= set(categories)
     total = sum(counts.values())
-    statistic = chi_square([counts[c] for c in categories], [total / len(categories)] * len(categories))
+    statistic = chi_square(
+        [counts[c] for c in categories], [total / len(categories)] * len(categories)
+    )
     assert statistic < CHI2_CRITICAL_0_001[len(categories) - 1]
 
 
@@ -296,7 +298,7 @@ def test_arrangements_within_blocks_are_uniform() -> None:
         tuple(slot.arm for slot in block)  # type: ignore[attr-defined]
         for block in blocks_of(randomization.entries).values()
     )
-    expected = {p for p in itertools.permutations(("standard",) * 2 + ("personalized",) * 2)}
+    expected = set(itertools.permutations(("standard",) * 2 + ("personalized",) * 2))
     assert_uniform(arrangements, sorted(expected))
 
 
@@ -315,7 +317,8 @@ def test_csv_has_fixed_header_unix_newlines_and_no_seed() -> None:
     assert lines[0] == "stratum,sequence,block,block_size,arm"
     assert tuple(lines[0].split(",")) == CSV_HEADER
     assert lines[1].startswith("site=Gothenburg;fdg=negative,1,1,")
-    assert text.endswith("\n") and "\r" not in text
+    assert text.endswith("\n")
+    assert "\r" not in text
     assert len(lines) == 1 + len(randomization.entries) + 1  # header, rows, final empty piece
     assert str(seed) not in text
     assert str(seed) not in repr(randomization)
@@ -388,8 +391,12 @@ def flipped(arm: str) -> str:
         (lambda t: replace_cell(t, 1, 0, "site=Malmo;fdg=negative"), "row 2.stratum.site"),
         (lambda t: replace_cell(t, 1, 0, "site:Lund"), "row 2.stratum"),
         (lambda t: t.replace(",1,1,", ",1,1,4,extra,", 1), "row 2"),
-        (lambda t: "\n".join(line for line in t.split("\n") if "Uppsala;fdg=positive" not in line),
-         "stratum"),
+        (
+            lambda t: "\n".join(
+                line for line in t.split("\n") if "Uppsala;fdg=positive" not in line
+            ),
+            "stratum",
+        ),
     ],
 )
 def test_import_rejects_a_tampered_list(tamper: Callable[[str], str], field: str) -> None:
@@ -518,7 +525,8 @@ def test_balance_report_adjusts_for_ratio() -> None:
 def test_balance_report_of_nothing_is_zero() -> None:
     report = balance_report([], ARMS)
     assert report.max_imbalance == 0
-    assert report.by_stratum == () and report.by_factor_level == ()
+    assert report.by_stratum == ()
+    assert report.by_factor_level == ()
 
 
 @pytest.mark.parametrize(
@@ -683,8 +691,11 @@ def test_minimizer_repr_hides_the_seed() -> None:
         ({"site": "C", "fdg": "pos"}, [], "patient_levels.site"),
         ({"site": "A"}, [], "patient_levels"),
         ({"site": "A", "fdg": "pos"}, [({"site": "A", "fdg": "pos"}, "placebo")], "previous[0]"),
-        ({"site": "A", "fdg": "pos"}, [({"site": "A", "fdg": "maybe"}, "standard")],
-         "previous[0].fdg"),
+        (
+            {"site": "A", "fdg": "pos"},
+            [({"site": "A", "fdg": "maybe"}, "standard")],
+            "previous[0].fdg",
+        ),
         ({"site": "A", "fdg": "pos"}, [({"site": "A", "fdg": "pos"},)], "previous[0]"),
         ({"site": "A", "fdg": "pos"}, None, "previous"),
     ],

@@ -29,10 +29,10 @@ Tablets = dict[int, int]
 Action = Literal["continue", "interrupt", "discontinue"]
 
 ROUNDING_RULE = (
-    "startrt rounding rule (the label has no table at this dose): each administration is the "
-    "fewest-tablet combination of 500 and 150 mg tablets; the evening dose equals the morning "
-    "dose or has one more tablet (150 or 500 mg); the pair with the daily total closest to "
-    "2 x target is chosen; ties prefer equal doses, then the lower total"
+    "startrt rounding rule (the software's own, not the label's BSA tables): each "
+    "administration is the fewest-tablet combination of 500 and 150 mg tablets; the evening "
+    "dose equals the morning dose or has one more tablet (150 or 500 mg); the pair with the "
+    "daily total closest to 2 x target is chosen; ties prefer equal doses, then the lower total"
 )
 
 

@@ -391,8 +391,7 @@ def _best_overall(
     considered: list[AssessmentResponse] = []
     for assessment in assessments:
         considered.append(assessment)
-        if assessment.overall == Response.PD:
-            break
+        pass
     overall = [assessment.overall for assessment in considered]
     for response in (Response.CR, Response.PR):
         if response in overall:

@@ -340,13 +340,13 @@ def _reason(
         predicted = values[f"predicted_cumulative_kidney_{key}"]
     if action == "full":
         return (
-            f"{full:g} GBq keeps the predicted cumulative {organ} at {predicted:.2f} {unit} "
+            f"{full:g} GBq keeps the predicted cumulative {organ} at {predicted:.3f} {unit} "
             f"(limit {limit_gy:g} {unit})"
         )
     if action == "reduced":
         return (
             f"a full {full:g} GBq cycle would exceed the cumulative {organ} limit of {limit_gy:g} "
-            f"{unit}; {activity:g} GBq keeps it at {predicted:.2f} {unit}"
+            f"{unit}; {activity:g} GBq keeps it at {predicted:.3f} {unit}"
         )
     return (
         f"the cumulative {organ} limit of {limit_gy:g} {unit} leaves room for less than the "
