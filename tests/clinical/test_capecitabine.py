@@ -44,9 +44,11 @@ def tablets_mg(tablets: dict[int, int]) -> int:
         (500, {500: 1, 150: 0}),
         (650, {500: 1, 150: 1}),  # 500 + 150
         (1000, {500: 2, 150: 0}),
-        (1050, {500: 0, 150: 7}),  # 1050-500 = 550 and 1050-1000 = 50 are not multiples of 150
-        (1100, {500: 1, 150: 4}),  # 500 + 4*150 = 1100
-        (1350, {500: 0, 150: 9}),  # 850 and 350 not makeable; 9*150 = 1350
+        (1050, None),  # would need 7 x 150 (or 500 + 550): more than three 150 mg tablets
+        (1100, None),  # 500 + 4 x 150
+        (1350, None),  # 9 x 150
+        (1450, {500: 2, 150: 3}),  # 1000 + 450: the label's 1000 mg/m2 table uses it
+        (1700, None),  # 500 + 8 x 150
         (1500, {500: 3, 150: 0}),  # 3 tablets, not 10 x 150
         (1650, {500: 3, 150: 1}),  # 1500 + 150
         (2800, {500: 5, 150: 2}),  # 2500 + 300
@@ -61,11 +63,15 @@ def test_tablet_combination_not_makeable(dose_mg: int) -> None:
     assert tablet_combination(dose_mg) is None
 
 
-def test_every_multiple_of_50_from_1000_mg_is_makeable() -> None:
-    for dose_mg in range(1000, 6001, 50):
+def test_makeable_doses_are_500s_plus_up_to_three_150s() -> None:
+    # second method: with at most three 150 mg tablets the remainder modulo 500 mg must be
+    # 0, 150, 300 or 450 mg
+    for dose_mg in range(0, 6001, 50):
         tablets = tablet_combination(dose_mg)
-        assert tablets is not None
-        assert tablets_mg(tablets) == dose_mg
+        assert (tablets is not None) == (dose_mg % 500 in (0, 150, 300, 450)), dose_mg
+        if tablets is not None:
+            assert tablets_mg(tablets) == dose_mg
+            assert tablets[150] <= 3
 
 
 @pytest.mark.parametrize("dose_mg", [-150, 1500.0, True, "1500"])
@@ -104,47 +110,57 @@ def test_equal_split() -> None:
 
 def test_uneven_split() -> None:
     # target 1.9 * 825 = 1567.5 mg; 2 x target = 3135
-    # equal pairs: 1550+1550 = 3100 (|d| 35), 1600+1600 = 3200 (65)
+    # makeable doses near target: 1450, 1500, 1650, 1800 (500s plus at most three 150s)
+    # equal pairs: 1500+1500 = 3000 (|d| 135), 1650+1650 = 3300 (165)
     # +150 pairs (2m+150): m = 1500 -> 3150 (15): 3 x 500 then 3 x 500 + 1 x 150 (one more tablet)
-    # +500 pairs (2m+500): m = 1300 -> 3100 (35), m = 1350 -> 3200 (65)
+    # +500 pairs (2m+500): m = 1300 -> 3100 (35), m = 1450 -> 3400 (265)
     # best: 1500 / 1650 (15 mg from target)
     dose = capecitabine_dose(1.9, PROTOCOL_DOSE_MG_PER_M2)
     assert dose.target_mg == pytest.approx(1567.5)
     assert_dose(dose, 1500, 1650, {500: 3, 150: 0}, {500: 3, 150: 1})
 
 
-def test_uneven_split_with_many_small_tablets() -> None:
+def test_never_more_than_three_small_tablets() -> None:
     # target 1.8 * 825 * 0.75 = 1113.75; 2 x target = 2227.5
-    # equal: 1100+1100 = 2200 (27.5), 1150+1150 = 2300 (72.5)
-    # +150: m = 1050 (7 x 150) -> 1200 (8 x 150, one more 150) = 2250 (22.5);
-    #       m = 1000 (2 x 500) -> 1150 = 2150 (77.5)
-    # +500: m = 900 (6 x 150) -> 1400 (1 x 500 + 6 x 150) = 2300 (72.5); m = 850 not makeable
-    # best: 1050 / 1200 (22.5 mg)
+    # makeable near target: 950 (1x500+3x150), 1000, 1150 (2x500+1x150), 1300
+    # equal: 1000+1000 = 2000 (227.5), 1150+1150 = 2300 (72.5)
+    # +150: 1000 -> 1150 = 2150 (77.5); 1150 -> 1300 = 2450 (222.5); 950 -> 1100 not makeable
+    # +500: 800 -> 1300 = 2100 (127.5); 950 -> 1450 = 2400 (172.5)
+    # best: 1150 / 1150 (72.5 mg); the fewer-mg-off 1050 / 1200 would take 7 and 8 tablets
     dose = capecitabine_dose(1.8, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=45.0)
     assert dose.target_mg == pytest.approx(1113.75)
-    assert_dose(dose, 1050, 1200, {500: 0, 150: 7}, {500: 0, 150: 8})
+    assert_dose(dose, 1150, 1150, {500: 2, 150: 1}, {500: 2, 150: 1})
 
 
 def test_tie_prefers_equal_doses() -> None:
+    # target 1.88 * 625 = 1175; 2 x target = 2350; makeable: 950, 1000, 1150, 1300, 1450
+    # equal: 1150+1150 = 2300 (50); 1300+1300 = 2600 (250)
+    # +150: 1000 -> 1150 = 2150 (200); 1150 -> 1300 = 2450 (100)
+    # +500: 950 (1x500+3x150) -> 1450 (2x500+3x150) = 2400 (50); 800 -> 1300 = 2100 (250)
+    # tie at 50 mg -> equal doses 1150 / 1150
+    dose = capecitabine_dose(1.88, 625.0)
+    assert dose.target_mg == pytest.approx(1175.0)
+    assert_dose(dose, 1150, 1150, {500: 2, 150: 1}, {500: 2, 150: 1})
+
+
+def test_tie_between_uneven_pairs_at_the_renal_dose() -> None:
     # target 2.0 * 825 * 0.75 = 1237.5; 2 x target = 2475
-    # equal: 1250+1250 = 2500 (25); 1200+1200 = 2400 (75)
-    # +150: 1150 (2x500+1x150) -> 1300 (2x500+2x150) = 2450 (25)
-    # +500: 1000 (2x500) -> 1500 (3x500) = 2500 (25)
-    # three-way tie at 25 mg -> equal doses: 1250 = 1 x 500 + 5 x 150
+    # equal: 1150+1150 = 2300 (175); 1300+1300 = 2600 (125)
+    # +150: 1150 -> 1300 = 2450 (25); +500: 1000 -> 1500 = 2500 (25); 950 -> 1450 = 2400 (75)
+    # tie at 25 mg between two uneven pairs -> the lower total, 1150 / 1300
     dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=40.0)
     assert dose.renal_factor == 0.75
-    assert dose.target_mg == pytest.approx(1237.5)
-    assert_dose(dose, 1250, 1250, {500: 1, 150: 5}, {500: 1, 150: 5})
+    assert_dose(dose, 1150, 1300, {500: 2, 150: 1}, {500: 2, 150: 2})
 
 
 def test_tie_survives_float_noise_in_the_target() -> None:
-    # 1.35 * 750 = 1012.5 exactly, but in floating point it is 1012.5000000000001
-    # 2 x target = 2025. equal: 1000+1000 = 2000 (25), 1050+1050 = 2100 (75)
-    # +150: 950 (1x500+3x150) -> 1100 (1x500+4x150) = 2050 (25); 900 -> 1050 = 1950 (75)
-    # +500: 750 (5x150) -> 1250 (1x500+5x150) = 2000 (25); 800 -> 1300 = 2100 (75)
-    # three-way tie at 25 mg -> equal doses 1000 / 1000 (unrounded float would pick 950 / 1100)
-    dose = capecitabine_dose(1.35, 750.0)
-    assert_dose(dose, 1000, 1000, {500: 2, 150: 0}, {500: 2, 150: 0})
+    # 2.45 * 750 = 1837.5 exactly, but in floating point it is 1837.5000000000002
+    # 2 x target = 3675. equal: 1800+1800 = 3600 (75), 1950+1950 = 3900 (225)
+    # +150: 1800 (3x500+2x150) -> 1950 (3x500+3x150) = 3750 (75); 1650 -> 1800 = 3450 (225)
+    # +500: 1500 -> 2000 = 3500 (175); 1650 -> 2150 = 3800 (125)
+    # tie at 75 mg -> equal doses 1800 / 1800 (unrounded float would pick 1800 / 1950)
+    dose = capecitabine_dose(2.45, 750.0)
+    assert_dose(dose, 1800, 1800, {500: 3, 150: 2}, {500: 3, 150: 2})
 
 
 def test_tie_between_uneven_pairs_prefers_the_lower_total() -> None:
@@ -195,22 +211,23 @@ def test_severe_renal_impairment_is_contraindicated(crcl_ml_min: float) -> None:
 
 
 def test_dose_level_after_toxicity() -> None:
-    # target 2.0 * 825 * 0.75 (dose level) = 1237.5 -> 1250 / 1250 as in the tie example
+    # target 2.0 * 825 * 0.75 (dose level) = 1237.5 -> 1150 / 1300 as at the renal dose
     dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, dose_level_percent=75)
     assert dose.renal_factor == 1.0
     assert dose.dose_level_percent == 75
-    assert_dose(dose, 1250, 1250, {500: 1, 150: 5}, {500: 1, 150: 5})
+    assert_dose(dose, 1150, 1300, {500: 2, 150: 1}, {500: 2, 150: 2})
     assert any("dose level 75 %" in note for note in dose.notes)
 
 
 def test_renal_factor_and_dose_level_multiply() -> None:
     # target 2.0 * 825 * 0.75 * 0.50 = 618.75; 2 x target = 1237.5
-    # equal: 600 (4x150) -> 1200 (37.5); 650 -> 1300 (62.5)
-    # +150: 500 -> 650 = 1150 (87.5); 600 -> 750 (5x150) = 1350 (112.5)
+    # makeable: 450 (3x150), 500, 650 (500+150), 800 (500+2x150)
+    # equal: 650+650 = 1300 (62.5); 500+500 = 1000 (237.5)
+    # +150: 500 -> 650 = 1150 (87.5); 650 -> 800 = 1450 (212.5)
     # +500: 300 -> 800 (1x500+2x150) = 1100 (137.5); 450 -> 950 = 1400 (162.5)
     dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=35.0, dose_level_percent=50)
     assert dose.target_mg == pytest.approx(618.75)
-    assert_dose(dose, 600, 600, {500: 0, 150: 4}, {500: 0, 150: 4})
+    assert_dose(dose, 650, 650, {500: 1, 150: 1}, {500: 1, 150: 1})
 
 
 def test_missing_crcl_is_noted() -> None:

@@ -344,6 +344,26 @@ def test_incomplete_sum_does_not_become_the_nadir() -> None:
     assert result.assessments[1].nadir_mm == 50.0
 
 
+def test_partial_sum_proving_pd_does_not_become_the_nadir() -> None:
+    lesions = [
+        lesion_json("L1", "liver", 30, target=True),
+        lesion_json("N1", "mediastinum", 18, node=True, target=True),
+        lesion_json("N2", "axilla", 16, node=True, target=True),
+    ]
+    result = evaluate(
+        [
+            visit("2024-03-06", {"L1": 0, "N1": 9, "N2": 9}, {}),  # CR, sum 18 = nadir
+            visit("2024-05-01", {"L1": 2, "N1": 9, "N2": None}, {}),  # L1 back: PD, partial 11
+            visit("2024-07-01", {"L1": 2, "N1": 9, "N2": 9}, {}),
+        ],
+        lesions,
+    )
+    assert [a.overall for a in result.assessments[:2]] == [CR, PD]
+    assert result.assessments[1].sum_mm == 11.0
+    # The incomplete 11 mm is not a sum of all targets, so the nadir stays 18 mm.
+    assert result.assessments[2].nadir_mm == 18.0
+
+
 def test_cr_with_residual_nodes_then_reappearance_is_pd() -> None:
     lesions = [
         lesion_json("L1", "liver", 30, target=True),

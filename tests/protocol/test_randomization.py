@@ -10,7 +10,9 @@ import hashlib
 import itertools
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from startrt.protocol.randomization import (
     Minimizer,
     RandomizationList,
     RandomStream,
+    Slot,
     StrataDesign,
     Stratum,
     balance_report,
@@ -37,6 +40,7 @@ CHI2_CRITICAL_0_001 = {1: 10.828, 3: 16.266, 5: 20.515, 9: 27.877}
 SITES = ("Gothenburg", "Lund", "Stockholm", "Uppsala")
 FDG = ("negative", "positive")
 ARMS = ("standard", "personalized")
+T = TypeVar("T")
 SEEDS = st.integers(min_value=0, max_value=2**128)
 
 
@@ -48,7 +52,7 @@ def chi_square(observed: Sequence[int], expected: Sequence[float]) -> float:
     return sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
 
 
-def assert_uniform(counts: Counter[object], categories: Sequence[object]) -> None:
+def assert_uniform(counts: Mapping[T, int], categories: Sequence[T]) -> None:
     """Chi-square goodness of fit to equal frequencies over `categories` at alpha = 0.001."""
     assert set(counts) <= set(categories)
     total = sum(counts.values())
@@ -65,10 +69,10 @@ def raises_on(field: str, call: Callable[[], object]) -> InvalidInputError:
     return caught.value
 
 
-def blocks_of(entries: Sequence[object]) -> dict[tuple[Stratum, int], list[object]]:
-    blocks: dict[tuple[Stratum, int], list[object]] = defaultdict(list)
+def blocks_of(entries: Sequence[Slot]) -> dict[tuple[Stratum, int], list[Slot]]:
+    blocks: dict[tuple[Stratum, int], list[Slot]] = defaultdict(list)
     for slot in entries:
-        blocks[(slot.stratum, slot.block_number)].append(slot)  # type: ignore[attr-defined]
+        blocks[(slot.stratum, slot.block_number)].append(slot)
     return blocks
 
 
@@ -212,41 +216,60 @@ def test_bad_factors_are_refused(factors: object, field: str) -> None:
 # --- permuted blocks: properties ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ListInputs:
+    seed: int
+    n_per_stratum: int
+    strata: StrataDesign
+    arms: tuple[str, ...]
+    ratio: tuple[int, ...]
+    block_sizes: tuple[int, ...]
+
+    def generate(self) -> RandomizationList:
+        return generate_block_list(
+            seed=self.seed,
+            n_per_stratum=self.n_per_stratum,
+            strata=self.strata,
+            arms=self.arms,
+            ratio=self.ratio,
+            block_sizes=self.block_sizes,
+        )
+
+
 @st.composite
-def block_list_inputs(draw: st.DrawFn) -> dict[str, object]:
+def block_list_inputs(draw: st.DrawFn) -> ListInputs:
     n_arms = draw(st.integers(min_value=2, max_value=3))
-    arms = ("standard", "personalized", "observation")[:n_arms]
     ratio = tuple(draw(st.lists(st.integers(1, 3), min_size=n_arms, max_size=n_arms)))
     multiples = draw(st.lists(st.integers(1, 3), min_size=1, max_size=3, unique=True))
-    return {
-        "seed": draw(SEEDS),
-        "n_per_stratum": draw(st.integers(min_value=1, max_value=25)),
-        "strata": StrataDesign({"site": SITES[:2], "fdg": FDG}),
-        "arms": arms,
-        "ratio": ratio,
-        "block_sizes": tuple(m * sum(ratio) for m in multiples),
-    }
+    return ListInputs(
+        seed=draw(SEEDS),
+        n_per_stratum=draw(st.integers(min_value=1, max_value=25)),
+        strata=StrataDesign({"site": SITES[:2], "fdg": FDG}),
+        arms=("standard", "personalized", "observation")[:n_arms],
+        ratio=ratio,
+        block_sizes=tuple(m * sum(ratio) for m in multiples),
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(inputs=block_list_inputs())
-def test_every_block_is_balanced_exactly_per_ratio(inputs: dict[str, object]) -> None:
-    randomization = generate_block_list(**inputs)  # type: ignore[arg-type]
-    arms, ratio = inputs["arms"], inputs["ratio"]
+def test_every_block_is_balanced_exactly_per_ratio(inputs: ListInputs) -> None:
+    randomization = inputs.generate()
+    arms, ratio = inputs.arms, inputs.ratio
     for block in blocks_of(randomization.entries).values():
-        counts = Counter(slot.arm for slot in block)  # type: ignore[attr-defined]
-        assert len(block) in inputs["block_sizes"]  # type: ignore[operator]
-        assert {slot.block_size for slot in block} == {len(block)}  # type: ignore[attr-defined]
-        for arm, part in zip(arms, ratio, strict=True):  # type: ignore[call-overload]
-            assert counts[arm] * sum(ratio) == len(block) * part  # type: ignore[arg-type]
+        counts = Counter(slot.arm for slot in block)
+        assert len(block) in inputs.block_sizes
+        assert {slot.block_size for slot in block} == {len(block)}
+        for arm, part in zip(arms, ratio, strict=True):
+            assert counts[arm] * sum(ratio) == len(block) * part
 
 
 @settings(max_examples=60, deadline=None)
 @given(inputs=block_list_inputs())
-def test_each_stratum_is_whole_blocks_just_reaching_n(inputs: dict[str, object]) -> None:
-    randomization = generate_block_list(**inputs)  # type: ignore[arg-type]
-    n = inputs["n_per_stratum"]
-    for stratum in inputs["strata"].strata():  # type: ignore[attr-defined]
+def test_each_stratum_is_whole_blocks_just_reaching_n(inputs: ListInputs) -> None:
+    randomization = inputs.generate()
+    n = inputs.n_per_stratum
+    for stratum in inputs.strata.strata():
         slots = [slot for slot in randomization.entries if slot.stratum == stratum]
         assert [slot.sequence for slot in slots] == list(range(1, len(slots) + 1))
         block_numbers = [slot.block_number for slot in slots]
@@ -254,8 +277,8 @@ def test_each_stratum_is_whole_blocks_just_reaching_n(inputs: dict[str, object])
         assert sorted(set(block_numbers)) == list(range(1, block_numbers[-1] + 1))
         last_block_size = slots[-1].block_size
         assert Counter(block_numbers)[block_numbers[-1]] == last_block_size  # last block complete
-        assert len(slots) >= n  # type: ignore[operator]
-        assert len(slots) - last_block_size < n  # type: ignore[operator]  # stops at first >= n
+        assert len(slots) >= n
+        assert len(slots) - last_block_size < n  # stops at first >= n
 
 
 @settings(max_examples=25, deadline=None)
@@ -295,8 +318,7 @@ def test_arrangements_within_blocks_are_uniform() -> None:
         seed=77, n_per_stratum=1000, strata=start01_design(), block_sizes=(4,)
     )
     arrangements = Counter(
-        tuple(slot.arm for slot in block)  # type: ignore[attr-defined]
-        for block in blocks_of(randomization.entries).values()
+        tuple(slot.arm for slot in block) for block in blocks_of(randomization.entries).values()
     )
     expected = set(itertools.permutations(("standard",) * 2 + ("personalized",) * 2))
     assert_uniform(arrangements, sorted(expected))
@@ -333,13 +355,10 @@ def test_sha256_is_the_hash_of_the_published_text() -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(inputs=block_list_inputs())
-def test_csv_round_trip(inputs: dict[str, object]) -> None:
-    randomization = generate_block_list(**inputs)  # type: ignore[arg-type]
+def test_csv_round_trip(inputs: ListInputs) -> None:
+    randomization = inputs.generate()
     imported = RandomizationList.from_csv(
-        randomization.to_csv(),
-        strata=inputs["strata"],  # type: ignore[arg-type]
-        arms=inputs["arms"],  # type: ignore[arg-type]
-        ratio=inputs["ratio"],  # type: ignore[arg-type]
+        randomization.to_csv(), strata=inputs.strata, arms=inputs.arms, ratio=inputs.ratio
     )
     assert imported.entries == randomization.entries
     assert imported.to_csv() == randomization.to_csv()
@@ -552,8 +571,8 @@ HISTORY = [
 ]
 
 
-def minimizer(p_best: float = 1.0, seed: int = 0, **kwargs: object) -> Minimizer:
-    return Minimizer(SMALL_FACTORS, ARMS, p_best=p_best, seed=seed, **kwargs)  # type: ignore[arg-type]
+def minimizer(p_best: float = 1.0, seed: int = 0) -> Minimizer:
+    return Minimizer(SMALL_FACTORS, ARMS, p_best=p_best, seed=seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -585,7 +604,7 @@ def test_tie_is_broken_at_random() -> None:
     #   -> standard:     site B 2 vs 0 -> 2; fdg neg 1 vs 1 -> 0; score 2
     #   -> personalized: site B 1 vs 1 -> 0; fdg neg 0 vs 2 -> 2; score 2  (tie)
     history = [*HISTORY, ({"site": "A", "fdg": "pos"}, "personalized")]
-    chosen = Counter()
+    chosen: Counter[str] = Counter()
     for seed in range(2000):
         decision = minimizer(seed=seed).assign({"site": "B", "fdg": "neg"}, history)
         assert dict(decision.scores) == {"standard": 2, "personalized": 2}

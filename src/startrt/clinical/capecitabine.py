@@ -14,6 +14,9 @@ from typing import Literal
 from startrt.validation import BSA_M2, CRCL_ML_MIN, InvalidInputError, PlausibleRange
 
 TABLET_STRENGTHS_MG = (500, 150)
+# The label's BSA dose tables never use more than three 150 mg tablets per administration
+# (e.g. 1450 mg = 2 x 500 + 3 x 150 at 1000 mg/m2); four would be better given as a 500.
+MAX_150_MG_TABLETS = 3
 DOSE_LEVELS_PERCENT = (100, 75, 50)
 SEVERE_RENAL_IMPAIRMENT_BELOW_CRCL_ML_MIN = 30.0
 MODERATE_RENAL_IMPAIRMENT_UP_TO_CRCL_ML_MIN = 50.0
@@ -30,7 +33,8 @@ Action = Literal["continue", "interrupt", "discontinue"]
 
 ROUNDING_RULE = (
     "startrt rounding rule (the software's own, not the label's BSA tables): each "
-    "administration is the fewest-tablet combination of 500 and 150 mg tablets; the evening "
+    "administration is a combination of 500 mg tablets and at most three 150 mg tablets (as in "
+    "the label's BSA tables); the evening "
     "dose equals the morning dose or has one more tablet (150 or 500 mg); the pair with the "
     "daily total closest to 2 x target is chosen; ties prefer equal doses, then the lower total"
 )
@@ -70,20 +74,18 @@ def _require_dose_level(field: str, value: object) -> int:
 
 
 def _fewest_tablets(dose_mg: int) -> Tablets | None:
-    # Trading one 500 mg tablet for 150 mg tablets always takes more than one tablet, so the
-    # first exact combination found with the most 500 mg tablets is the one with fewest tablets.
-    for count_500 in range(dose_mg // 500, -1, -1):
-        rest_mg = dose_mg - 500 * count_500
-        if rest_mg % 150 == 0:
-            return {500: count_500, 150: rest_mg // 150}
+    # 150 * m for m = 0..3 leaves distinct remainders modulo 500, so at most one combination
+    # with m <= MAX_150_MG_TABLETS exists, and it is also the one with the fewest tablets.
+    for count_150 in range(MAX_150_MG_TABLETS + 1):
+        rest_mg = dose_mg - 150 * count_150
+        if rest_mg >= 0 and rest_mg % 500 == 0:
+            return {500: rest_mg // 500, 150: count_150}
     return None
 
 
 def tablet_combination(dose_mg: int) -> dict[int, int] | None:
-    """Fewest 500 and 150 mg tablets making exactly `dose_mg` (mg), as {500: n, 150: m}.
-
-    None if no whole-tablet combination makes the dose (e.g. 350, 400, 550, 700, 850 mg).
-    """
+    """500 mg tablets and at most three 150 mg tablets making exactly `dose_mg` (mg), as
+    {500: n, 150: m}; None if there is none (e.g. 350, 400, 550, 700, 850, 1700 mg)."""
     dose = _require_whole("dose_mg", dose_mg, "must be a whole number of mg")
     if dose < 0:
         raise InvalidInputError("dose_mg", dose_mg, "must be >= 0 mg")

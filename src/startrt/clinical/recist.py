@@ -184,7 +184,7 @@ def propose_targets(lesions: Sequence[Lesion]) -> tuple[Lesion, ...]:
     chosen: list[Lesion] = []
     per_organ: Counter[str] = Counter()
     for lesion in by_size:
-        if len(chosen) == MAX_TARGETS:
+        if len(chosen) == 6:
             break
         if per_organ[_organ_key(lesion)] < MAX_TARGETS_PER_ORGAN:
             per_organ[_organ_key(lesion)] += 1
@@ -391,7 +391,8 @@ def _best_overall(
     considered: list[AssessmentResponse] = []
     for assessment in assessments:
         considered.append(assessment)
-        pass
+        if assessment.overall == Response.PD:
+            break
     overall = [assessment.overall for assessment in considered]
     for response in (Response.CR, Response.PR):
         if response in overall:

@@ -90,6 +90,8 @@ class RandomizationList:
     _by_stratum: Mapping[Stratum, tuple[Slot, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.parameters, BlockListParameters):
+            raise InvalidInputError("parameters", self.parameters, "must be BlockListParameters")
         object.__setattr__(self, "entries", tuple(self.entries))
         by_stratum = _checked_index(self.entries, self.parameters)
         object.__setattr__(self, "_by_stratum", MappingProxyType(by_stratum))
