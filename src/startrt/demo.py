@@ -122,10 +122,13 @@ def _screen(console: Console, protocol: Protocol) -> list[tuple[str, str, bool, 
             ["patient", "site", "GFR", "eligible", "not met", "missing"],
         )
     )
-    first = eligible[0][3]
-    assert first.sex is not None and first.age_years is not None
+    first = eligible[0][3].model_dump()
     panel = egfr_panel(
-        first.sex, first.age_years, first.creatinine_umol_l, first.cystatin_c_mg_l, first.weight_kg
+        first["sex"],
+        first["age_years"],
+        first["creatinine_umol_l"],
+        first["cystatin_c_mg_l"],
+        first["weight_kg"],
     )
     console.print(
         key_value_table(f"Kidney function of {eligible[0][0]} (ml/min/1.73 m2)", plain(panel))
@@ -182,19 +185,19 @@ def _treat(
     console: Console, protocol: Protocol, trial_id: str, arm: str, record: ScreeningRecord
 ) -> None:
     console.rule(f"[bold]3. Treatment course of {trial_id} ({arm})")
-    assert record.height_cm and record.weight_kg and record.sex and record.age_years
-    assert record.creatinine_umol_l
+    patient = record.model_dump()
     if protocol.arm(arm).capecitabine:
         crcl = cockcroft_gault_crcl_ml_min(
-            record.sex, record.age_years, record.weight_kg, record.creatinine_umol_l
+            patient["sex"], patient["age_years"], patient["weight_kg"], patient["creatinine_umol_l"]
         )
         dose = capecitabine_dose(
-            dubois_bsa_m2(record.height_cm, record.weight_kg),
+            dubois_bsa_m2(patient["height_cm"], patient["weight_kg"]),
             protocol.capecitabine.dose_mg_per_m2,
             crcl_ml_min=crcl,
         )
         console.print(
-            f"Capecitabine {protocol.capecitabine.dose_mg_per_m2:g} mg/m2 b.i.d. (BSA {dose.bsa_m2:.2f} m2, "
+            f"Capecitabine {protocol.capecitabine.dose_mg_per_m2:g} mg/m2 b.i.d. "
+            f"(BSA {dose.bsa_m2:.2f} m2, "
             f"CrCl {crcl:.0f} ml/min): morning {dose.morning_mg} mg {dose.tablets_morning}, "
             f"evening {dose.evening_mg} mg {dose.tablets_evening}, days 1-14 of cycles 1-"
             f"{protocol.schedule.capecitabine_prrt_cycles}"
@@ -211,13 +214,13 @@ def _treat(
             break
         index = len(cycles)
         labs = PatientLabs(
-            sex=record.sex,
-            age_years=record.age_years,
+            sex=patient["sex"],
+            age_years=patient["age_years"],
             hemoglobin_g_l=118,
             platelets_10e9_l=PRE_CYCLE_PLATELETS[index] + 20 * (weeks_delayed > 0),
             leukocytes_10e9_l=4.9,
             neutrophils_10e9_l=3.1,
-            creatinine_umol_l=record.creatinine_umol_l + 2 * index,
+            creatinine_umol_l=patient["creatinine_umol_l"] + 2 * index,
             cystatin_c_mg_l=1.02 + 0.02 * index,
         )
         check = check_pre_cycle_labs(labs, protocol, weeks_delayed=weeks_delayed)
@@ -285,7 +288,8 @@ def _treat(
         )
     )
     console.print(
-        f"{len(schedule.visits)} visits in the calendar (imaging, labs, capecitabine, end of treatment)."
+        f"{len(schedule.visits)} visits in the calendar "
+        "(imaging, labs, capecitabine, end of treatment)."
     )
 
 
@@ -383,7 +387,8 @@ def main() -> None:
     console = Console(width=140)
     protocol = default_protocol()
     console.print(
-        f"[bold]startrt demo[/bold]: {protocol.label}, {protocol.title} ({', '.join(protocol.registrations)})"
+        f"[bold]startrt demo[/bold]: {protocol.label}, {protocol.title} "
+        f"({', '.join(protocol.registrations)})"
     )
     eligible = _screen(console, protocol)
     assigned = _randomize(console, protocol, eligible)
@@ -394,7 +399,8 @@ def main() -> None:
         _treat(console, protocol, trial_id, arm, record)
     _safety_and_response(console)
     console.print(
-        "\nEvery decision above is a record with its inputs, rule and protocol version (try `startrt plan-cycle --json`)."
+        "\nEvery decision above is a record with its inputs, rule and protocol version "
+        "(try `startrt plan-cycle --json`)."
     )
 
 

@@ -184,7 +184,7 @@ def propose_targets(lesions: Sequence[Lesion]) -> tuple[Lesion, ...]:
     chosen: list[Lesion] = []
     per_organ: Counter[str] = Counter()
     for lesion in by_size:
-        if len(chosen) == 6:
+        if len(chosen) == MAX_TARGETS:
             break
         if per_organ[_organ_key(lesion)] < MAX_TARGETS_PER_ORGAN:
             per_organ[_organ_key(lesion)] += 1

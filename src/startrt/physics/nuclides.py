@@ -31,9 +31,8 @@ class Nuclide:
 
     @property
     def local_deposition_gy_g_per_mbq_h(self) -> float:
-        """Electron energy per MBq*h, per gram: D[Gy] = TIA[MBq*h] * factor / m[g] (MIRD local
-        deposition; energy [J] = E_kev * 1.602e-16 per decay, 3.6e9 decays per MBq*h, 1 g = 1e-3 kg).
-        """
+        """Gy*g/(MBq*h): D[Gy] = TIA[MBq*h] * factor / m[g] (MIRD local deposition; energy
+        [J] = E_kev * 1.602e-16 per decay, 3.6e9 decays per MBq*h, 1 g = 1e-3 kg)."""
         joule_per_mbq_h = (
             self.electron_energy_per_decay_kev
             * JOULE_PER_KEV
@@ -54,7 +53,7 @@ NUCLIDES: dict[str, Nuclide] = {LU177.name: LU177}
 
 
 def nuclide(name: str) -> Nuclide:
-    """Look up a nuclide by name ("Lu-177"); unknown names raise ValueError listing the known ones."""
+    """The nuclide called `name` ("Lu-177"); unknown names raise ValueError listing known ones."""
     try:
         return NUCLIDES[name]
     except KeyError:
