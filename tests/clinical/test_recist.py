@@ -31,6 +31,9 @@ from startrt.validation import InvalidInputError
 
 BASELINE_DATE = "2024-01-10"
 
+CR, PR, SD, PD, NE = Response.CR, Response.PR, Response.SD, Response.PD, Response.NE
+NON_CR_NON_PD = Response.NON_CR_NON_PD
+
 
 def lesion(
     lesion_id: str,
@@ -131,6 +134,13 @@ def test_progression_needs_20_percent_and_5_mm_over_nadir(
     assert result == expected
 
 
+def test_thresholds_compare_measurements_as_written_not_binary_floats() -> None:
+    # 10.1 -> 7.07 is exactly -30 % (7.07 = 0.7 x 10.1) -> PR; 25.1 -> 30.12 is exactly +20 %
+    # and +5.02 mm -> PD. In binary floating point both land just short of the threshold.
+    assert target_response([lesion("L1", "liver", 10.1)], {"L1": 7.07}, nadir_mm=10.1) == PR
+    assert target_response([lesion("L1", "liver", 25.1)], {"L1": 30.12}, nadir_mm=25.1) == PD
+
+
 def test_nodes_below_10_mm_with_other_targets_gone_is_cr_although_sum_above_0() -> None:
     targets = [lesion("L1", "liver", 30), lesion("N1", "mediastinum", 18, node=True)]
     # L1 0 mm, N1 9 mm (< 10): CR; the sum is 9 mm, not 0.
@@ -226,9 +236,6 @@ def test_non_target_status_is_validated() -> None:
 
 
 # --- overall response, RECIST 1.1 tables 1 and 2 ---------------------------------------------
-
-CR, PR, SD, PD, NE = Response.CR, Response.PR, Response.SD, Response.PD, Response.NE
-NON_CR_NON_PD = Response.NON_CR_NON_PD
 
 
 @pytest.mark.parametrize(

@@ -340,7 +340,7 @@ def _grade_on_cuts(value: Decimal, cuts: list[_Cut], *, rising: bool) -> tuple[i
 
 def _passes(value: Decimal, cut: _Cut, *, rising: bool) -> bool:
     if rising:
-        return value >= cut.limit
+        return value >= cut.limit if cut.inclusive else value > cut.limit
     return value <= cut.limit if cut.inclusive else value < cut.limit
 
 
