@@ -257,19 +257,16 @@ def contraindications(
             "DPD deficiency: complete DPD deficiency is contraindicated (SmPC 4.3); partial "
             "deficiency needs a specialist-reduced starting dose (SmPC 4.4)"
         )
-    if neutrophils_10e9_l is not None:
-        neutrophils = NEUTROPHILS_10E9_L.check("neutrophils_10e9_l", neutrophils_10e9_l)
-        if neutrophils < MIN_NEUTROPHILS_10E9_L:
+    blood_counts = (
+        ("neutrophils", neutrophils_10e9_l, NEUTROPHILS_10E9_L, MIN_NEUTROPHILS_10E9_L),
+        ("platelets", platelets_10e9_l, PLATELETS_10E9_L, MIN_PLATELETS_10E9_L),
+    )
+    for name, value, plausible, minimum in blood_counts:
+        if value is not None and plausible.check(f"{name}_10e9_l", value) < minimum:
+            condition = "neutropenia" if name == "neutrophils" else "thrombocytopenia"
             reasons.append(
-                f"neutrophils {neutrophils:g} x10^9/L < {MIN_NEUTROPHILS_10E9_L:g}: "
-                "do not start (SmPC 4.2; severe neutropenia SmPC 4.3)"
-            )
-    if platelets_10e9_l is not None:
-        platelets = PLATELETS_10E9_L.check("platelets_10e9_l", platelets_10e9_l)
-        if platelets < MIN_PLATELETS_10E9_L:
-            reasons.append(
-                f"platelets {platelets:g} x10^9/L < {MIN_PLATELETS_10E9_L:g}: "
-                "do not start (SmPC 4.2; severe thrombocytopenia SmPC 4.3)"
+                f"{name} {value:g} x10^9/L < {minimum:g}: do not start "
+                f"(SmPC 4.2; severe {condition} SmPC 4.3)"
             )
     if _known_true("severe_hepatic_impairment", severe_hepatic_impairment):
         reasons.append("severe hepatic impairment (contraindicated, SmPC 4.3)")

@@ -104,7 +104,7 @@ class _IncreaseSpec:
     value_range: PlausibleRange
     uln_range: PlausibleRange
     uln_multiples: tuple[_Multiple, ...]
-    baseline_multiples: tuple[_Multiple, ...] = ()
+    baseline_multiples: tuple[_Multiple, ...]
     # True: baseline bands replace ULN bands when baseline > ULN (AST, ALT, bilirubin).
     # False: both sets of bands apply and the higher grade wins (creatinine).
     baseline_replaces_uln: bool = True
@@ -233,7 +233,7 @@ def grade_lab(
 
 
 def _lab_term(term: object) -> LabTerm:
-    if isinstance(term, str) and term in LabTerm.__members__.values():
+    if isinstance(term, str) and term in set(LabTerm):
         return LabTerm(term)
     allowed = ", ".join(member.value for member in LabTerm)
     raise InvalidInputError("term", term, f"must be one of {allowed}")
@@ -291,7 +291,7 @@ def _grade_increase(
         raise _missing_limit("uln", term)
     exact_value, exact_uln = _exact(value), _exact(uln)
     uln_cuts = _scaled(spec.uln_multiples, exact_uln, "ULN")
-    if baseline is None or not spec.baseline_multiples:
+    if baseline is None:
         return _grade_on_cuts(exact_value, uln_cuts, rising=True)
     exact_baseline = _exact(baseline)
     baseline_cuts = _scaled(spec.baseline_multiples, exact_baseline, "baseline")
