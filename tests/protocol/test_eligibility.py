@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -232,3 +233,53 @@ def test_dates_after_screening_are_refused() -> None:
 def test_unknown_fields_are_refused() -> None:
     with pytest.raises(InvalidInputError, match="haemoglobin"):
         parse_record(ScreeningRecord, eligible_record(haemoglobin=120), "screening")
+
+
+def test_eu_register_criteria_are_a_protocol_amendment(
+    protocol: Protocol, amend: Callable[..., Protocol]
+) -> None:
+    """The EU register's extra criteria need no code: they are added in a protocol version."""
+    extra = [
+        {
+            "id": "IN22",
+            "text": "Lesion SUVmean >= 2 x liver SUVmean",
+            "field": "lesion_to_liver_suv_ratio",
+            "operator": ">=",
+            "threshold": 2,
+        },
+        {
+            "id": "IN23",
+            "text": "SSTR PET <= 3 months before randomization",
+            "field": "sstr_pet_months_before_screening",
+            "operator": "<=",
+            "threshold": 3,
+        },
+        {
+            "id": "IN24",
+            "text": "Ki-67 <= 50 %",
+            "field": "ki67_percent",
+            "operator": "<=",
+            "threshold": 50,
+        },
+        {
+            "id": "IN25",
+            "text": "Life expectancy > 3 months",
+            "field": "life_expectancy_months",
+            "operator": ">",
+            "threshold": 3,
+        },
+    ]
+    inclusion = protocol.model_dump()["eligibility"]["inclusion"]
+    eu = amend("eligibility", inclusion=[*inclusion, *extra])
+    complete = {
+        "lesion_to_liver_suv_ratio": 2.0,
+        "sstr_pet_date": (SCREENING - timedelta(days=91)).isoformat(),  # 2.99 months
+        "ki67_percent": 50,
+        "life_expectancy_months": 12,
+    }
+    assert assess(eu, **complete).eligible is True
+    assert assess(eu).eligible is None  # the v1.0 record lacks the new values
+    assert assess(eu, **{**complete, "lesion_to_liver_suv_ratio": 1.9}).eligible is False
+    assert assess(eu, **{**complete, "ki67_percent": 51}).eligible is False
+    late_pet = (SCREENING - timedelta(days=92)).isoformat()  # 92 / 30.4375 = 3.02 months
+    assert assess(eu, **{**complete, "sstr_pet_date": late_pet}).eligible is False
