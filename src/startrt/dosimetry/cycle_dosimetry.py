@@ -1,0 +1,333 @@
+"""The absorbed doses of one cycle from its loaded study: time-activity curves per VOI, fits,
+TIA, and dose by the organ S-value method, the voxel method or a single time point.
+
+Per VOI (and the remainder outside every VOI) the activity at each time point is the region's
+unmixed total (`voi_activity`); curves are fitted with `tac.fit_best` (AICc), or integrated from
+one time point (Hanscheid 2018 by default, Madsen 2018 with a population half-life).
+- organ: OpenDose S values (ICRP 110 AM / AF by the patient's sex) with the self-dose scaled to
+  the VOI's mass, plus cross-dose between the kidneys, liver and spleen; tumours by the sphere
+  model; other VOIs by local deposition.
+- voxel: a TIA map (the reference time point's activity map times each region's TIA / A(t_ref))
+  convolved with the Lanconelli 177Lu voxel S kernel (scaled to the ICRP 107 electron energy,
+  density-corrected by 1.04 / voxel density), and local deposition for comparison; each VOI's
+  dose is its unmixed value, its DVH weighted by the voxel fractions.
+- stp: as organ, with the TIA from the time point nearest `stp_time_h` (default 96 h).
+Masses: VOI volume (CT-drawn) x tissue density (ICRP 89 / ICRU 46).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from startrt.dosimetry.bed import bed_for_fit_gy
+from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
+from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
+from startrt.dosimetry.study import Study
+from startrt.dosimetry.tac import FitResult, TimeActivityCurve, fit_best
+from startrt.dosimetry.voi_activity import (
+    REMAINDER,
+    region_totals,
+    tia_map_mbq_h,
+    unmix,
+    with_remainder,
+)
+from startrt.dosimetry.voxel_dose import (
+    VoiDose,
+    kernel_dose_gy,
+    local_deposition_dose_gy,
+    voi_dose_statistics,
+)
+from startrt.imaging.recovery import RecoveryCurve, correct_activity
+from startrt.imaging.volume import FloatArray, Volume
+from startrt.physics.nuclides import LU177
+from startrt.physics.organ_s_values import SOURCE_ORGANS, organ_s_value, self_target_name
+from startrt.physics.tissue import TISSUE_DENSITY_G_ML, voi_density_g_ml
+from startrt.physics.voxel_kernels import load_kernel
+from startrt.validation import InvalidInputError
+
+Method = Literal["voxel", "organ", "stp"]
+KIDNEYS = ("left_kidney", "right_kidney")
+KIDNEY_ALPHA_BETA_GY = 2.6  # Wessels 2008 / Baechler 2008, as in the START-01 protocol
+KIDNEY_REPAIR_HALF_TIME_H = 2.8
+VOXEL_REFERENCE_TIME_H = 24.0
+STP_TIME_H = 96.0
+SOFT_TISSUE = TISSUE_DENSITY_G_ML["soft_tissue"]
+
+
+@dataclass(frozen=True)
+class VoiResult:
+    """One VOI's dosimetry for the cycle."""
+
+    name: str
+    volume_ml: float
+    mass_g: float
+    times_h: tuple[float, ...]
+    activity_mbq: tuple[float, ...]
+    fit: FitResult | None
+    fit_model: str
+    tia_mbq_h: float
+    tia_sd_mbq_h: float | None
+    effective_half_life_h: float | None
+    dose_gy: float
+    dose_gy_per_gbq: float
+    local_deposition_dose_gy: float | None
+    bed_gy: float | None
+    recovery_coefficient: float | None
+    statistics: VoiDose | None
+
+
+@dataclass(frozen=True)
+class CycleDosimetryResult:
+    method: Method
+    injected_activity_mbq: float
+    times_h: tuple[float, ...]
+    vois: Mapping[str, VoiResult]
+    dose_map: Volume | None
+    tia_map: Volume | None
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON shape shared with `phantom make`'s truth: {"vois": {name: {...}}, ...}."""
+        return {
+            "method": self.method,
+            "injected_activity_mbq": self.injected_activity_mbq,
+            "time_points_h": list(self.times_h),
+            "vois": {
+                name: {
+                    "tia_mbq_h": voi.tia_mbq_h,
+                    "tia_sd_mbq_h": voi.tia_sd_mbq_h,
+                    "dose_gy": voi.dose_gy,
+                    "dose_gy_per_gbq": voi.dose_gy_per_gbq,
+                    "fit_model": voi.fit_model,
+                    "effective_half_life_h": voi.effective_half_life_h,
+                    "mass_g": voi.mass_g,
+                    "volume_ml": voi.volume_ml,
+                    "local_deposition_dose_gy": voi.local_deposition_dose_gy,
+                    "bed_gy": voi.bed_gy,
+                    "recovery_coefficient": voi.recovery_coefficient,
+                }
+                for name, voi in self.vois.items()
+            },
+            "notes": list(self.notes),
+        }
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def compute_dosimetry(
+    study: Study,
+    *,
+    method: Method = "voxel",
+    recovery_curve: RecoveryCurve | None = None,
+    recovery_max_volume_ml: float = 100.0,
+    stp_time_h: float = STP_TIME_H,
+    population_half_life_h: Mapping[str, float] | None = None,
+    progress: Callable[[str], None] = _no_progress,
+) -> CycleDosimetryResult:
+    """Dosimetry of one cycle (see the module docstring)."""
+    if method not in ("voxel", "organ", "stp"):
+        raise InvalidInputError("method", method, "must be voxel, organ or stp")
+    notes: list[str] = [f"VOIs from {study.voi_source}"]
+    grid = study.vois.grid
+    fractions = with_remainder(dict(study.vois.masks), grid.shape)
+    times = tuple(tp.time_h for tp in study.time_points)
+    progress("time-activity curves")
+    totals = [region_totals(tp.activity_mbq.array, fractions) for tp in study.time_points]
+    curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in fractions}
+    recovery: dict[str, float] = {}
+    if recovery_curve is not None:
+        for name in study.vois.names:
+            volume = study.vois.volume_ml(name)
+            if volume <= recovery_max_volume_ml:
+                corrections = [correct_activity(a, volume, recovery_curve) for a in curves[name]]
+                curves[name] = tuple(c.corrected_mbq for c in corrections)
+                recovery[name] = corrections[0].coefficient
+    masses = {name: _mass_g(name, study.vois.volume_ml(name), notes) for name in study.vois.names}
+
+    progress("fitting time-activity curves")
+    if method == "stp":
+        index = int(np.argmin([abs(t - stp_time_h) for t in times]))
+        integrations = {
+            name: _single_time_point(
+                name, curves[name][index], times[index], population_half_life_h
+            )
+            for name in fractions
+        }
+        notes.append(f"single time point at {times[index]:.1f} h")
+    else:
+        integrations = {name: _fit(name, times, curves[name], notes) for name in fractions}
+
+    gbq = study.injected_activity_mbq / 1000.0
+    phantom: Literal["AM", "AF"] = "AF" if study.patient_sex == "female" else "AM"
+    if study.patient_sex is None:
+        notes.append("patient sex not in the DICOM header: ICRP 110 adult male S values")
+    dose_map = tia_map = None
+    local: dict[str, float] = {}
+    statistics: dict[str, VoiDose] = {}
+    if method == "voxel":
+        progress("voxel dose")
+        dose_map, tia_map, doses, local, statistics = _voxel_doses(
+            study, fractions, curves, integrations, times, notes
+        )
+    else:
+        progress("organ dose")
+        doses = _organ_doses(study.vois.names, integrations, masses, phantom, notes)
+
+    vois = {}
+    for name in study.vois.names:
+        tia, tia_sd, fit, model = integrations[name]
+        vois[name] = VoiResult(
+            name=name,
+            volume_ml=study.vois.volume_ml(name),
+            mass_g=masses[name],
+            times_h=times,
+            activity_mbq=curves[name],
+            fit=fit,
+            fit_model=model,
+            tia_mbq_h=tia,
+            tia_sd_mbq_h=tia_sd,
+            effective_half_life_h=None if fit is None else fit.effective_half_life_h,
+            dose_gy=doses[name],
+            dose_gy_per_gbq=doses[name] / gbq,
+            local_deposition_dose_gy=local.get(name),
+            bed_gy=_kidney_bed(name, doses[name], fit),
+            recovery_coefficient=recovery.get(name),
+            statistics=statistics.get(name),
+        )
+    return CycleDosimetryResult(
+        method=method,
+        injected_activity_mbq=study.injected_activity_mbq,
+        times_h=times,
+        vois=vois,
+        dose_map=dose_map,
+        tia_map=tia_map,
+        notes=tuple(notes),
+    )
+
+
+Integration = tuple[float, float | None, FitResult | None, str]
+
+
+def _fit(
+    name: str, times: tuple[float, ...], activity: tuple[float, ...], notes: list[str]
+) -> Integration:
+    if len(times) == 1:
+        notes.append(f"{name}: one time point, Hanscheid single-time-point TIA")
+        return hanscheid_tia_mbq_h(activity[0], times[0]), None, None, "hanscheid_stp"
+    fit = fit_best(TimeActivityCurve(name, times, activity))
+    return fit.tia_mbq_h, fit.tia_sd_mbq_h, fit, fit.model
+
+
+def _single_time_point(
+    name: str, activity: float, time_h: float, population_half_life_h: Mapping[str, float] | None
+) -> Integration:
+    if population_half_life_h and name in population_half_life_h:
+        tia = madsen_tia_mbq_h(activity, time_h, population_half_life_h[name])
+        return tia, None, None, "madsen_stp"
+    return hanscheid_tia_mbq_h(activity, time_h), None, None, "hanscheid_stp"
+
+
+def _mass_g(name: str, volume_ml: float, notes: list[str]) -> float:
+    try:
+        density = voi_density_g_ml(name)
+    except InvalidInputError:
+        density = SOFT_TISSUE
+        notes.append(
+            f"{name}: no tissue density known for this name, soft tissue {SOFT_TISSUE} g/mL"
+        )
+    return volume_ml * density
+
+
+def _organ_doses(
+    names: tuple[str, ...],
+    integrations: Mapping[str, Integration],
+    masses: Mapping[str, float],
+    phantom: Literal["AM", "AF"],
+    notes: list[str],
+) -> dict[str, float]:
+    doses = {}
+    sources = [name for name in names if name in SOURCE_ORGANS]
+    for name in names:
+        tia = integrations[name][0]
+        if name in SOURCE_ORGANS:
+            dose = organ_self_dose_gy(tia, name, masses[name], phantom)
+            target = self_target_name(name)
+            for source in sources:
+                if source != name:
+                    s_value = organ_s_value(source, target, phantom).s_mgy_per_mbq_s
+                    dose += integrations[source][0] * 3600.0 * s_value / 1000.0
+        elif name.startswith("tumour") or name.startswith("tumor"):
+            dose = sphere_dose_gy(tia, masses[name])
+        else:
+            dose = tia * LU177.local_deposition_gy_g_per_mbq_h / masses[name]
+            notes.append(f"{name}: local deposition (no S value for this region)")
+        doses[name] = dose
+    if len(sources) > 1:
+        notes.append(f"cross-dose between {', '.join(sources)} from OpenDose {phantom} S values")
+    return doses
+
+
+def _density_map(fractions: Mapping[str, FloatArray]) -> FloatArray:
+    """Density (g/mL) per voxel: the regions' tissue densities mixed by their fractions."""
+    density = np.zeros(next(iter(fractions.values())).shape, dtype=np.float64)
+    for name, fraction in fractions.items():
+        try:
+            value = SOFT_TISSUE if name == REMAINDER else voi_density_g_ml(name)
+        except InvalidInputError:
+            value = SOFT_TISSUE
+        density += fraction * value
+    covered = sum(fractions.values())
+    return np.where(np.asarray(covered) > 0, density / np.maximum(covered, 1e-12), SOFT_TISSUE)
+
+
+def _voxel_doses(
+    study: Study,
+    fractions: Mapping[str, FloatArray],
+    curves: Mapping[str, tuple[float, ...]],
+    integrations: Mapping[str, Integration],
+    times: tuple[float, ...],
+    notes: list[str],
+) -> tuple[Volume, Volume, dict[str, float], dict[str, float], dict[str, VoiDose]]:
+    index = int(np.argmin([abs(t - VOXEL_REFERENCE_TIME_H) for t in times]))
+    reference = study.time_points[index].activity_mbq
+    ratios = {
+        name: integrations[name][0] / curves[name][index] if curves[name][index] > 0 else 0.0
+        for name in fractions
+    }
+    tia_map = tia_map_mbq_h(reference, fractions, ratios)
+    density = _density_map(fractions)
+    kernel = load_kernel(min(reference.grid.spacing_mm))
+    result = kernel_dose_gy(tia_map, kernel, normalize_to_electron_energy=True)
+    dose_map = result.dose.with_array(result.dose.array * (SOFT_TISSUE / density))
+    local_map = local_deposition_dose_gy(tia_map, density)
+    notes.append(
+        f"voxel TIA map from the {times[index]:.1f} h image scaled by each region's fitted kinetics"
+    )
+    notes.append(
+        f"Lanconelli {kernel.voxel_mm:g} mm soft-tissue kernel"
+        + (", map resampled to the kernel's voxel" if result.resampled else "")
+        + f", scaled x{result.normalization_factor:.4f} to the ICRP 107 electron energy"
+    )
+    kernel_doses = unmix(dose_map.array, fractions)
+    local_doses = unmix(local_map.array, fractions)
+    names = study.vois.names
+    statistics = {name: voi_dose_statistics(dose_map, fractions[name]) for name in names}
+    return (
+        dose_map,
+        tia_map,
+        {name: kernel_doses[name] for name in names},
+        {name: local_doses[name] for name in names},
+        statistics,
+    )
+
+
+def _kidney_bed(name: str, dose_gy: float, fit: FitResult | None) -> float | None:
+    if name not in KIDNEYS or fit is None or fit.model == "trapezoid":
+        return None
+    return bed_for_fit_gy(dose_gy, fit, KIDNEY_ALPHA_BETA_GY, KIDNEY_REPAIR_HALF_TIME_H)

@@ -1,0 +1,196 @@
+"""Loading one cycle's post-therapy study: SPECT per time point, CT, VOIs, alignment.
+
+A study folder holds the DICOM of one cycle: one quantitative SPECT per time point (NM or PT),
+usually a CT with each (same frame of reference), and the VOIs as RTSTRUCT (contours drawn on the
+first time point's CT) or DICOM SEG, or a label image `labels.nii.gz` with `labels.json`
+({"1": "left_kidney", ...}). Every later time point is aligned to the first: its CT registered
+rigidly to the first CT (or its SPECT to the first SPECT without CT), unless the caller declares
+the time points aligned. Errors name the file at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pydicom
+
+from startrt.imaging.ct import CtImage, read_ct
+from startrt.imaging.dicom_scan import DicomIndex, SeriesInfo, scan_dicom_folder
+from startrt.imaging.registration import (
+    DECLARED_ALIGNED,
+    RigidAlignment,
+    register_rigid,
+    resample_activity,
+)
+from startrt.imaging.rtstruct import read_rtstruct
+from startrt.imaging.seg import read_seg
+from startrt.imaging.spect import SpectImage, read_spect
+from startrt.imaging.vois import VoiSet, read_label_image, vois_on_grid
+from startrt.imaging.volume import Volume
+from startrt.validation import InvalidInputError
+
+Progress = Callable[[str], None]
+LABEL_IMAGE = "labels.nii.gz"
+LABEL_NAMES = "labels.json"
+INJECTION_TOLERANCE_H = 1.0 / 60.0
+ACTIVITY_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """One imaging session, with its activity on the reference (first) SPECT grid."""
+
+    spect: SpectImage
+    ct: CtImage | None
+    alignment: RigidAlignment
+    activity_mbq: Volume
+
+    @property
+    def time_h(self) -> float:
+        return self.spect.time_after_injection_h
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything the dosimetry of one cycle reads."""
+
+    folder: Path
+    time_points: tuple[TimePoint, ...]
+    vois: VoiSet
+    voi_source: str
+    patient_id: str
+    patient_sex: str | None
+
+    @property
+    def injection_datetime(self) -> datetime:
+        return self.time_points[0].spect.injection_datetime
+
+    @property
+    def injected_activity_mbq(self) -> float:
+        return self.time_points[0].spect.injected_activity_mbq
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def load_study(
+    folder: Path,
+    *,
+    calibration_cps_per_mbq: float | None = None,
+    declared_aligned: bool = False,
+    progress: Progress = _no_progress,
+) -> Study:
+    """Read, check and align a study folder (see the module docstring)."""
+    progress("scanning DICOM files")
+    index = scan_dicom_folder(folder)
+    spect_series = index.series("NM") + index.series("PT")
+    if not spect_series:
+        raise InvalidInputError(str(folder), "no NM or PT series", "a study needs SPECT images")
+    spects = []
+    for series in spect_series:
+        progress(f"reading SPECT {series.files[0].name}")
+        spects.append(read_spect(series, calibration_cps_per_mbq=calibration_cps_per_mbq))
+    spects.sort(key=lambda spect: spect.acquisition_datetime)
+    _require_one_administration(spects)
+    cts = _cts_by_frame_of_reference(index, progress)
+    reference = spects[0]
+    reference_ct = cts.get(reference.frame_of_reference_uid)
+    time_points = []
+    for spect in spects:
+        ct = cts.get(spect.frame_of_reference_uid)
+        alignment = DECLARED_ALIGNED
+        if spect is not reference and not declared_aligned:
+            progress(f"registering the {spect.time_after_injection_h:.0f} h time point")
+            if ct is not None and reference_ct is not None:
+                alignment = register_rigid(reference_ct.volume, ct.volume)
+            else:
+                alignment = register_rigid(reference.volume, spect.volume)
+        activity = spect.volume
+        if spect is not reference and (
+            alignment is not DECLARED_ALIGNED
+            or not spect.volume.grid.matches(reference.volume.grid)
+        ):
+            activity = resample_activity(spect.volume, reference.volume.grid, alignment)
+        time_points.append(TimePoint(spect, ct, alignment, activity))
+    progress("reading VOIs")
+    masks, source = _read_vois(folder, index, reference_ct)
+    vois = vois_on_grid(masks, reference.volume.grid)
+    header = pydicom.dcmread(reference.source, stop_before_pixels=True)
+    return Study(
+        folder=folder,
+        time_points=tuple(time_points),
+        vois=vois,
+        voi_source=source,
+        patient_id=str(header.get("PatientID", "")),
+        patient_sex={"F": "female", "M": "male"}.get(str(header.get("PatientSex", ""))),
+    )
+
+
+def _require_one_administration(spects: list[SpectImage]) -> None:
+    """All time points must belong to one injection (same time and activity)."""
+    first = spects[0]
+    for spect in spects[1:]:
+        hours = abs((spect.injection_datetime - first.injection_datetime).total_seconds()) / 3600
+        if hours > INJECTION_TOLERANCE_H:
+            raise InvalidInputError(
+                str(spect.source),
+                spect.injection_datetime.isoformat(),
+                f"injection time differs from {first.injection_datetime} in {first.source}",
+            )
+        relative = abs(spect.injected_activity_mbq / first.injected_activity_mbq - 1)
+        if relative > ACTIVITY_TOLERANCE:
+            raise InvalidInputError(
+                str(spect.source),
+                spect.injected_activity_mbq,
+                f"injected activity differs from {first.injected_activity_mbq} MBq in "
+                f"{first.source}",
+            )
+        if spect.acquisition_datetime == first.acquisition_datetime:
+            raise InvalidInputError(
+                str(spect.source), spect.acquisition_datetime.isoformat(), "two SPECTs at one time"
+            )
+
+
+def _cts_by_frame_of_reference(index: DicomIndex, progress: Progress) -> dict[str, CtImage]:
+    cts: dict[str, CtImage] = {}
+    for series in index.series("CT"):
+        progress(f"reading CT {series.description or series.uid}")
+        ct = read_ct(series)
+        cts[ct.frame_of_reference_uid] = ct
+    return cts
+
+
+def _read_vois(
+    folder: Path, index: DicomIndex, reference_ct: CtImage | None
+) -> tuple[dict[str, Volume], str]:
+    structures: list[SeriesInfo] = index.series("RTSTRUCT")
+    if structures:
+        path = structures[0].files[0]
+        if reference_ct is None:
+            raise InvalidInputError(
+                str(path), "no CT", "RTSTRUCT contours need the CT of the first time point"
+            )
+        return read_rtstruct(path, reference_ct.volume.grid), f"RTSTRUCT {path.name}"
+    segmentations = index.series("SEG")
+    if segmentations:
+        path = segmentations[0].files[0]
+        return read_seg(path), f"SEG {path.name}"
+    label_image = folder / LABEL_IMAGE
+    if label_image.exists():
+        return read_label_image(label_image, _label_names(folder / LABEL_NAMES)), LABEL_IMAGE
+    raise InvalidInputError(
+        str(folder), "no VOIs", f"needs an RTSTRUCT, a SEG or {LABEL_IMAGE} with {LABEL_NAMES}"
+    )
+
+
+def _label_names(path: Path) -> Mapping[int, str]:
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+        return {int(label): str(name) for label, name in names.items()}
+    except (OSError, ValueError, AttributeError) as error:
+        raise InvalidInputError(str(path), type(error).__name__, "needs {label: name}") from None

@@ -1,0 +1,88 @@
+"""Index a folder of DICOM files by series.
+
+Every file under the folder (any name, any depth) is checked for the PS3.10 7.1 preamble ("DICM"
+at byte 128); its header is read without pixel data and grouped by SeriesInstanceUID (PS3.3
+C.7.3.1 General Series). DICOMDIR files (PS3.10 8, Media Storage Directory) are skipped.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.uid import MediaStorageDirectoryStorage
+
+from startrt.imaging.dicom_common import read_dataset, require
+from startrt.validation import InvalidInputError
+
+PREAMBLE_BYTES = 128
+DICOM_PREFIX = b"DICM"
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One series: its files (sorted by path) and the header fields used to choose it."""
+
+    uid: str
+    modality: str
+    files: tuple[Path, ...]
+    description: str
+    frame_of_reference_uid: str
+
+
+@dataclass(frozen=True)
+class DicomIndex:
+    """The series found in a folder."""
+
+    folder: Path
+    all_series: tuple[SeriesInfo, ...]
+
+    def series(self, modality: str) -> list[SeriesInfo]:
+        """The series of one modality ("NM", "PT", "CT", "RTSTRUCT", "SEG", "RTDOSE")."""
+        return [info for info in self.all_series if info.modality == modality]
+
+
+def scan_dicom_folder(folder: Path, *, skip_non_dicom: bool = True) -> DicomIndex:
+    """Index every DICOM file under `folder` by series.
+
+    Files without the DICM preamble are skipped (`skip_non_dicom`) or refused; a file with the
+    preamble whose header cannot be parsed, or without SeriesInstanceUID or Modality, raises
+    InvalidInputError naming the file."""
+    if not folder.is_dir():
+        raise InvalidInputError(str(folder), "folder", "is not an existing folder")
+    headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if not _has_dicom_preamble(path):
+            if skip_non_dicom:
+                continue
+            raise InvalidInputError(str(path), "file", "is not a DICOM file (no DICM preamble)")
+        ds = read_dataset(path, stop_before_pixels=True)
+        if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+            continue
+        headers[str(require(ds, "SeriesInstanceUID", path))].append((path, ds))
+    return DicomIndex(folder, tuple(_series_info(uid, files) for uid, files in headers.items()))
+
+
+def _has_dicom_preamble(path: Path) -> bool:
+    with path.open("rb") as stream:
+        head = stream.read(PREAMBLE_BYTES + len(DICOM_PREFIX))
+    return head[PREAMBLE_BYTES:] == DICOM_PREFIX
+
+
+def _series_info(uid: str, files: list[tuple[Path, Dataset]]) -> SeriesInfo:
+    first_path, first = files[0]
+    modality = str(require(first, "Modality", first_path))
+    for path, ds in files[1:]:
+        if ds.get("Modality") != modality:
+            raise InvalidInputError(
+                str(path), ds.get("Modality"), f"modality differs from {modality} in series {uid}"
+            )
+    return SeriesInfo(
+        uid=uid,
+        modality=modality,
+        files=tuple(path for path, _ in files),
+        description=str(first.get("SeriesDescription", "")),
+        frame_of_reference_uid=str(first.get("FrameOfReferenceUID", "")),
+    )

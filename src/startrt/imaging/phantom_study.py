@@ -1,0 +1,215 @@
+"""A synthetic patient study on disk: the analytic phantom written as real DICOM, with its truth.
+
+Per time point (folder `tp<i>_<hours>h`): a quantitative SPECT (NM multi-frame) in `spect/` and a
+CT series in `ct/`, one imaging session each (own study and frame of reference), acquired at the
+injection time + hours (dates and times, across days). VOIs drawn on the first CT as RTSTRUCT
+(`rtstruct.dcm`) and SEG (`seg.dcm`); the analytic truth in `truth.json`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import pydicom
+from pydicom.uid import generate_uid
+
+from startrt.imaging.ct import write_ct_series
+from startrt.imaging.phantom import (
+    Kinetics,
+    MonoExponential,
+    PhantomSpec,
+    activity_map_mbq,
+    blurred,
+    ct_map_hu,
+    default_phantom,
+    label_masks,
+    organ_activity_mbq,
+    translated,
+    truth,
+    with_poisson_noise,
+)
+from startrt.imaging.rtstruct import write_rtstruct
+from startrt.imaging.seg import write_seg
+from startrt.imaging.spect import write_spect_nm
+from startrt.imaging.volume import Vector3
+from startrt.validation import InvalidInputError, finite_number
+
+DEFAULT_INJECTION = datetime(2025, 3, 3, 10, 37)
+MAX_TIME_POINTS = 10
+
+
+@dataclass(frozen=True)
+class PhantomTimePoint:
+    """Files of one imaging session."""
+
+    time_h: float
+    acquisition_datetime: datetime
+    spect_file: Path
+    ct_folder: Path
+
+
+@dataclass(frozen=True)
+class PhantomStudy:
+    """What `make_phantom_study` wrote."""
+
+    folder: Path
+    time_points: tuple[PhantomTimePoint, ...]
+    rtstruct_file: Path
+    seg_file: Path
+    truth_file: Path
+
+
+def make_phantom_study(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    time_points_h: Sequence[float] = (4.0, 24.0, 96.0, 168.0),
+    spect_units: Literal["BQML", "CNTS"] = "BQML",
+    decay_correction: Literal["NONE", "START", "ADMIN"] = "START",
+    blur_fwhm_mm: float = 0.0,
+    noise: bool = False,
+    shifts_mm: Sequence[Vector3] | None = None,
+    grid_size: int = 128,
+    ct_subdivision: int = 1,
+    calibration_cps_per_mbq: float = 10.0,
+    acquisition_duration_s: float = 1800.0,
+    injection_datetime: datetime = DEFAULT_INJECTION,
+    spec: PhantomSpec | None = None,
+) -> PhantomStudy:
+    """Write the phantom (`default_phantom(seed, grid_size=...)` unless `spec` is given) as a
+    study in `out_dir` (new or empty).
+
+    SPECT: activity at the acquisition start, optionally blurred (Gaussian, FWHM mm) and with
+    Poisson noise on counts = MBq x calibration_cps_per_mbq x acquisition_duration_s. CNTS
+    images need the same calibration to be read back. `shifts_mm`: one patient displacement
+    per time point (SPECT and CT move together; the VOIs follow the first time point).
+    """
+    phantom = default_phantom(seed, grid_size=grid_size) if spec is None else spec
+    times = _checked_times(time_points_h)
+    shifts = _checked_shifts(shifts_mm, len(times))
+    _require_empty(out_dir)
+    patient_id = f"PHANTOM-{seed}"
+    written = []
+    for index, (time_h, shift) in enumerate(zip(times, shifts, strict=True), start=1):
+        anatomy = translated(phantom, shift)
+        session = out_dir / f"tp{index}_{time_h:g}h"
+        acquired = injection_datetime + timedelta(hours=time_h)
+        study_uid, frame_uid = generate_uid(), generate_uid()
+        activity = blurred(activity_map_mbq(anatomy, time_h), blur_fwhm_mm)
+        if noise:
+            counts_per_mbq = calibration_cps_per_mbq * acquisition_duration_s
+            activity = with_poisson_noise(activity, counts_per_mbq, seed=(seed, index))
+        spect_file = write_spect_nm(
+            activity,
+            session / "spect",
+            acquisition_datetime=acquired,
+            injection_datetime=injection_datetime,
+            injected_activity_mbq=phantom.injected_activity_mbq,
+            patient_id=patient_id,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame_uid,
+            units=spect_units,
+            calibration_cps_per_mbq=calibration_cps_per_mbq,
+            acquisition_duration_s=acquisition_duration_s,
+            decay_correction=decay_correction,
+            series_description=f"phantom SPECT {time_h:g} h",
+        )
+        ct_folder = write_ct_series(
+            ct_map_hu(anatomy, ct_subdivision),
+            session / "ct",
+            patient_id=patient_id,
+            study_uid=study_uid,
+            frame_of_reference_uid=frame_uid,
+            acquisition_datetime=acquired,
+            series_description=f"phantom CT {time_h:g} h",
+        )
+        written.append(PhantomTimePoint(time_h, acquired, spect_file, ct_folder))
+    reference_ct = [pydicom.dcmread(path) for path in sorted(written[0].ct_folder.iterdir())]
+    masks = label_masks(translated(phantom, shifts[0]), ct_subdivision)
+    rtstruct = write_rtstruct(masks, reference_ct, out_dir / "rtstruct.dcm")
+    seg = write_seg(masks, reference_ct, out_dir / "seg.dcm")
+    record = truth_record(phantom, times, injection_datetime, seed)
+    record["acquisition"] = {
+        "spect_units": spect_units,
+        "decay_correction": decay_correction,
+        "calibration_cps_per_mbq": calibration_cps_per_mbq,
+        "acquisition_duration_s": acquisition_duration_s,
+        "blur_fwhm_mm": blur_fwhm_mm,
+        "noise": noise,
+        "shifts_mm": [list(shift) for shift in shifts],
+        "ct_subdivision": ct_subdivision,
+    }
+    truth_file = out_dir / "truth.json"
+    truth_file.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return PhantomStudy(out_dir, tuple(written), rtstruct, seg, truth_file)
+
+
+def truth_record(
+    spec: PhantomSpec, times_h: Sequence[float], injection: datetime, seed: int
+) -> dict[str, object]:
+    """The JSON-ready truth: per VOI TIA, dose, mass, volume, kinetics and A(t) at the times."""
+    vois = {}
+    for name, voi in truth(spec).items():
+        vois[name] = {
+            "tia_mbq_h": voi.tia_mbq_h,
+            "dose_gy": voi.dose_gy,
+            "mass_g": voi.mass_g,
+            "volume_ml": voi.volume_ml,
+            "density_g_ml": spec.organ(name).density_g_ml,
+            "activity_mbq": [organ_activity_mbq(spec, name, t) for t in times_h],
+            "kinetics": _kinetics_record(spec.organ(name).kinetics, spec.injected_activity_mbq),
+        }
+    return {
+        "vois": vois,
+        "injected_activity_mbq": spec.injected_activity_mbq,
+        "injection_datetime": injection.isoformat(),
+        "time_points_h": list(times_h),
+        "acquisition_datetimes": [(injection + timedelta(hours=t)).isoformat() for t in times_h],
+        "seed": seed,
+        "grid": {"size": spec.grid_size, "voxel_mm": spec.voxel_mm},
+        "background": _kinetics_record(spec.background, spec.injected_activity_mbq),
+    }
+
+
+def _kinetics_record(kinetics: Kinetics, injected_mbq: float) -> dict[str, object]:
+    if isinstance(kinetics, MonoExponential):
+        return {
+            "model": "mono",
+            "a0_mbq": kinetics.initial_fraction * injected_mbq,
+            "effective_half_life_h": kinetics.effective_half_life_h,
+        }
+    return {
+        "model": "uptake",
+        "amplitude_mbq": kinetics.amplitude_fraction * injected_mbq,
+        "clearance_half_life_h": kinetics.clearance_half_life_h,
+        "uptake_half_life_h": kinetics.uptake_half_life_h,
+    }
+
+
+def _checked_times(time_points_h: Sequence[float]) -> tuple[float, ...]:
+    times = tuple(finite_number("time_points_h", t, "h") for t in time_points_h)
+    if not 1 <= len(times) <= MAX_TIME_POINTS:
+        raise InvalidInputError("time_points_h", time_points_h, f"needs 1-{MAX_TIME_POINTS} times")
+    if times[0] < 0 or any(b <= a for a, b in itertools.pairwise(times)):
+        raise InvalidInputError("time_points_h", time_points_h, "must be >= 0 and increasing")
+    return times
+
+
+def _checked_shifts(shifts_mm: Sequence[Vector3] | None, count: int) -> tuple[Vector3, ...]:
+    if shifts_mm is None:
+        return ((0.0, 0.0, 0.0),) * count
+    if len(shifts_mm) != count:
+        raise InvalidInputError("shifts_mm", shifts_mm, f"needs one shift per time point ({count})")
+    return tuple(shifts_mm)
+
+
+def _require_empty(out_dir: Path) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise InvalidInputError(str(out_dir), "exists", "must be a new or empty folder")
+    out_dir.mkdir(parents=True, exist_ok=True)

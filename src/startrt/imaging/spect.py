@@ -1,0 +1,452 @@
+"""Quantitative SPECT: activity maps (MBq per voxel at the acquisition start) from DICOM, and the
+NM multi-frame writer used by tests and the phantom.
+
+Read: NM Image (PS3.3 A.5) reconstructed tomography, one multi-frame file whose frames are the
+slices (C.8.4.8 NM Multi-frame: SliceVector; C.8.4.11 NM Detector: ImagePositionPatient and
+ImageOrientationPatient in DetectorInformationSequence; C.8.4.15 NM Reconstruction: signed
+SpacingBetweenSlices), or a series of single-frame slices (PT or NM, C.7.6.2 Image Plane).
+Values: stored * RescaleSlope + RescaleIntercept in Units (0054,1001) BQML or CNTS and with
+DecayCorrection (0054,1102) NONE / START / ADMIN (C.8.9.1 PET Series, used by quantitative SPECT
+too). Injection: RadiopharmaceuticalInformationSequence (C.8.4.10 NM Isotope).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.uid import NuclearMedicineImageStorage, generate_uid
+
+from startrt.imaging import dicom_common as dc
+from startrt.imaging.dicom_scan import SeriesInfo
+from startrt.imaging.volume import Grid, Volume
+from startrt.physics.nuclides import LU177, SECONDS_PER_HOUR
+from startrt.validation import InvalidInputError, PlausibleRange, require_positive
+
+Units = Literal["BQML", "CNTS"]
+DecayCorrection = Literal["NONE", "START", "ADMIN"]
+
+INJECTED_ACTIVITY_MBQ = PlausibleRange(1.0, 30000.0, "MBq")
+HALF_LIFE_TOLERANCE = 0.01  # relative; a header half-life further from 177Lu's is refused
+LU177_PEAK_WINDOW_KEV = (187.2, 228.8)  # 208 keV photopeak +- 10 %
+MAX_STORED = 65535  # uint16
+FRAMES_PER_ROTATION = 60  # written acquisitions: 60 views of 6 degrees
+BQ_PER_MBQ = 1.0e6
+INJECTION_TIME_TOLERANCE = timedelta(minutes=1)
+ACTIVITY_TOLERANCE = 0.01
+_T = TypeVar("_T", datetime, float)
+
+
+@dataclass(frozen=True)
+class SpectImage:
+    """A SPECT activity map, MBq per voxel at the acquisition start (not decay corrected)."""
+
+    volume: Volume
+    acquisition_datetime: datetime
+    injection_datetime: datetime
+    injected_activity_mbq: float
+    series_uid: str
+    frame_of_reference_uid: str
+    source: Path
+
+    def __post_init__(self) -> None:
+        _check_times_and_activity(
+            self.acquisition_datetime,
+            self.injection_datetime,
+            self.injected_activity_mbq,
+            time_field=str(self.source),
+            activity_field=str(self.source),
+        )
+
+    @property
+    def time_after_injection_h(self) -> float:
+        """Hours from the injection to the acquisition start (dates and times)."""
+        return _hours_between(self.injection_datetime, self.acquisition_datetime)
+
+
+def read_spect(
+    series: SeriesInfo,
+    *,
+    calibration_cps_per_mbq: float | None = None,
+    injection_datetime: datetime | None = None,
+    injected_activity_mbq: float | None = None,
+) -> SpectImage:
+    """Read a quantitative SPECT series as MBq per voxel at the acquisition start.
+
+    CNTS images need `calibration_cps_per_mbq` (counts per second per MBq; ignored for BQML).
+    `injection_datetime` / `injected_activity_mbq` (from the administration record) supply what
+    the header lacks: the NM Isotope module (C.8.4.10) has a start time but no date; when the
+    header has them too they must agree (1 min, 1 %). Refuses, naming the file: missing injection
+    date+time or activity, acquisition before the injection, a nuclide other than 177Lu, unknown
+    units or decay correction, negative values after rescale."""
+    if len(series.files) == 1:
+        path = series.files[0]
+        ds = dc.read_dataset(path)
+        grid, values = _multiframe_volume(ds, path)
+        acquisition = dc.acquisition_datetime(ds, path)
+    else:
+        grid, values, slices = dc.stack_slices(series.files)
+        ds, path = slices[0]
+        acquisition = min(dc.acquisition_datetime(d, p) for d, p in slices)
+    if values.min() < 0:
+        raise InvalidInputError(str(path), float(values.min()), "negative values after rescale")
+    item = _radiopharmaceutical(ds, path)
+    header_injection, acquisition = _naive_local(_header_injection(item, path), acquisition)
+    injection = _reconcile(
+        path,
+        "injection_datetime",
+        header_injection,
+        injection_datetime,
+        lambda header, given: abs(header - given) <= INJECTION_TIME_TOLERANCE,
+        "injection date+time missing: no RadiopharmaceuticalStartDateTime (a start time alone "
+        "has no date) and no injection_datetime given",
+    )
+    activity_mbq = _reconcile(
+        path,
+        "injected_activity_mbq",
+        _header_activity_mbq(item, path),
+        injected_activity_mbq,
+        lambda header, given: abs(header / given - 1) <= ACTIVITY_TOLERANCE,
+        "injected activity missing: no RadionuclideTotalDose and no injected_activity_mbq given",
+    )
+    scale = _mbq_per_voxel_per_unit(ds, path, grid, calibration_cps_per_mbq)
+    scale *= _decay_to_acquisition_start(ds, path, _hours_between(injection, acquisition))
+    return SpectImage(
+        volume=Volume(grid, values * scale),
+        acquisition_datetime=acquisition,
+        injection_datetime=injection,
+        injected_activity_mbq=activity_mbq,
+        series_uid=series.uid,
+        frame_of_reference_uid=str(dc.require(ds, "FrameOfReferenceUID", path)),
+        source=path,
+    )
+
+
+def _multiframe_volume(ds: Dataset, path: Path) -> tuple[Grid, npt.NDArray[np.float64]]:
+    """Frames ordered by SliceVector and stacked along the normal (row x column) from the first
+    frame's position, SpacingBetweenSlices apart; a negative spacing stacks them against the
+    normal (C.8.4.15), which is read as the same volume with the frames reversed."""
+    frames = dc.pixel_array(ds, path).astype(np.float64)
+    if frames.ndim == 2:
+        frames = frames[np.newaxis]
+    if ds.get("NumberOfSlices") and int(ds.NumberOfSlices) != frames.shape[0]:
+        raise InvalidInputError(str(path), ds.NumberOfSlices, "NumberOfSlices differs from frames")
+    if "SliceVector" in ds:
+        frames = frames[np.argsort(np.asarray(ds.SliceVector, dtype=int), kind="stable")]
+    detector = ds.DetectorInformationSequence[0] if ds.get("DetectorInformationSequence") else ds
+    position = detector.get("ImagePositionPatient") or ds.get("ImagePositionPatient")
+    orientation = detector.get("ImageOrientationPatient") or ds.get("ImageOrientationPatient")
+    if position is None or orientation is None:
+        raise InvalidInputError(str(path), "geometry", "no ImagePositionPatient/Orientation")
+    first = np.asarray(position, dtype=float)
+    spacing = _signed_frame_spacing_mm(ds, path)
+    if spacing < 0:
+        normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
+        first = first + (frames.shape[0] - 1) * spacing * normal
+        frames, spacing = frames[::-1], -spacing
+    grid = dc.grid_from_plane(
+        first,
+        orientation,
+        dc.require(ds, "PixelSpacing", path),
+        (frames.shape[0], frames.shape[1], frames.shape[2]),
+        spacing,
+    )
+    slope = float(ds.get("RescaleSlope", 1.0))
+    intercept = float(ds.get("RescaleIntercept", 0.0))
+    return grid, frames * slope + intercept
+
+
+def _signed_frame_spacing_mm(ds: Dataset, path: Path) -> float:
+    value = ds.get("SpacingBetweenSlices")
+    if value is None or value == "":
+        return dc.slice_spacing(ds, path)
+    if float(value) == 0:
+        raise InvalidInputError(str(path), value, "SpacingBetweenSlices must not be 0 mm")
+    return float(value)
+
+
+def _radiopharmaceutical(ds: Dataset, path: Path) -> Dataset:
+    """RadiopharmaceuticalInformationSequence[0] (C.8.4.10), refusing other nuclides."""
+    items = ds.get("RadiopharmaceuticalInformationSequence")
+    item = items[0] if items else Dataset()
+    half_life_s = item.get("RadionuclideHalfLife")
+    lu177_half_life_s = LU177.half_life_h * SECONDS_PER_HOUR
+    if half_life_s and abs(float(half_life_s) / lu177_half_life_s - 1) > HALF_LIFE_TOLERANCE:
+        raise InvalidInputError(str(path), f"RadionuclideHalfLife={half_life_s} s", "not 177Lu")
+    return item
+
+
+def _header_injection(item: Dataset, path: Path) -> datetime | None:
+    if not item.get("RadiopharmaceuticalStartDateTime"):
+        return None
+    return dc.parse_dt(
+        item.RadiopharmaceuticalStartDateTime, path, "RadiopharmaceuticalStartDateTime"
+    )
+
+
+def _header_activity_mbq(item: Dataset, path: Path) -> float | None:
+    """RadionuclideTotalDose: MBq in NM (C.8.4.10.1.7), Bq in PET (C.8.9.2); the plausible
+    ranges of the two readings do not overlap, so the value itself tells which was written."""
+    value = item.get("RadionuclideTotalDose")
+    if value is None or value == "":
+        return None
+    number = float(value)
+    for mbq in (number, number / BQ_PER_MBQ):
+        if INJECTED_ACTIVITY_MBQ.low <= mbq <= INJECTED_ACTIVITY_MBQ.high:
+            return mbq
+    raise InvalidInputError(
+        str(path), f"RadionuclideTotalDose={value}", "implausible as MBq and as Bq"
+    )
+
+
+def _reconcile(
+    path: Path,
+    field: str,
+    from_header: _T | None,
+    given: _T | None,
+    agree: Callable[[_T, _T], bool],
+    missing: str,
+) -> _T:
+    """The header's value, else the given one; when both are present they must agree."""
+    if from_header is None:
+        if given is None:
+            raise InvalidInputError(str(path), field, missing)
+        return given
+    if given is not None and not agree(from_header, given):
+        raise InvalidInputError(str(path), f"{field}={from_header}", f"header differs from {given}")
+    return from_header
+
+
+def _naive_local(
+    injection: datetime | None, acquisition: datetime
+) -> tuple[datetime | None, datetime]:
+    """Both as naive local times; with UTC offsets on both, on the acquisition's clock."""
+    if injection is None:
+        return None, acquisition.replace(tzinfo=None)
+    if injection.tzinfo is not None and acquisition.tzinfo is not None:
+        injection = injection.astimezone(acquisition.tzinfo)
+    return injection.replace(tzinfo=None), acquisition.replace(tzinfo=None)
+
+
+def _check_times_and_activity(
+    acquisition: datetime,
+    injection: datetime,
+    activity_mbq: float,
+    *,
+    time_field: str,
+    activity_field: str,
+) -> None:
+    if acquisition < injection:
+        raise InvalidInputError(
+            time_field,
+            f"acquisition {acquisition.isoformat()}, injection {injection.isoformat()}",
+            "SPECT acquisition time is before the injection",
+        )
+    INJECTED_ACTIVITY_MBQ.check(activity_field, activity_mbq)
+
+
+def _hours_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / SECONDS_PER_HOUR
+
+
+def _mbq_per_voxel_per_unit(
+    ds: Dataset, path: Path, grid: Grid, calibration_cps_per_mbq: float | None
+) -> float:
+    """Factor from the image unit to MBq per voxel: Bq/mL * mL / 1e6, or counts / s / (cps/MBq)."""
+    units = ds.get("Units")
+    if units == "BQML":
+        return grid.voxel_volume_ml / BQ_PER_MBQ
+    if units == "CNTS":
+        if calibration_cps_per_mbq is None:
+            raise InvalidInputError(
+                str(path), "CNTS", "counts need calibration_cps_per_mbq (counts/s per MBq)"
+            )
+        calibration = require_positive(
+            "calibration_cps_per_mbq", calibration_cps_per_mbq, "cps/MBq"
+        )
+        return 1.0 / (_acquisition_duration_s(ds, path) * calibration)
+    raise InvalidInputError(str(path), f"Units={units}", "units must be BQML or CNTS")
+
+
+def _acquisition_duration_s(ds: Dataset, path: Path) -> float:
+    """Sum over rotations of ActualFrameDuration (ms) x NumberOfFramesInRotation (C.8.4.12), or
+    ActualFrameDuration (0018,1242) of a single frame."""
+    rotations = ds.get("RotationInformationSequence")
+    if rotations:
+        duration_ms: float = sum(
+            float(dc.require(r, "ActualFrameDuration", path))
+            * int(dc.require(r, "NumberOfFramesInRotation", path))
+            for r in rotations
+        )
+    else:
+        duration_ms = float(dc.require(ds, "ActualFrameDuration", path))
+    if duration_ms <= 0:
+        raise InvalidInputError(str(path), duration_ms, "acquisition duration must be > 0 ms")
+    return duration_ms / 1000.0
+
+
+def _decay_to_acquisition_start(ds: Dataset, path: Path, elapsed_h: float) -> float:
+    correction = ds.get("DecayCorrection")
+    if correction in ("NONE", "START"):
+        return 1.0
+    if correction == "ADMIN":
+        return LU177.decay_factor(elapsed_h)
+    raise InvalidInputError(
+        str(path), f"DecayCorrection={correction}", "decay correction must be NONE, START or ADMIN"
+    )
+
+
+def write_spect_nm(
+    volume_mbq: Volume,
+    folder: Path,
+    *,
+    acquisition_datetime: datetime,
+    injection_datetime: datetime,
+    injected_activity_mbq: float,
+    patient_id: str,
+    study_uid: str,
+    frame_of_reference_uid: str,
+    units: Units = "BQML",
+    calibration_cps_per_mbq: float | None = None,
+    acquisition_duration_s: float | None = None,
+    decay_correction: DecayCorrection = "START",
+    series_description: str = "",
+) -> Path:
+    """Write MBq-per-voxel activity (at the acquisition start) as one NM multi-frame file
+    (RECON TOMO, uint16 with one RescaleSlope) in `folder`; returns the file's path.
+
+    CNTS needs `calibration_cps_per_mbq` and `acquisition_duration_s`; ADMIN stores values
+    decay-corrected to the injection (divided by exp(-lambda t))."""
+    _check_times_and_activity(
+        acquisition_datetime,
+        injection_datetime,
+        injected_activity_mbq,
+        time_field="acquisition_datetime",
+        activity_field="injected_activity_mbq",
+    )
+    dc.require_slices_along_normal(volume_mbq.grid, "volume_mbq")
+    activity = np.asarray(volume_mbq.array, dtype=np.float64)
+    if not np.all(np.isfinite(activity)) or activity.min() < 0:
+        raise InvalidInputError("volume_mbq", float(activity.min()), "must be finite and >= 0")
+    if decay_correction == "ADMIN":
+        elapsed_h = _hours_between(injection_datetime, acquisition_datetime)
+        activity = activity / LU177.decay_factor(elapsed_h)
+    ds = dc.new_instance(
+        NuclearMedicineImageStorage,
+        modality="NM",
+        study=dc.study_module(patient_id, study_uid, acquisition_datetime),
+        series_uid=generate_uid(),
+        frame_of_reference_uid=frame_of_reference_uid,
+        series_number=2,
+        series_description=series_description,
+        content_datetime=acquisition_datetime,
+    )
+    if units == "BQML":
+        image_values = activity * BQ_PER_MBQ / volume_mbq.grid.voxel_volume_ml
+    elif units == "CNTS":
+        image_values = activity * _set_counts_acquisition(
+            ds, calibration_cps_per_mbq, acquisition_duration_s
+        )
+    else:
+        raise InvalidInputError("units", units, "must be BQML or CNTS")
+    _set_nm_image(ds, volume_mbq.grid, image_values)
+    _set_acquisition(ds, acquisition_datetime, units, decay_correction)
+    _set_isotope(ds, injection_datetime, injected_activity_mbq)
+    return dc.save(ds, folder / f"NM_{ds.SeriesInstanceUID}.dcm")
+
+
+def _set_counts_acquisition(
+    ds: Dataset, calibration_cps_per_mbq: float | None, acquisition_duration_s: float | None
+) -> float:
+    """Write the rotation (C.8.4.12) and return counts per MBq for the duration as encoded."""
+    if calibration_cps_per_mbq is None or acquisition_duration_s is None:
+        raise InvalidInputError(
+            "units", "CNTS", "needs calibration_cps_per_mbq and acquisition_duration_s"
+        )
+    calibration = require_positive("calibration_cps_per_mbq", calibration_cps_per_mbq, "cps/MBq")
+    duration_s = require_positive("acquisition_duration_s", acquisition_duration_s, "s")
+    frame_ms = max(1, round(duration_s * 1000.0 / FRAMES_PER_ROTATION))
+    rotation = Dataset()
+    rotation.StartAngle = 0
+    rotation.AngularStep = 360 / FRAMES_PER_ROTATION
+    rotation.RotationDirection = "CW"
+    rotation.ScanArc = 360
+    rotation.ActualFrameDuration = frame_ms
+    rotation.NumberOfFramesInRotation = FRAMES_PER_ROTATION
+    ds.RotationInformationSequence = [rotation]
+    return calibration * frame_ms * FRAMES_PER_ROTATION / 1000.0
+
+
+def _set_nm_image(ds: Dataset, grid: Grid, image_values: npt.NDArray[np.float64]) -> None:
+    """NM Image Pixel, Multi-frame, NM Multi-frame, NM Detector, NM Reconstruction (C.8.4)."""
+    slope = dc.slope_for(float(image_values.max()), MAX_STORED)
+    pixels = dc.quantize(image_values, slope, MAX_STORED, np.uint16)
+    slices = grid.shape[0]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.InstanceNumber = 1
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.PixelSpacing = dc.pixel_spacing_of(grid)
+    ds.RescaleSlope = slope
+    ds.RescaleIntercept = 0
+    ds.NumberOfFrames = slices
+    ds.FrameIncrementPointer = [0x00540080]  # SliceVector
+    ds.SliceVector = list(range(1, slices + 1))
+    ds.NumberOfSlices = slices
+    ds.NumberOfEnergyWindows = ds.NumberOfDetectors = ds.NumberOfRotations = 1
+    ds.SpacingBetweenSlices = ds.SliceThickness = dc.decimal_strings([grid.spacing_mm[2]])[0]
+    detector = Dataset()
+    detector.CollimatorType = "PARA"
+    detector.FocalDistance = None
+    detector.ImagePositionPatient = dc.decimal_strings(grid.origin_mm)
+    detector.ImageOrientationPatient = dc.orientation_of(grid)
+    ds.DetectorInformationSequence = [detector]
+    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+
+
+def _set_acquisition(
+    ds: Dataset, acquisition: datetime, units: Units, decay_correction: DecayCorrection
+) -> None:
+    date, time, date_time = dc.format_dt(acquisition)
+    ds.SeriesDate = ds.AcquisitionDate = date
+    ds.SeriesTime = ds.AcquisitionTime = time
+    ds.AcquisitionDateTime = date_time
+    ds.Units = units
+    ds.DecayCorrection = decay_correction
+    ds.CountsAccumulated = None
+    ds.BodyPartExamined = "ABDOMEN"
+    ds.PatientOrientationCodeSequence = []
+    ds.PatientGantryRelationshipCodeSequence = []
+    ds.AcquisitionContextSequence = []
+    if "RotationInformationSequence" not in ds:
+        ds.RotationInformationSequence = []
+
+
+def _set_isotope(ds: Dataset, injection: datetime, activity_mbq: float) -> None:
+    """NM Isotope module (C.8.4.10): 177Lu photopeak window and the administration."""
+    window_range = Dataset()
+    window_range.EnergyWindowLowerLimit, window_range.EnergyWindowUpperLimit = LU177_PEAK_WINDOW_KEV
+    window = Dataset()
+    window.EnergyWindowRangeSequence = [window_range]
+    window.EnergyWindowName = "Lu177 208 keV"
+    ds.EnergyWindowInformationSequence = [window]
+    _, time, date_time = dc.format_dt(injection)
+    item = Dataset()
+    item.Radiopharmaceutical = LU177.name
+    item.RadiopharmaceuticalStartTime = time
+    item.RadiopharmaceuticalStartDateTime = date_time
+    item.RadionuclideCodeSequence = []
+    item.RadionuclideTotalDose, item.RadionuclideHalfLife = dc.decimal_strings(
+        [activity_mbq, LU177.half_life_h * SECONDS_PER_HOUR]  # MBq in NM (C.8.4.10.1.7)
+    )
+    ds.RadiopharmaceuticalInformationSequence = [item]
