@@ -30,7 +30,7 @@ from startrt.imaging.rtstruct import read_rtstruct
 from startrt.imaging.seg import read_seg
 from startrt.imaging.spect import SpectImage, read_spect
 from startrt.imaging.vois import VoiSet, read_label_image, vois_on_grid
-from startrt.imaging.volume import Volume
+from startrt.imaging.volume import Volume, resample_linear
 from startrt.validation import InvalidInputError
 
 Progress = Callable[[str], None]
@@ -38,6 +38,7 @@ LABEL_IMAGE = "labels.nii.gz"
 LABEL_NAMES = "labels.json"
 INJECTION_TOLERANCE_H = 1.0 / 60.0
 ACTIVITY_TOLERANCE = 0.01
+AIR_HU = -1000.0
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,30 @@ def load_study(
         spects.append(read_spect(series, calibration_cps_per_mbq=calibration_cps_per_mbq))
     spects.sort(key=lambda spect: spect.acquisition_datetime)
     _require_one_administration(spects)
-    cts = _cts_by_frame_of_reference(index, progress)
+    ct_series = {series.frame_of_reference_uid: series for series in index.series("CT")}
+
+    def ct_of(spect: SpectImage) -> CtImage | None:
+        series = ct_series.get(spect.frame_of_reference_uid)
+        if series is None:
+            return None
+        progress(f"reading CT {series.description or series.uid}")
+        return read_ct(series)
+
     reference = spects[0]
-    reference_ct = cts.get(reference.frame_of_reference_uid)
+    reference_ct = ct_of(reference)
     time_points = []
     for spect in spects:
-        ct = cts.get(spect.frame_of_reference_uid)
+        ct = reference_ct if spect is reference else None
         alignment = DECLARED_ALIGNED
         if spect is not reference and not declared_aligned:
             progress(f"registering the {spect.time_after_injection_h:.0f} h time point")
+            ct = ct_of(spect)
             if ct is not None and reference_ct is not None:
-                alignment = register_rigid(reference_ct.volume, ct.volume)
+                # each CT on its own SPECT's grid: registration cost set by the SPECT size
+                alignment = register_rigid(
+                    resample_linear(reference_ct.volume, reference.volume.grid, outside=AIR_HU),
+                    resample_linear(ct.volume, spect.volume.grid, outside=AIR_HU),
+                )
             else:
                 alignment = register_rigid(reference.volume, spect.volume)
         activity = spect.volume
@@ -154,15 +168,6 @@ def _require_one_administration(spects: list[SpectImage]) -> None:
             raise InvalidInputError(
                 str(spect.source), spect.acquisition_datetime.isoformat(), "two SPECTs at one time"
             )
-
-
-def _cts_by_frame_of_reference(index: DicomIndex, progress: Progress) -> dict[str, CtImage]:
-    cts: dict[str, CtImage] = {}
-    for series in index.series("CT"):
-        progress(f"reading CT {series.description or series.uid}")
-        ct = read_ct(series)
-        cts[ct.frame_of_reference_uid] = ct
-    return cts
 
 
 def _read_vois(

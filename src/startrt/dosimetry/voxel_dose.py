@@ -14,10 +14,9 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-import SimpleITK as sitk
 from scipy import fft
 
-from startrt.imaging.volume import FloatArray, Grid, Volume
+from startrt.imaging.volume import FloatArray, Grid, Volume, resample_linear
 from startrt.physics.nuclides import LU177, SECONDS_PER_HOUR
 from startrt.physics.tissue import TISSUE_DENSITY_G_ML, checked_density_g_ml
 from startrt.physics.voxel_kernels import (
@@ -108,7 +107,7 @@ def kernel_dose_gy(
     kernel_grid = _isotropic_grid(tia_map.grid, kernel.voxel_mm)
     tia_on_kernel_grid = _resample_activity(tia_map.with_array(tia), kernel_grid)
     dose_on_kernel_grid = Volume(kernel_grid, _convolve_linear(tia_on_kernel_grid, s_gy_per_mbq_h))
-    dose = _resample_linear(dose_on_kernel_grid, tia_map.grid)
+    dose = resample_linear(dose_on_kernel_grid, tia_map.grid)
     return KernelDoseResult(dose, kernel.voxel_mm, resampled=True, normalization_factor=factor)
 
 
@@ -225,15 +224,6 @@ def _isotropic_grid(grid: Grid, spacing_mm: float) -> Grid:
         origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
         direction=grid.direction,
     )
-
-
-def _resample_linear(volume: Volume, target: Grid) -> Volume:
-    image = volume.to_sitk()
-    reference = target.empty_image(sitk.sitkFloat64)
-    resampled = sitk.Resample(
-        image, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat64
-    )
-    return Volume.from_sitk(resampled, np.float64)
 
 
 def _resample_activity(tia_map: Volume, target: Grid) -> Float64Array:

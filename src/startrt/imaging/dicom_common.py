@@ -41,13 +41,26 @@ STUDY_KEYWORDS = (
 )
 
 
-def read_dataset(path: Path, *, stop_before_pixels: bool = False) -> Dataset:
-    """The dataset in `path`, every element decoded now (pydicom decodes lazily), so that any
-    malformed element is an InvalidInputError naming the file rather than a later surprise."""
+def read_dataset(
+    path: Path,
+    *,
+    stop_before_pixels: bool = False,
+    specific_tags: Sequence[str] | None = None,
+    decode_all: bool = True,
+) -> Dataset:
+    """The dataset in `path` (only `specific_tags` if given). With `decode_all`, every element
+    is decoded now (pydicom decodes lazily), so that any malformed element is an
+    InvalidInputError naming the file rather than a later surprise; series of hundreds of
+    slices skip it for speed and are checked element by element as they are used."""
     try:
-        dataset = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
-        for _ in dataset.iterall():
-            pass
+        dataset = pydicom.dcmread(
+            path,
+            stop_before_pixels=stop_before_pixels,
+            specific_tags=None if specific_tags is None else list(specific_tags),
+        )
+        if decode_all:
+            for _ in dataset.iterall():
+                pass
     except Exception as error:  # any parse failure is the file's fault
         raise InvalidInputError(
             str(path), "unreadable", f"is not a valid DICOM file ({error})"
@@ -191,7 +204,7 @@ def stack_slices(
     (RescaleSlope/Intercept); slices must share orientation, size, spacing and be evenly spaced.
 
     Returns the grid, the values [z, y, x] and (dataset, path) in slice order."""
-    slices = [(read_dataset(path), path) for path in files]
+    slices = [(read_dataset(path, decode_all=False), path) for path in files]
     first, first_path = slices[0]
     require(first, "ImageOrientationPatient", first_path)
     orientation = [float(v) for v in first.ImageOrientationPatient]

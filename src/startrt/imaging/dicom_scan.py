@@ -17,6 +17,7 @@ from pydicom.uid import MediaStorageDirectoryStorage
 from startrt.imaging.dicom_common import read_dataset, require
 from startrt.validation import InvalidInputError
 
+INDEX_TAGS = ("SeriesInstanceUID", "Modality", "SeriesDescription", "FrameOfReferenceUID")
 PREAMBLE_BYTES = 128
 DICOM_PREFIX = b"DICM"
 
@@ -58,7 +59,7 @@ def scan_dicom_folder(folder: Path, *, skip_non_dicom: bool = True) -> DicomInde
             if skip_non_dicom:
                 continue
             raise InvalidInputError(str(path), "file", "is not a DICOM file (no DICM preamble)")
-        ds = read_dataset(path, stop_before_pixels=True)
+        ds = read_dataset(path, stop_before_pixels=True, specific_tags=INDEX_TAGS)
         if ds.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
             continue
         headers[str(require(ds, "SeriesInstanceUID", path))].append((path, ds))

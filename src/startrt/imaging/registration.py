@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import SimpleITK as sitk
 
-from startrt.imaging.volume import Grid, Volume
+from startrt.imaging.volume import Grid, Volume, resample_linear
 
 SAMPLING_SEED = 20221101  # fixed: registration is reproducible run to run
 
@@ -103,10 +103,6 @@ def resample_activity(activity_mbq: Volume, target: Grid, alignment: RigidAlignm
 
     Resampled as concentration (MBq/mL, linear interpolation, zero outside the field of view)
     and multiplied by the target voxel volume, so a uniform region keeps its concentration."""
-    concentration = activity_mbq.array / activity_mbq.grid.voxel_volume_ml
-    image = Volume(activity_mbq.grid, concentration.astype(np.float64)).to_sitk()
-    resampled = sitk.Resample(
-        image, target.empty_image(sitk.sitkFloat64), alignment.transform(), sitk.sitkLinear, 0.0
-    )
-    array = sitk.GetArrayFromImage(resampled) * target.voxel_volume_ml
-    return Volume(target, array)
+    concentration = activity_mbq.with_array(activity_mbq.array / activity_mbq.grid.voxel_volume_ml)
+    resampled = resample_linear(concentration, target, alignment.transform())
+    return Volume(target, resampled.array * target.voxel_volume_ml)

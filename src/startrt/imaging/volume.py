@@ -135,3 +135,19 @@ class Volume:
     def with_array(self, array: FloatArray) -> Volume:
         """The same grid with other values."""
         return Volume(self.grid, array)
+
+
+def resample_linear(
+    volume: Volume, target: Grid, transform: sitk.Transform | None = None, outside: float = 0.0
+) -> Volume:
+    """`volume` on `target` by linear interpolation (float64); `transform` maps target points
+    to `volume` points (identity if None); points outside `volume` take `outside`."""
+    resampled = sitk.Resample(
+        volume.to_sitk(),
+        target.empty_image(sitk.sitkFloat64),
+        sitk.Transform() if transform is None else transform,
+        sitk.sitkLinear,
+        outside,
+        sitk.sitkFloat64,
+    )
+    return Volume.from_sitk(resampled, np.float64)
