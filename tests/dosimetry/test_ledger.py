@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from startrt.dosimetry.ledger import CycleDosimetry, DoseLedger, KidneyDose
+from startrt.dosimetry.ledger import (
+    CycleDosimetry,
+    DoseLedger,
+    KidneyDose,
+    ledger_from_records,
+    ledger_records,
+)
 from startrt.validation import InvalidInputError
 
 
@@ -56,3 +62,12 @@ def test_refuses_gaps_and_implausible_values() -> None:
         KidneyDose(5.0, bed_gy=4.0)
     with pytest.raises(InvalidInputError, match="cycles"):
         DoseLedger().predicted_cumulative_gy(7.5)
+
+
+def test_stored_records_round_trip_and_bad_records_are_named() -> None:
+    again = ledger_from_records(ledger_records(LEDGER))
+    assert again == LEDGER
+    records = ledger_records(LEDGER)
+    records[1]["left_kidney_gy"] = "a lot"
+    with pytest.raises(InvalidInputError, match=r"cycles\[1\]\.left_kidney_gy"):
+        ledger_from_records(records)

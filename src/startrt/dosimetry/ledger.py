@@ -9,8 +9,11 @@ kidney it names (default: the mean of both; the worse kidney is reported).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from startrt.validation import InvalidInputError, require_non_negative, require_positive
 
@@ -179,3 +182,61 @@ class DoseLedger:
             }
             for cycle in self.cycles
         ]
+
+
+class LedgerRecord(BaseModel):
+    """One cycle of a ledger as stored (JSON)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cycle: int
+    activity_gbq: float
+    left_kidney_gy: float
+    right_kidney_gy: float
+    left_kidney_bed_gy: float | None = None
+    right_kidney_bed_gy: float | None = None
+    kidney_effective_half_life_h: float | None = None
+    marrow_dose_gy: float | None = None
+
+    def to_cycle(self) -> CycleDosimetry:
+        return CycleDosimetry(
+            cycle=self.cycle,
+            activity_gbq=self.activity_gbq,
+            left_kidney=KidneyDose(self.left_kidney_gy, self.left_kidney_bed_gy),
+            right_kidney=KidneyDose(self.right_kidney_gy, self.right_kidney_bed_gy),
+            kidney_effective_half_life_h=self.kidney_effective_half_life_h,
+            marrow_dose_gy=self.marrow_dose_gy,
+        )
+
+    @classmethod
+    def of(cls, cycle: CycleDosimetry) -> LedgerRecord:
+        return cls(
+            cycle=cycle.cycle,
+            activity_gbq=cycle.activity_gbq,
+            left_kidney_gy=cycle.left_kidney.dose_gy,
+            right_kidney_gy=cycle.right_kidney.dose_gy,
+            left_kidney_bed_gy=cycle.left_kidney.bed_gy,
+            right_kidney_bed_gy=cycle.right_kidney.bed_gy,
+            kidney_effective_half_life_h=cycle.kidney_effective_half_life_h,
+            marrow_dose_gy=cycle.marrow_dose_gy,
+        )
+
+
+def ledger_from_records(records: Sequence[Mapping[str, object]]) -> DoseLedger:
+    """A ledger from its stored records; errors name the record and the field."""
+    cycles = []
+    for index, record in enumerate(records):
+        try:
+            cycles.append(LedgerRecord.model_validate(record).to_cycle())
+        except ValidationError as error:
+            problem = error.errors()[0]
+            field = ".".join(str(part) for part in problem["loc"])
+            raise InvalidInputError(
+                f"cycles[{index}].{field}", problem.get("input"), problem["msg"]
+            ) from None
+    return DoseLedger(tuple(cycles))
+
+
+def ledger_records(ledger: DoseLedger) -> list[dict[str, object]]:
+    """The stored form of a ledger: one record per cycle."""
+    return [LedgerRecord.of(cycle).model_dump() for cycle in ledger.cycles]

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: figures are rendered to PNG
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 from matplotlib.figure import Figure
 
 
@@ -23,10 +24,10 @@ class CurvePlot:
     """Measured activities of a VOI and its fitted curve (hours, MBq)."""
 
     name: str
-    times_h: Sequence[float]
-    activity_mbq: Sequence[float]
-    fit_times_h: Sequence[float]
-    fit_activity_mbq: Sequence[float]
+    times_h: npt.ArrayLike
+    activity_mbq: npt.ArrayLike
+    fit_times_h: npt.ArrayLike
+    fit_activity_mbq: npt.ArrayLike
     label: str
 
 
@@ -35,8 +36,8 @@ class DvhPlot:
     """Cumulative DVH: volume fraction receiving at least each dose (Gy)."""
 
     name: str
-    dose_gy: Sequence[float]
-    volume_fraction: Sequence[float]
+    dose_gy: npt.ArrayLike
+    volume_fraction: npt.ArrayLike
 
 
 def _png(figure: Figure) -> str:
