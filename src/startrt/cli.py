@@ -6,15 +6,22 @@ A bad argument or input file exits with status 2 and a message naming it.
 
 from __future__ import annotations
 
-import functools
-import json
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from startrt.cli_dosimetry import dosimetry_app, phantom_app
+from startrt.cli_support import (
+    InputFile,
+    JsonFlag,
+    ProtocolPath,
+    emit,
+    protocol_from,
+    read_json,
+    refuses_bad_input,
+)
 from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
 from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
 from startrt.clinical.ctcae import LabTerm, grade_lab
@@ -23,12 +30,6 @@ from startrt.clinical.recist import evaluate_series, parse_series
 from startrt.clinical.sex import Sex
 from startrt.output import key_value_table, plain, print_tables, rows_table, to_json
 from startrt.protocol.cycle_planning import PlanningInput, plan_next_cycle
-from startrt.protocol.definition import (
-    Protocol,
-    ProtocolFileError,
-    default_protocol,
-    load_protocol,
-)
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.randomization import StrataDesign, generate_block_list
 from startrt.protocol.records import parse_record
@@ -44,55 +45,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-ProtocolPath = Annotated[
-    Path | None,
-    typer.Option("--protocol", help="Protocol TOML file (default: the shipped START-01 version)."),
-]
-InputFile = Annotated[Path, typer.Argument(help="JSON input file.")]
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
-
-
-def refuses_bad_input(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the library's input errors into exit status 2 with the message on stderr."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (InvalidInputError, ProtocolFileError) as error:
-            raise _fail(str(error)) from None
-
-    return wrapper
-
-
-def _protocol(path: Path | None) -> Protocol:
-    return default_protocol() if path is None else load_protocol(path)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InvalidInputError("FILE", str(path), f"cannot be read: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise InvalidInputError("FILE", str(path), f"is not valid JSON: {error}") from None
-
-
-def _emit(as_json: bool, data: Any, title: str) -> None:
-    if as_json:
-        typer.echo(to_json(data))
-    else:
-        shown = {key: value for key, value in plain(data).items() if key != "inputs"}
-        print_tables(key_value_table(title, shown))
 
 
 @app.command()
@@ -112,7 +64,7 @@ def egfr(
     panel = plain(egfr_panel(sex, age, creatinine_umol_l, cystatin_c_mg_l, weight_kg))
     if height_cm is not None and weight_kg is not None:
         panel["bsa_dubois_m2"] = dubois_bsa_m2(height_cm, weight_kg)
-    _emit(as_json, panel, "eGFR (ml/min/1.73 m2; Cockcroft-Gault ml/min)")
+    emit(as_json, panel, "eGFR (ml/min/1.73 m2; Cockcroft-Gault ml/min)")
 
 
 @app.command()
@@ -127,7 +79,7 @@ def bsa(
         "dubois": dubois_bsa_m2(height_cm, weight_kg),
         "mosteller": mosteller_bsa_m2(height_cm, weight_kg),
     }
-    _emit(as_json, result, "Body surface area (m2)")
+    emit(as_json, result, "Body surface area (m2)")
 
 
 @app.command()
@@ -143,7 +95,7 @@ def capecitabine(
     as_json: JsonFlag = False,
 ) -> None:
     """Capecitabine dose per administration (b.i.d.) in whole 150 / 500 mg tablets."""
-    protocol = _protocol(protocol_path)
+    protocol = protocol_from(protocol_path)
     settings = protocol.capecitabine
     bsa_function = dubois_bsa_m2 if settings.bsa_formula == "dubois" else mosteller_bsa_m2
     bsa_m2 = bsa_function(height_cm, weight_kg)
@@ -174,7 +126,7 @@ def capecitabine(
             "notes": list(dose.notes),
         }
     result["protocol"] = protocol.label
-    _emit(as_json, result, "Capecitabine per administration (mg)")
+    emit(as_json, result, "Capecitabine per administration (mg)")
 
 
 @app.command()
@@ -189,7 +141,7 @@ def ctcae(
 ) -> None:
     """CTCAE v5.0 grade of a laboratory result, using the lab's own LLN / ULN."""
     grade = grade_lab(term, value, lln=lln, uln=uln, baseline=baseline)
-    _emit(as_json, grade, f"CTCAE v5.0: {term.value}")
+    emit(as_json, grade, f"CTCAE v5.0: {term.value}")
 
 
 @app.command()
@@ -203,7 +155,7 @@ def recist(
 ) -> None:
     """RECIST 1.1 response per assessment and the best overall response of a series."""
     response = evaluate_series(
-        parse_series(_read_json(file)), sd_min_interval_days=sd_min_interval_days
+        parse_series(read_json(file)), sd_min_interval_days=sd_min_interval_days
     )
     if as_json:
         typer.echo(to_json(response))
@@ -223,8 +175,8 @@ def eligibility(
     file: InputFile, protocol_path: ProtocolPath = None, as_json: JsonFlag = False
 ) -> None:
     """Every eligibility criterion evaluated from a screening record (JSON)."""
-    protocol = _protocol(protocol_path)
-    record = parse_record(ScreeningRecord, _read_json(file), "screening record")
+    protocol = protocol_from(protocol_path)
+    record = parse_record(ScreeningRecord, read_json(file), "screening record")
     decision = assess_eligibility(record, protocol)
     if as_json:
         typer.echo(to_json(decision))
@@ -242,10 +194,10 @@ def eligibility(
 @refuses_bad_input
 def plan_cycle(file: InputFile, as_json: JsonFlag = False) -> None:
     """The next cycle (full / reduced / stop) from the cycles given so far (JSON)."""
-    request = parse_record(PlanningInput, _read_json(file), "plan-cycle input")
-    protocol = _protocol(None if request.protocol is None else file.parent / request.protocol)
+    request = parse_record(PlanningInput, read_json(file), "plan-cycle input")
+    protocol = protocol_from(None if request.protocol is None else file.parent / request.protocol)
     plan = plan_next_cycle(request.arm, request.cycles, protocol)
-    _emit(as_json, plan, f"Cycle {plan.next_cycle} plan")
+    emit(as_json, plan, f"Cycle {plan.next_cycle} plan")
 
 
 def _parse_strata(texts: list[str]) -> StrataDesign:
@@ -272,7 +224,7 @@ def randomization_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a stratified permuted-block list as CSV and print its SHA-256 fingerprint."""
-    protocol = _protocol(protocol_path)
+    protocol = protocol_from(protocol_path)
     settings = protocol.randomization
     design = _parse_strata(strata) if strata else protocol_strata(protocol)
     listing = generate_block_list(
@@ -299,7 +251,7 @@ def randomization_list(
         "overall": plain(balance.overall.counts),
         "all_blocks_balanced": all(block.balanced for block in balance.blocks),
     }
-    _emit(as_json, result, "Randomization list")
+    emit(as_json, result, "Randomization list")
 
 
 @app.command()
@@ -315,7 +267,7 @@ def schedule(
     as_json: JsonFlag = False,
 ) -> None:
     """The visit calendar with windows, recomputed from the cycles actually given."""
-    protocol = _protocol(protocol_path)
+    protocol = protocol_from(protocol_path)
     given: dict[int, date] = {}
     for item in administered or []:
         number, _, day = item.partition("=")
@@ -353,7 +305,7 @@ def protocol_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Validate a protocol file (default: the shipped one) and show its key parameters."""
-    protocol = _protocol(file)
+    protocol = protocol_from(file)
     summary = {
         "protocol": protocol.label,
         "effective_date": protocol.effective_date,
@@ -366,7 +318,11 @@ def protocol_command(
         "eligibility_criteria": len(protocol.eligibility.inclusion)
         + len(protocol.eligibility.exclusion),
     }
-    _emit(as_json, summary, "Protocol")
+    emit(as_json, summary, "Protocol")
+
+
+app.add_typer(dosimetry_app, name="dosimetry")
+app.add_typer(phantom_app, name="phantom")
 
 
 def main() -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from startrt.physics.voxel_kernels import VoxelKernel, available_kernel_sizes_mm, load_kernel
+from startrt.physics.voxel_kernels import (
+    VoxelKernel,
+    available_kernel_sizes_mm,
+    load_kernel,
+    mass_scaled_kernel,
+)
 from startrt.validation import InvalidInputError
 
 SIZES_MM = (2.21, 2.33, 2.4, 3.0, 3.59, 3.9, 4.0, 4.42, 4.8, 5.0, 6.0, 6.8, 9.28)
@@ -119,3 +124,12 @@ def test_kernel_refuses_bad_arrays(array: np.ndarray) -> None:
     with pytest.raises(InvalidInputError) as error:
         VoxelKernel(4.8, "soft", array)
     assert error.value.field == "s_mgy_per_mbq_s"
+
+
+def test_mass_scaling_keeps_the_energy_per_decay() -> None:
+    kernel = load_kernel(9.28)
+    moved = mass_scaled_kernel(kernel, 9.6)
+    # energy per decay = sum(S) x voxel mass: 9.28^3 * sum = 9.6^3 * sum' -> sum' = sum * 0.903...
+    assert moved.voxel_mm == 9.6
+    assert moved.sum_mgy_per_mbq_s == pytest.approx(kernel.sum_mgy_per_mbq_s * (9.28 / 9.6) ** 3)
+    assert moved.sum_mgy_per_mbq_s * 9.6**3 == pytest.approx(kernel.sum_mgy_per_mbq_s * 9.28**3)

@@ -46,7 +46,7 @@ from startrt.imaging.volume import FloatArray, Volume
 from startrt.physics.nuclides import LU177
 from startrt.physics.organ_s_values import SOURCE_ORGANS, organ_s_value, self_target_name
 from startrt.physics.tissue import TISSUE_DENSITY_G_ML, voi_density_g_ml
-from startrt.physics.voxel_kernels import load_kernel
+from startrt.physics.voxel_kernels import VoxelKernel, load_kernel, mass_scaled_kernel
 from startrt.validation import InvalidInputError
 
 Method = Literal["voxel", "organ", "stp"]
@@ -56,6 +56,7 @@ KIDNEY_REPAIR_HALF_TIME_H = 2.8
 VOXEL_REFERENCE_TIME_H = 24.0
 STP_TIME_H = 96.0
 SOFT_TISSUE = TISSUE_DENSITY_G_ML["soft_tissue"]
+MASS_SCALING_TOLERANCE = 0.10  # larger differences: resample the TIA map to the kernel
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ def _voxel_doses(
     }
     tia_map = tia_map_mbq_h(reference, fractions, ratios)
     density = _density_map(fractions)
-    kernel = load_kernel(min(reference.grid.spacing_mm))
+    kernel, kernel_note = _kernel_for(reference.grid.spacing_mm)
     result = kernel_dose_gy(tia_map, kernel, normalize_to_electron_energy=True)
     dose_map = result.dose.with_array(result.dose.array * (SOFT_TISSUE / density))
     local_map = local_deposition_dose_gy(tia_map, density)
@@ -310,7 +311,7 @@ def _voxel_doses(
         f"voxel TIA map from the {times[index]:.1f} h image scaled by each region's fitted kinetics"
     )
     notes.append(
-        f"Lanconelli {kernel.voxel_mm:g} mm soft-tissue kernel"
+        kernel_note
         + (", map resampled to the kernel's voxel" if result.resampled else "")
         + f", scaled x{result.normalization_factor:.4f} to the ICRP 107 electron energy"
     )
@@ -325,6 +326,21 @@ def _voxel_doses(
         {name: local_doses[name] for name in names},
         statistics,
     )
+
+
+def _kernel_for(spacing_mm: tuple[float, float, float]) -> tuple[VoxelKernel, str]:
+    """The Lanconelli kernel for the image voxel: the exact size, or for isotropic voxels
+    within MASS_SCALING_TOLERANCE of a shipped size the nearest one mass-scaled; otherwise the
+    nearest one, to which the TIA map is resampled."""
+    size = spacing_mm[0]
+    nearest = load_kernel(size)
+    name = f"Lanconelli {nearest.voxel_mm:g} mm soft-tissue kernel"
+    isotropic = max(spacing_mm) - min(spacing_mm) <= 0.01 * size
+    if nearest.is_same_size or not isotropic:
+        return nearest, name
+    if abs(size / nearest.voxel_mm - 1.0) <= MASS_SCALING_TOLERANCE:
+        return mass_scaled_kernel(nearest, size), f"{name} mass-scaled to {size:g} mm"
+    return nearest, name
 
 
 def _kidney_bed(name: str, dose_gy: float, fit: FitResult | None) -> float | None:

@@ -14,6 +14,7 @@ from startrt.dosimetry.study import Study
 from startrt.dosimetry.summary_html import CurvePlot, DvhPlot, write_summary_html
 from startrt.imaging.image_files import write_image
 from startrt.imaging.rtdose import write_rtdose
+from startrt.imaging.volume import Volume
 
 CSV_COLUMNS = (
     "voi",
@@ -42,15 +43,20 @@ def write_outputs(result: CycleDosimetryResult, study: Study, out_dir: Path) -> 
             reference=study.time_points[0].spect,
             description=f"177Lu cycle dose ({result.method})",
         )
-        files["dose_nifti"] = write_image(result.dose_map, out_dir / "dose_gy.nii.gz")
+        files["dose_nifti"] = write_image(_float32(result.dose_map), out_dir / "dose_gy.nii.gz")
     if result.tia_map is not None:
-        files["tia_nifti"] = write_image(result.tia_map, out_dir / "tia_mbq_h.nii.gz")
+        files["tia_nifti"] = write_image(_float32(result.tia_map), out_dir / "tia_mbq_h.nii.gz")
     data = result.to_json()
     files["csv"] = _write_csv(data, out_dir / "vois.csv")
     files["json"] = out_dir / "results.json"
     files["json"].write_text(json.dumps(data, indent=2), encoding="utf-8")
     files["html"] = _write_html(result, study, out_dir / "summary.html")
     return files
+
+
+def _float32(volume: Volume) -> Volume:
+    """Maps are stored as float32 (7 significant digits: far below any dose uncertainty)."""
+    return volume.with_array(volume.array.astype(np.float32))
 
 
 def _write_csv(data: dict[str, object], path: Path) -> Path:

@@ -133,7 +133,12 @@ def load_study(
         time_points.append(TimePoint(spect, ct, alignment, activity))
     progress("reading VOIs")
     masks, source = _read_vois(folder, index, reference_ct)
-    vois = vois_on_grid(masks, reference.volume.grid)
+    try:
+        vois = vois_on_grid(masks, reference.volume.grid)
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            source, error.value, f"VOI {error.field} on the SPECT {reference.source}: {error.rule}"
+        ) from None
     header = pydicom.dcmread(reference.source, stop_before_pixels=True)
     return Study(
         folder=folder,
@@ -180,14 +185,14 @@ def _read_vois(
             raise InvalidInputError(
                 str(path), "no CT", "RTSTRUCT contours need the CT of the first time point"
             )
-        return read_rtstruct(path, reference_ct.volume.grid), f"RTSTRUCT {path.name}"
+        return read_rtstruct(path, reference_ct.volume.grid), str(path)
     segmentations = index.series("SEG")
     if segmentations:
         path = segmentations[0].files[0]
-        return read_seg(path), f"SEG {path.name}"
+        return read_seg(path), str(path)
     label_image = folder / LABEL_IMAGE
     if label_image.exists():
-        return read_label_image(label_image, _label_names(folder / LABEL_NAMES)), LABEL_IMAGE
+        return read_label_image(label_image, _label_names(folder / LABEL_NAMES)), str(label_image)
     raise InvalidInputError(
         str(folder), "no VOIs", f"needs an RTSTRUCT, a SEG or {LABEL_IMAGE} with {LABEL_NAMES}"
     )

@@ -102,13 +102,21 @@ def kernel_dose_gy(
     s_gy_per_mbq_h = kernel.s_mgy_per_mbq_s * (factor * SECONDS_PER_HOUR / MGY_PER_GY)
     spacing = np.asarray(tia_map.grid.spacing_mm)
     if np.all(np.abs(spacing - kernel.voxel_mm) <= SAME_SIZE_RELATIVE_TOLERANCE * kernel.voxel_mm):
-        dose = tia_map.with_array(_convolve_linear(tia, s_gy_per_mbq_h))
+        dose = tia_map.with_array(_non_negative(_convolve_linear(tia, s_gy_per_mbq_h)))
         return KernelDoseResult(dose, kernel.voxel_mm, resampled=False, normalization_factor=factor)
     kernel_grid = _isotropic_grid(tia_map.grid, kernel.voxel_mm)
     tia_on_kernel_grid = _resample_activity(tia_map.with_array(tia), kernel_grid)
-    dose_on_kernel_grid = Volume(kernel_grid, _convolve_linear(tia_on_kernel_grid, s_gy_per_mbq_h))
+    dose_on_kernel_grid = Volume(
+        kernel_grid, _non_negative(_convolve_linear(tia_on_kernel_grid, s_gy_per_mbq_h))
+    )
     dose = resample_linear(dose_on_kernel_grid, tia_map.grid)
     return KernelDoseResult(dose, kernel.voxel_mm, resampled=True, normalization_factor=factor)
+
+
+def _non_negative(dose: Float64Array) -> Float64Array:
+    """Dose with the FFT's round-off below zero (order 1e-15 of the maximum) set to zero: a
+    convolution of non-negative TIA with a non-negative kernel cannot be negative."""
+    return np.maximum(dose, 0.0, out=dose)
 
 
 def _convolve_linear(values: FloatArray, kernel: FloatArray) -> Float64Array:

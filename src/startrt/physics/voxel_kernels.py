@@ -93,6 +93,17 @@ class VoxelKernel:
         )
 
 
+def mass_scaled_kernel(kernel: VoxelKernel, voxel_mm: float) -> VoxelKernel:
+    """The kernel moved to a nearby voxel size by mass scaling: each S value times
+    (l_kernel / l)^3 at the same voxel offsets, so the energy deposited per decay is kept while
+    the voxel mass changes (S values of neighbouring sizes at equal normalised distance scale
+    with voxel volume; Fernandez et al., Med Phys 2013;40:082502). Suited to sizes within a few
+    % of the kernel's; its use is reported with the dose."""
+    size = KERNEL_VOXEL_MM.check("voxel_mm", voxel_mm)
+    values = kernel.s_mgy_per_mbq_s * (kernel.voxel_mm / size) ** 3
+    return VoxelKernel(size, kernel.medium, values, kernel.requested_voxel_mm)
+
+
 def available_kernel_sizes_mm(medium: KernelMedium = "soft") -> tuple[float, ...]:
     """Voxel sizes (mm, ascending) of the shipped Lanconelli 2012 tables for `medium`."""
     return tuple(sorted(_table_files(_checked_medium(medium))))

@@ -1,0 +1,168 @@
+"""`startrt dosimetry run` and `startrt phantom make`: a cycle's dosimetry from its SPECT/CT
+study, and synthetic studies with known truth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, cast
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from startrt.cli_support import JsonFlag, ProtocolPath, emit, protocol_from, refuses_bad_input
+from startrt.dosimetry.cycle_dosimetry import CycleDosimetryResult, compute_dosimetry
+from startrt.dosimetry.ledger import (
+    CycleDosimetry,
+    KidneyDose,
+    ledger_from_records,
+    ledger_records,
+)
+from startrt.dosimetry.outputs import write_outputs
+from startrt.dosimetry.study import Progress as ProgressCallback
+from startrt.dosimetry.study import load_study
+from startrt.imaging.phantom_study import make_phantom_study
+from startrt.output import print_tables, rows_table, to_json
+from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
+from startrt.validation import InvalidInputError
+
+dosimetry_app = typer.Typer(help="Dosimetry of a cycle from its post-therapy SPECT/CT.")
+phantom_app = typer.Typer(help="Synthetic SPECT/CT studies with known truth.")
+
+Method = Literal["voxel", "organ", "stp"]
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr; the callback names the step under way."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda step: progress.update(task, description=step)
+
+
+def _ledger_cycle(result: CycleDosimetryResult, number: int) -> CycleDosimetry:
+    missing = [name for name in ("left_kidney", "right_kidney") if name not in result.vois]
+    if missing:
+        raise InvalidInputError("VOIs", missing, "the ledger needs both kidney VOIs")
+    left, right = result.vois["left_kidney"], result.vois["right_kidney"]
+    half_lives = [v.effective_half_life_h for v in (left, right) if v.effective_half_life_h]
+    return CycleDosimetry(
+        cycle=number,
+        activity_gbq=result.injected_activity_mbq / 1000.0,
+        left_kidney=KidneyDose(left.dose_gy, left.bed_gy),
+        right_kidney=KidneyDose(right.dose_gy, right.bed_gy),
+        kidney_effective_half_life_h=sum(half_lives) / 2 if len(half_lives) == 2 else None,
+        marrow_dose_gy=result.vois["red_marrow"].dose_gy if "red_marrow" in result.vois else None,
+    )
+
+
+def _update_ledger(
+    path: Path, result: CycleDosimetryResult, arm: str, protocol_path: Path | None
+) -> dict[str, Any]:
+    """Append this cycle to the patient's ledger file and plan the next cycle."""
+    stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"cycles": []}
+    ledger = ledger_from_records(stored.get("cycles", []))
+    ledger = ledger.add(_ledger_cycle(result, len(ledger.cycles) + 1))
+    path.write_text(
+        json.dumps({"arm": arm, "cycles": ledger_records(ledger)}, indent=2), encoding="utf-8"
+    )
+    protocol = protocol_from(protocol_path)
+    cycles = tuple(CycleDose(**row) for row in ledger.planner_cycles())
+    plan = plan_next_cycle(arm, cycles, protocol)
+    return {"file": str(path), "cycles": ledger.rows(), "plan": plan}
+
+
+@dosimetry_app.command("run")
+@refuses_bad_input
+def run(
+    study_dir: Annotated[Path, typer.Argument(help="Folder with the DICOM of one cycle.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the results.")],
+    method: Annotated[str, typer.Option(help="voxel, organ or stp.")] = "voxel",
+    aligned: Annotated[
+        bool, typer.Option("--aligned", help="Declare the time points aligned (no registration).")
+    ] = False,
+    calibration_cps_per_mbq: Annotated[
+        float | None, typer.Option(help="SPECT calibration (counts/s per MBq) for count images.")
+    ] = None,
+    stp_time_h: Annotated[float, typer.Option(help="Time point used by --method stp.")] = 96.0,
+    ledger: Annotated[
+        Path | None, typer.Option(help="Patient ledger JSON: append this cycle, plan the next.")
+    ] = None,
+    arm: Annotated[str, typer.Option(help="Treatment arm, for --ledger.")] = "dTOC",
+    protocol_path: ProtocolPath = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Absorbed doses of one cycle: fits, TIA, organ or voxel dose, maps, table and summary."""
+    if method not in ("voxel", "organ", "stp"):
+        raise InvalidInputError("--method", method, "must be voxel, organ or stp")
+    with progress_bar("loading the study") as progress:
+        study = load_study(
+            study_dir,
+            calibration_cps_per_mbq=calibration_cps_per_mbq,
+            declared_aligned=aligned,
+            progress=progress,
+        )
+        result = compute_dosimetry(
+            study, method=cast(Method, method), stp_time_h=stp_time_h, progress=progress
+        )
+        progress("writing results")
+        files = write_outputs(result, study, out)
+    data: dict[str, Any] = {**result.to_json(), "files": {k: str(v) for k, v in files.items()}}
+    if ledger is not None:
+        data["ledger"] = _update_ledger(ledger, result, arm, protocol_path)
+    if as_json:
+        typer.echo(to_json(data))
+        return
+    rows = [{"voi": name, **values} for name, values in data["vois"].items()]
+    columns = ["voi", "mass_g", "fit_model", "tia_mbq_h", "effective_half_life_h", "dose_gy"]
+    columns += ["dose_gy_per_gbq", "bed_gy"]
+    print_tables(rows_table(f"Cycle dosimetry ({method})", rows, columns))
+    if ledger is not None:
+        emit(False, data["ledger"]["plan"], "Next cycle")
+    typer.echo(f"results in {out} (summary.html, vois.csv, results.json)")
+
+
+@phantom_app.command("make")
+@refuses_bad_input
+def make(
+    out_dir: Annotated[Path, typer.Argument(help="New (or empty) folder for the study.")],
+    seed: Annotated[int, typer.Option(help="Seed of the phantom's kinetics and positions.")] = 0,
+    time_points_h: Annotated[
+        str, typer.Option(help="Hours after injection, comma-separated.")
+    ] = "4,24,96,168",
+    grid_size: Annotated[int, typer.Option(help="SPECT voxels per side (128: 4.8 mm).")] = 128,
+    ct_subdivision: Annotated[int, typer.Option(help="CT voxels per SPECT voxel side.")] = 2,
+    blur_fwhm_mm: Annotated[float, typer.Option(help="SPECT resolution (Gaussian FWHM).")] = 0.0,
+    noise: Annotated[bool, typer.Option(help="Poisson noise on the SPECT counts.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Write a synthetic 177Lu SPECT/CT study (DICOM, RTSTRUCT, SEG) and its truth.json."""
+    try:
+        times = tuple(float(part) for part in time_points_h.split(","))
+    except ValueError:
+        raise InvalidInputError(
+            "--time-points-h", time_points_h, "must read e.g. 4,24,96,168"
+        ) from None
+    with progress_bar("writing the phantom study"):
+        study = make_phantom_study(
+            out_dir,
+            seed=seed,
+            time_points_h=times,
+            grid_size=grid_size,
+            ct_subdivision=ct_subdivision,
+            blur_fwhm_mm=blur_fwhm_mm,
+            noise=noise,
+        )
+    truth = json.loads(study.truth_file.read_text(encoding="utf-8"))
+    if as_json:
+        typer.echo(to_json(truth))
+        return
+    rows = [{"voi": name, **values} for name, values in truth["vois"].items()]
+    print_tables(
+        rows_table("Phantom truth", rows, ["voi", "volume_ml", "mass_g", "tia_mbq_h", "dose_gy"])
+    )
+    typer.echo(f"study in {out_dir}")
