@@ -1,0 +1,64 @@
+"""The cycle dosimetry pipeline against phantom truth computed analytically (imaging.phantom)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
+from startrt.dosimetry.study import load_study
+
+ORGANS = ("left_kidney", "right_kidney", "liver", "spleen")
+Phantom = tuple[Path, dict[str, Any]]
+
+
+def relative_error(value: float, truth: float) -> float:
+    return abs(value / truth - 1.0)
+
+
+@pytest.mark.slow
+def test_voxel_method_on_a_4_8_mm_study(phantom_128: Phantom) -> None:
+    folder, truth = phantom_128
+    result = compute_dosimetry(load_study(folder, declared_aligned=True), method="voxel")
+    assert result.times_h == pytest.approx((4.0, 24.0, 96.0, 168.0), abs=1e-6)
+    for organ in ORGANS:
+        voi, expected = result.vois[organ], truth["vois"][organ]
+        # the issue's targets: organ TIA within 2 % with four time points; kernel and local
+        # deposition doses within 3 % of each other and of the analytic dose
+        assert relative_error(voi.tia_mbq_h, expected["tia_mbq_h"]) < 0.02, organ
+        assert voi.local_deposition_dose_gy is not None
+        assert relative_error(voi.local_deposition_dose_gy, expected["dose_gy"]) < 0.03, organ
+        assert relative_error(voi.dose_gy, expected["dose_gy"]) < 0.03, organ
+        assert relative_error(voi.dose_gy, voi.local_deposition_dose_gy) < 0.03, organ
+    kidney = result.vois["left_kidney"]
+    assert kidney.bed_gy is not None
+    assert kidney.bed_gy > kidney.dose_gy
+    assert kidney.statistics is not None
+    assert kidney.statistics.d98_gy <= kidney.dose_gy <= kidney.statistics.d2_gy * 1.001
+    assert result.dose_map is not None
+    assert result.dose_map.array.min() >= 0.0
+
+
+@pytest.mark.slow
+def test_single_time_point_at_96_h_within_10_percent(phantom_128: Phantom) -> None:
+    folder, truth = phantom_128
+    result = compute_dosimetry(load_study(folder, declared_aligned=True), method="stp")
+    for organ in ORGANS:
+        voi = result.vois[organ]
+        assert voi.fit_model == "hanscheid_stp"
+        assert relative_error(voi.tia_mbq_h, truth["vois"][organ]["tia_mbq_h"]) < 0.10, organ
+
+
+def test_organ_method_on_a_small_study(phantom_64: Phantom) -> None:
+    folder, truth = phantom_64
+    result = compute_dosimetry(load_study(folder, declared_aligned=True), method="organ")
+    for organ in ORGANS:
+        voi, expected = result.vois[organ], truth["vois"][organ]
+        assert relative_error(voi.tia_mbq_h, expected["tia_mbq_h"]) < 0.02, organ
+        # S values add photons and cross-dose to the truth's electron self-dose: a few %
+        assert relative_error(voi.dose_gy, expected["dose_gy"]) < 0.06, organ
+        assert voi.dose_gy_per_gbq == pytest.approx(voi.dose_gy / 7.4, rel=1e-6)
+    assert result.dose_map is None
+    assert any("cross-dose" in note for note in result.notes)
