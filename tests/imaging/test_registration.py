@@ -8,8 +8,8 @@ import pytest
 from startrt.imaging.registration import (
     DECLARED_ALIGNED,
     RigidAlignment,
+    moved_grid,
     register_rigid,
-    resample_activity,
 )
 from startrt.imaging.volume import Grid, Volume
 
@@ -36,19 +36,27 @@ def test_registration_recovers_a_known_shift() -> None:
     assert alignment.method == "registered"
 
 
-def test_resampling_by_a_whole_voxel_moves_the_activity() -> None:
-    activity = np.zeros(GRID.shape)
-    activity[30:34, 20:25, 10:16] = 2.0  # MBq per voxel
-    # moving = fixed shifted by +1 voxel in x: the reference sees the block one voxel earlier
-    shift = RigidAlignment("registered", (0.0, 0.0, 0.0), (4.8, 0.0, 0.0), (0.0, 0.0, 0.0), None)
-    moved = resample_activity(Volume(GRID, activity), GRID, shift)
-    expected = np.zeros(GRID.shape)
-    expected[30:34, 20:25, 9:15] = 2.0
-    assert np.allclose(moved.array, expected)
-    assert moved.array.sum() == pytest.approx(activity.sum())
+def test_a_translation_moves_the_grid_origin() -> None:
+    shift = RigidAlignment("registered", (0.0, 0.0, 0.0), (4.8, -2.0, 1.0), (0.0, 0.0, 0.0), None)
+    moved = moved_grid(GRID, shift)
+    # origin (-150, -150, -150) + (4.8, -2, 1); same axes
+    assert moved.origin_mm == pytest.approx((-145.2, -152.0, -149.0))
+    assert moved.direction == pytest.approx(GRID.direction)
 
 
-def test_declared_alignment_is_the_identity() -> None:
-    activity = np.random.default_rng(1).random(GRID.shape)
-    same = resample_activity(Volume(GRID, activity), GRID, DECLARED_ALIGNED)
-    assert np.allclose(same.array, activity)
+def test_a_rotation_moves_every_voxel_like_the_transform() -> None:
+    # 90 degrees about z around c = (10, 0, 0): (x, y, z) -> (10 - y, x - 10, z), then + t
+    turn = RigidAlignment(
+        "registered", (0.0, 0.0, np.pi / 2), (1.0, 2.0, 3.0), (10.0, 0.0, 0.0), None
+    )
+    moved = moved_grid(GRID, turn)
+    # reference voxel (0, 0, 0) at (-150, -150, -150) -> (10 + 150, -150 - 10, -150) + t
+    assert moved.index_to_physical([0, 0, 0]) == pytest.approx([161.0, -158.0, -147.0])
+    index = [5, 7, 9]
+    point = GRID.index_to_physical(index)
+    expected = turn.transform().TransformPoint(tuple(float(v) for v in point))
+    assert moved.index_to_physical(index) == pytest.approx(expected)
+
+
+def test_declared_alignment_leaves_the_grid() -> None:
+    assert moved_grid(GRID, DECLARED_ALIGNED) == GRID

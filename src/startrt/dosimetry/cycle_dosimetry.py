@@ -26,7 +26,7 @@ import numpy as np
 from startrt.dosimetry.bed import bed_for_fit_gy
 from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
 from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
-from startrt.dosimetry.study import Study
+from startrt.dosimetry.study import Study, TimePoint
 from startrt.dosimetry.tac import FitResult, TimeActivityCurve, fit_best
 from startrt.dosimetry.voi_activity import (
     REMAINDER,
@@ -42,6 +42,7 @@ from startrt.dosimetry.voxel_dose import (
     voi_dose_statistics,
 )
 from startrt.imaging.recovery import RecoveryCurve, correct_activity
+from startrt.imaging.spect import SpectImage
 from startrt.imaging.volume import FloatArray, Volume
 from startrt.physics.nuclides import LU177
 from startrt.physics.organ_s_values import SOURCE_ORGANS, organ_s_value, self_target_name
@@ -89,6 +90,7 @@ class CycleDosimetryResult:
     vois: Mapping[str, VoiResult]
     dose_map: Volume | None
     tia_map: Volume | None
+    dose_reference: SpectImage | None  # the SPECT whose grid the maps are on
     notes: tuple[str, ...]
 
     def to_json(self) -> dict[str, object]:
@@ -135,12 +137,10 @@ def compute_dosimetry(
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("method", method, "must be voxel, organ or stp")
     notes: list[str] = [f"VOIs from {study.voi_source}"]
-    grid = study.vois.grid
-    fractions = with_remainder(dict(study.vois.masks), grid.shape)
     times = tuple(tp.time_h for tp in study.time_points)
     progress("time-activity curves")
-    totals = [region_totals(tp.activity_mbq.array, fractions) for tp in study.time_points]
-    curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in fractions}
+    totals = [region_totals(tp.activity_mbq.array, _fractions(tp)) for tp in study.time_points]
+    curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in totals[0]}
     recovery: dict[str, float] = {}
     if recovery_curve is not None:
         for name in study.vois.names:
@@ -158,23 +158,26 @@ def compute_dosimetry(
             name: _single_time_point(
                 name, curves[name][index], times[index], population_half_life_h
             )
-            for name in fractions
+            for name in curves
         }
         notes.append(f"single time point at {times[index]:.1f} h")
     else:
-        integrations = {name: _fit(name, times, curves[name], notes) for name in fractions}
+        integrations = {name: _fit(name, times, curves[name], notes) for name in curves}
 
     gbq = study.injected_activity_mbq / 1000.0
     phantom: Literal["AM", "AF"] = "AF" if study.patient_sex == "female" else "AM"
     if study.patient_sex is None:
         notes.append("patient sex not in the DICOM header: ICRP 110 adult male S values")
     dose_map = tia_map = None
+    dose_reference: SpectImage | None = None
     local: dict[str, float] = {}
     statistics: dict[str, VoiDose] = {}
     if method == "voxel":
         progress("voxel dose")
+        index = int(np.argmin([abs(t - VOXEL_REFERENCE_TIME_H) for t in times]))
+        dose_reference = study.time_points[index].spect
         dose_map, tia_map, doses, local, statistics = _voxel_doses(
-            study, fractions, curves, integrations, times, notes
+            study.time_points[index], index, curves, integrations, notes
         )
     else:
         progress("organ dose")
@@ -208,11 +211,18 @@ def compute_dosimetry(
         vois=vois,
         dose_map=dose_map,
         tia_map=tia_map,
+        dose_reference=dose_reference,
         notes=tuple(notes),
     )
 
 
 Integration = tuple[float, float | None, FitResult | None, str]
+
+
+def _fractions(time_point: TimePoint) -> dict[str, FloatArray]:
+    """The VOIs of a time point plus the remainder region."""
+    vois = time_point.vois
+    return with_remainder(dict(vois.masks), vois.grid.shape)
 
 
 def _fit(
@@ -288,15 +298,14 @@ def _density_map(fractions: Mapping[str, FloatArray]) -> FloatArray:
 
 
 def _voxel_doses(
-    study: Study,
-    fractions: Mapping[str, FloatArray],
+    time_point: TimePoint,
+    index: int,
     curves: Mapping[str, tuple[float, ...]],
     integrations: Mapping[str, Integration],
-    times: tuple[float, ...],
     notes: list[str],
 ) -> tuple[Volume, Volume, dict[str, float], dict[str, float], dict[str, VoiDose]]:
-    index = int(np.argmin([abs(t - VOXEL_REFERENCE_TIME_H) for t in times]))
-    reference = study.time_points[index].activity_mbq
+    reference = time_point.activity_mbq
+    fractions = _fractions(time_point)
     ratios = {
         name: integrations[name][0] / curves[name][index] if curves[name][index] > 0 else 0.0
         for name in fractions
@@ -308,7 +317,8 @@ def _voxel_doses(
     dose_map = result.dose.with_array(result.dose.array * (SOFT_TISSUE / density))
     local_map = local_deposition_dose_gy(tia_map, density)
     notes.append(
-        f"voxel TIA map from the {times[index]:.1f} h image scaled by each region's fitted kinetics"
+        f"voxel TIA map from the {time_point.time_h:.1f} h image scaled by each region's "
+        "fitted kinetics"
     )
     notes.append(
         kernel_note
@@ -317,7 +327,7 @@ def _voxel_doses(
     )
     kernel_doses = unmix(dose_map.array, fractions)
     local_doses = unmix(local_map.array, fractions)
-    names = study.vois.names
+    names = time_point.vois.names
     statistics = {name: voi_dose_statistics(dose_map, fractions[name]) for name in names}
     return (
         dose_map,

@@ -36,11 +36,11 @@ def write_outputs(result: CycleDosimetryResult, study: Study, out_dir: Path) -> 
     """Write every output file into `out_dir` (created if needed); returns them by kind."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    if result.dose_map is not None:
+    if result.dose_map is not None and result.dose_reference is not None:
         files["dose_rtdose"] = write_rtdose(
             result.dose_map,
             out_dir / "dose_rtdose.dcm",
-            reference=study.time_points[0].spect,
+            reference=result.dose_reference,
             description=f"177Lu cycle dose ({result.method})",
         )
         files["dose_nifti"] = write_image(_float32(result.dose_map), out_dir / "dose_gy.nii.gz")

@@ -5,7 +5,8 @@ usually a CT with each (same frame of reference), and the VOIs as RTSTRUCT (cont
 first time point's CT) or DICOM SEG, or a label image `labels.nii.gz` with `labels.json`
 ({"1": "left_kidney", ...}). Every later time point is aligned to the first: its CT registered
 rigidly to the first CT (or its SPECT to the first SPECT without CT), unless the caller declares
-the time points aligned. Errors name the file at fault.
+the time points aligned; the VOIs then follow the patient onto each time point's own SPECT grid
+(images are never resampled). Errors name the file at fault.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from startrt.imaging.dicom_scan import DicomIndex, SeriesInfo, scan_dicom_folder
 from startrt.imaging.registration import (
     DECLARED_ALIGNED,
     RigidAlignment,
+    moved_grid,
     register_rigid,
-    resample_activity,
 )
 from startrt.imaging.rtstruct import read_rtstruct
 from startrt.imaging.seg import read_seg
@@ -43,12 +44,17 @@ AIR_HU = -1000.0
 
 @dataclass(frozen=True)
 class TimePoint:
-    """One imaging session, with its activity on the reference (first) SPECT grid."""
+    """One imaging session: its SPECT (activity in MBq per voxel, on its own grid), its CT, how
+    it was aligned to the first time point, and the VOIs moved onto its SPECT grid."""
 
     spect: SpectImage
     ct: CtImage | None
     alignment: RigidAlignment
-    activity_mbq: Volume
+    vois: VoiSet
+
+    @property
+    def activity_mbq(self) -> Volume:
+        return self.spect.volume
 
     @property
     def time_h(self) -> float:
@@ -57,14 +63,17 @@ class TimePoint:
 
 @dataclass(frozen=True)
 class Study:
-    """Everything the dosimetry of one cycle reads."""
+    """Everything the dosimetry of one cycle reads; `vois` are those of the first time point."""
 
     folder: Path
     time_points: tuple[TimePoint, ...]
-    vois: VoiSet
     voi_source: str
     patient_id: str
     patient_sex: str | None
+
+    @property
+    def vois(self) -> VoiSet:
+        return self.time_points[0].vois
 
     @property
     def injection_datetime(self) -> datetime:
@@ -109,10 +118,12 @@ def load_study(
 
     reference = spects[0]
     reference_ct = ct_of(reference)
+    progress("reading VOIs")
+    masks, source = _read_vois(folder, index, reference_ct)
     time_points = []
     for spect in spects:
-        ct = reference_ct if spect is reference else None
         alignment = DECLARED_ALIGNED
+        ct = reference_ct if spect is reference else None
         if spect is not reference and not declared_aligned:
             progress(f"registering the {spect.time_after_injection_h:.0f} h time point")
             ct = ct_of(spect)
@@ -124,26 +135,21 @@ def load_study(
                 )
             else:
                 alignment = register_rigid(reference.volume, spect.volume)
-        activity = spect.volume
-        if spect is not reference and (
-            alignment is not DECLARED_ALIGNED
-            or not spect.volume.grid.matches(reference.volume.grid)
-        ):
-            activity = resample_activity(spect.volume, reference.volume.grid, alignment)
-        time_points.append(TimePoint(spect, ct, alignment, activity))
-    progress("reading VOIs")
-    masks, source = _read_vois(folder, index, reference_ct)
-    try:
-        vois = vois_on_grid(masks, reference.volume.grid)
-    except InvalidInputError as error:
-        raise InvalidInputError(
-            source, error.value, f"VOI {error.field} on the SPECT {reference.source}: {error.rule}"
-        ) from None
+        moved = {
+            name: Volume(moved_grid(mask.grid, alignment), mask.array)
+            for name, mask in masks.items()
+        }
+        try:
+            vois = vois_on_grid(moved, spect.volume.grid)
+        except InvalidInputError as error:
+            raise InvalidInputError(
+                source, error.value, f"VOI {error.field} on the SPECT {spect.source}: {error.rule}"
+            ) from None
+        time_points.append(TimePoint(spect, ct, alignment, vois))
     header = pydicom.dcmread(reference.source, stop_before_pixels=True)
     return Study(
         folder=folder,
         time_points=tuple(time_points),
-        vois=vois,
         voi_source=source,
         patient_id=str(header.get("PatientID", "")),
         patient_sex={"F": "female", "M": "male"}.get(str(header.get("PatientSex", ""))),

@@ -3,9 +3,9 @@
 Each later time point's CT (or SPECT, without CT) is registered rigidly (Euler 3-D: rotation and
 translation) to the first time point's, maximising Mattes mutual information with a multi-
 resolution regular-step gradient descent (Mattes et al., IEEE TMI 2003;22:120; the SimpleITK
-registration framework, Lowekamp et al., Front Neuroinform 2013;7:45). The transform then maps
-the SPECT of that time point onto the reference SPECT grid; activity is resampled as
-concentration (linear interpolation) and converted back to MBq per voxel.
+registration framework, Lowekamp et al., Front Neuroinform 2013;7:45). The VOIs drawn on the
+reference then follow the patient into each time point (`moved_grid`): the images themselves
+are never resampled, so no interpolation blurs the activity.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import SimpleITK as sitk
 
-from startrt.imaging.volume import Grid, Volume, resample_linear
+from startrt.imaging.volume import Grid, Volume
 
 SAMPLING_SEED = 20221101  # fixed: registration is reproducible run to run
 
@@ -98,11 +98,18 @@ def _as_euler(transform: sitk.Transform) -> sitk.Euler3DTransform:
     return sitk.Euler3DTransform(composite.GetNthTransform(composite.GetNumberOfTransforms() - 1))
 
 
-def resample_activity(activity_mbq: Volume, target: Grid, alignment: RigidAlignment) -> Volume:
-    """Activity (MBq per voxel) of a moving time point on the reference `target` grid.
-
-    Resampled as concentration (MBq/mL, linear interpolation, zero outside the field of view)
-    and multiplied by the target voxel volume, so a uniform region keeps its concentration."""
-    concentration = activity_mbq.with_array(activity_mbq.array / activity_mbq.grid.voxel_volume_ml)
-    resampled = resample_linear(concentration, target, alignment.transform())
-    return Volume(target, resampled.array * target.voxel_volume_ml)
+def moved_grid(grid: Grid, alignment: RigidAlignment) -> Grid:
+    """Where `grid` (on the reference) lies in the moved time point: a rigid transform
+    p -> R (p - c) + c + t moves a grid exactly, origin to R (origin - c) + c + t and direction
+    to R D, so masks drawn on the reference follow the patient without any resampling."""
+    rotation = np.asarray(alignment.transform().GetMatrix(), dtype=float).reshape(3, 3)
+    center = np.asarray(alignment.center_mm)
+    origin = rotation @ (np.asarray(grid.origin_mm) - center) + center
+    origin = origin + np.asarray(alignment.translation_mm)
+    direction = rotation @ grid.direction_matrix()
+    return Grid(
+        size=grid.size,
+        spacing_mm=grid.spacing_mm,
+        origin_mm=(float(origin[0]), float(origin[1]), float(origin[2])),
+        direction=tuple(float(d) for d in direction.ravel()),
+    )
