@@ -1,0 +1,105 @@
+"""`startrt phantom make` and `startrt dosimetry run`: the JSON shape, the files, the ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from startrt.cli import app
+from startrt.imaging.image_files import read_image
+from startrt.imaging.rtdose import read_rtdose
+
+runner = CliRunner()
+PER_VOI = {"tia_mbq_h", "dose_gy", "dose_gy_per_gbq", "fit_model", "effective_half_life_h"}
+
+
+def invoke_json(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("cli") / "study"
+    truth = invoke_json("phantom", "make", str(folder), "--seed", "7", "--grid-size", "64")
+    return folder, truth
+
+
+def test_phantom_make_writes_dicom_and_truth(study: tuple[Path, dict[str, Any]]) -> None:
+    folder, truth = study
+    assert (folder / "rtstruct.dcm").exists()
+    assert (folder / "seg.dcm").exists()
+    assert json.loads((folder / "truth.json").read_text()) == truth
+    assert {"tia_mbq_h", "dose_gy"} <= set(truth["vois"]["left_kidney"])
+    assert truth["time_points_h"] == [4.0, 24.0, 96.0, 168.0]
+
+
+def test_dosimetry_run_json_and_files(study: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    folder, truth = study
+    out = tmp_path / "out"
+    data = invoke_json("dosimetry", "run", str(folder), "--out", str(out), "--aligned")
+    assert set(data["vois"]) == set(truth["vois"])  # the same VOI names as the truth
+    for name, values in data["vois"].items():
+        assert set(values) >= PER_VOI, name
+    kidney = data["vois"]["left_kidney"]
+    assert kidney["tia_mbq_h"] == pytest.approx(truth["vois"]["left_kidney"]["tia_mbq_h"], rel=0.03)
+    for name in (
+        "dose_rtdose.dcm",
+        "dose_gy.nii.gz",
+        "tia_mbq_h.nii.gz",
+        "vois.csv",
+        "summary.html",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    rtdose, nifti = read_rtdose(out / "dose_rtdose.dcm"), read_image(out / "dose_gy.nii.gz")
+    assert rtdose.grid.matches(nifti.grid)
+    assert np.allclose(rtdose.array, nifti.array, rtol=1e-4, atol=1e-6 * nifti.array.max())
+    html = (out / "summary.html").read_text()
+    assert html.count("data:image/png;base64") == 2  # the fits and the DVH
+    assert (out / "vois.csv").read_text().splitlines()[0].startswith("voi,volume_ml")
+
+
+def test_dosimetry_run_feeds_the_ledger_and_plans(
+    study: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    folder, _ = study
+    ledger = tmp_path / "ledger.json"
+    args = [
+        "dosimetry",
+        "run",
+        str(folder),
+        "--aligned",
+        "--method",
+        "organ",
+        "--ledger",
+        str(ledger),
+    ]
+    first = invoke_json(*args, "--out", str(tmp_path / "c1"))
+    second = invoke_json(*args, "--out", str(tmp_path / "c2"))
+    stored = json.loads(ledger.read_text())
+    assert [c["cycle"] for c in stored["cycles"]] == [1, 2]
+    mean = (first["vois"]["left_kidney"]["dose_gy"] + first["vois"]["right_kidney"]["dose_gy"]) / 2
+    plan = second["ledger"]["plan"]
+    assert plan["cumulative_kidney_gy"] == pytest.approx(2 * mean, rel=1e-3)
+    assert plan["action"] == "full"
+    assert plan["next_cycle"] == 3
+
+
+def test_a_missing_study_exits_2_naming_it(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["dosimetry", "run", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "nowhere" in result.output
+    bad = runner.invoke(
+        app, ["dosimetry", "run", str(tmp_path), "--out", str(tmp_path), "--method", "mc"]
+    )
+    assert bad.exit_code == 2
+    assert "--method" in bad.output
