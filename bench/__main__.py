@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bench import dosimetry
+from bench.convolution import compare_convolution
 from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
 from startrt.protocol.definition import default_protocol
 from startrt.protocol.randomization import RandomStream, StrataDesign, generate_block_list
@@ -67,11 +69,27 @@ def cycle_planning() -> Benchmark:
     )
 
 
-def main() -> None:
+def protocol_benchmarks() -> None:
     print(f"{'benchmark':<66} {'ours ms':>9} {'base ms':>9} {'ratio':>7}")
     for name, ours, baseline in (randomization_list(), uniform_draws(), cycle_planning()):
         ours_s, base_s = median_seconds(ours), median_seconds(baseline)
         print(f"{name:<66} {ours_s * 1e3:9.2f} {base_s * 1e3:9.2f} {ours_s / base_s:7.1f}")
+
+
+def convolution_benchmark() -> None:
+    result = compare_convolution(size=128, repeats=3)
+    print(
+        f"\nvoxel-kernel convolution, 128^3, one core: FFT {result['fft_seconds']:.3f} s, "
+        f"scipy.ndimage.convolve {result['direct_seconds']:.2f} s -> FFT "
+        f"{result['speedup']:.0f}x faster (target >= 20x); largest relative difference "
+        f"{result['max_relative_difference']:.1e}"
+    )
+
+
+def main() -> None:
+    protocol_benchmarks()
+    convolution_benchmark()
+    dosimetry.main()
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def load_study(
     reference_ct = ct_of(reference)
     progress("reading VOIs")
     masks, source = _read_vois(folder, index, reference_ct)
-    time_points = []
+    time_points: list[TimePoint] = []
     for spect in spects:
         alignment = DECLARED_ALIGNED
         ct = reference_ct if spect is reference else None
@@ -135,16 +135,11 @@ def load_study(
                 )
             else:
                 alignment = register_rigid(reference.volume, spect.volume)
-        moved = {
-            name: Volume(moved_grid(mask.grid, alignment), mask.array)
-            for name, mask in masks.items()
-        }
-        try:
-            vois = vois_on_grid(moved, spect.volume.grid)
-        except InvalidInputError as error:
-            raise InvalidInputError(
-                source, error.value, f"VOI {error.field} on the SPECT {spect.source}: {error.rule}"
-            ) from None
+        same_place = alignment is DECLARED_ALIGNED and bool(time_points)
+        if same_place and spect.volume.grid.matches(time_points[0].vois.grid):
+            vois = time_points[0].vois  # the same masks on the same grid
+        else:
+            vois = _vois_on_spect(masks, alignment, spect, source)
         time_points.append(TimePoint(spect, ct, alignment, vois))
     header = pydicom.dcmread(reference.source, stop_before_pixels=True)
     return Study(
@@ -154,6 +149,21 @@ def load_study(
         patient_id=str(header.get("PatientID", "")),
         patient_sex={"F": "female", "M": "male"}.get(str(header.get("PatientSex", ""))),
     )
+
+
+def _vois_on_spect(
+    masks: Mapping[str, Volume], alignment: RigidAlignment, spect: SpectImage, source: str
+) -> VoiSet:
+    """The reference VOIs moved with the patient onto a time point's SPECT grid."""
+    moved = {
+        name: Volume(moved_grid(mask.grid, alignment), mask.array) for name, mask in masks.items()
+    }
+    try:
+        return vois_on_grid(moved, spect.volume.grid)
+    except InvalidInputError as error:
+        raise InvalidInputError(
+            source, error.value, f"VOI {error.field} on the SPECT {spect.source}: {error.rule}"
+        ) from None
 
 
 def _require_one_administration(spects: list[SpectImage]) -> None:
