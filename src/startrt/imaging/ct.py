@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
 
@@ -36,16 +37,59 @@ class CtImage:
 
 
 def read_ct(series: SeriesInfo) -> CtImage:
-    """Read a CT series (HU, float32); slices must be evenly spaced with one orientation."""
-    grid, values, slices = dc.stack_slices(series.files)
-    first, first_path = slices[0]
-    acquisition = min(dc.acquisition_datetime(ds, path) for ds, path in slices)
+    """Read a CT series (HU, float32); slices must be evenly spaced with one orientation.
+
+    A series whose files GDCM finds in one folder is read by SimpleITK's series reader (C++,
+    a few times faster on hundreds of slices), its slice positions checked for even spacing;
+    any other layout by the pixel-by-pixel reader `dicom_common.stack_slices`."""
+    fast = _read_with_gdcm(series)
+    if fast is not None:
+        volume, first_path = fast
+        first = dc.read_dataset(first_path, stop_before_pixels=True)
+        acquisition = dc.acquisition_datetime(first, first_path)
+    else:
+        grid, values, slices = dc.stack_slices(series.files)
+        volume = Volume(grid, values.astype(np.float32))
+        first, first_path = slices[0]
+        acquisition = min(dc.acquisition_datetime(ds, path) for ds, path in slices)
     return CtImage(
-        volume=Volume(grid, values.astype(np.float32)),
+        volume=volume,
         acquisition_datetime=acquisition.replace(tzinfo=None),
         frame_of_reference_uid=str(dc.require(first, "FrameOfReferenceUID", first_path)),
         series_uid=series.uid,
     )
+
+
+def _read_with_gdcm(series: SeriesInfo) -> tuple[Volume, Path] | None:
+    """The series via SimpleITK when GDCM sorts exactly its files from one folder, else None."""
+    folder = series.files[0].parent
+    if any(path.parent != folder for path in series.files):
+        return None
+    names = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series.uid)
+    if sorted(Path(name) for name in names) != sorted(series.files) or len(names) < 2:
+        return None
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(names)
+    reader.MetaDataDictionaryArrayUpdateOn()
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InvalidInputError(
+            str(folder), series.uid, f"CT series unreadable ({error})"
+        ) from None
+
+    def tag(index: int, key: str) -> list[float]:
+        return [float(v) for v in reader.GetMetaData(index, key).split("\\")]
+
+    for key, keyword in (("0020|0037", "ImageOrientationPatient"), ("0028|0030", "PixelSpacing")):
+        first = tag(0, key)
+        for index, name in enumerate(names):
+            if not np.allclose(tag(index, key), first, atol=1e-4):
+                raise InvalidInputError(name, keyword, "differs from the series' first slice")
+    normal = np.asarray(image.GetDirection()).reshape(3, 3)[:, 2]
+    positions = np.array([np.dot(normal, tag(i, "0020|0032")) for i in range(len(names))])
+    dc.even_spacing(positions, f"CT series in {folder}")
+    return Volume.from_sitk(image, np.float32), Path(names[0])
 
 
 def write_ct_series(
