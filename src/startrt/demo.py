@@ -3,12 +3,16 @@
 Screening with eGFR and eligibility per criterion, a randomization list with its fingerprint,
 allocation and arm assignment, capecitabine dosing, cycle-by-cycle planning against the renal
 limit with pre-cycle laboratory checks, the visit schedule, CTCAE grades and RECIST 1.1.
-The kidney doses per cycle are sample values, as a physicist would enter them.
+The kidney doses in the treatment course are sample values, as a physicist would enter them; the
+last part computes a cycle's doses from a synthetic SPECT/CT study with known truth.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -19,6 +23,11 @@ from startrt.clinical.ctcae import LabTerm, grade_lab
 from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min, egfr_panel
 from startrt.clinical.recist import evaluate_series, parse_series
 from startrt.clinical.sex import Sex
+from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
+from startrt.dosimetry.ledger import CycleDosimetry, DoseLedger, KidneyDose
+from startrt.dosimetry.outputs import write_outputs
+from startrt.dosimetry.study import load_study
+from startrt.imaging.phantom_study import make_phantom_study
 from startrt.output import key_value_table, plain, rows_table
 from startrt.protocol.arm_assignment import assign_treatment_arm
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
@@ -383,6 +392,59 @@ def _safety_and_response(console: Console) -> None:
     )
 
 
+def _dosimetry(console: Console, protocol: Protocol, out_dir: Path) -> None:
+    console.rule("[bold]5. Post-therapy dosimetry of a cycle (synthetic SPECT/CT)")
+    folder = out_dir / "phantom-study"
+    if folder.exists():
+        shutil.rmtree(folder)
+    console.print(f"Writing a 4-time-point SPECT/CT study (DICOM, RTSTRUCT, SEG) to {folder} ...")
+    written = make_phantom_study(folder, seed=1, grid_size=64, ct_subdivision=2)
+    truth = json.loads(written.truth_file.read_text(encoding="utf-8"))["vois"]
+    study = load_study(folder)
+    result = compute_dosimetry(study, method="voxel")
+    files = write_outputs(result, study, out_dir / "dosimetry")
+    rows = [
+        {
+            "VOI": name,
+            "fit": voi.fit_model,
+            "T_eff h": voi.effective_half_life_h,
+            "TIA MBq h": voi.tia_mbq_h,
+            "true TIA": truth[name]["tia_mbq_h"],
+            "dose Gy": voi.dose_gy,
+            "true dose": truth[name]["dose_gy"],
+            "Gy/GBq": voi.dose_gy_per_gbq,
+        }
+        for name, voi in result.vois.items()
+    ]
+    columns = ["VOI", "fit", "T_eff h", "TIA MBq h", "true TIA", "dose Gy", "true dose", "Gy/GBq"]
+    registered = [
+        f"{tp.time_h:.0f} h" for tp in study.time_points if tp.alignment.method == "registered"
+    ]
+    console.print(
+        rows_table(
+            f"Voxel dosimetry, {len(study.time_points)} time points (registered: "
+            f"{', '.join(registered) or 'none'})",
+            rows,
+            columns,
+        )
+    )
+    ledger = DoseLedger().add(
+        CycleDosimetry(
+            cycle=1,
+            activity_gbq=result.injected_activity_mbq / 1000.0,
+            left_kidney=KidneyDose(
+                result.vois["left_kidney"].dose_gy, result.vois["left_kidney"].bed_gy
+            ),
+            right_kidney=KidneyDose(
+                result.vois["right_kidney"].dose_gy, result.vois["right_kidney"].bed_gy
+            ),
+        )
+    )
+    plan = plan_next_cycle("dTOC", tuple(CycleDose(**c) for c in ledger.planner_cycles()), protocol)
+    console.print(f"Planner after cycle 1: {plan.action} {plan.activity_gbq:g} GBq: {plan.reason}")
+    console.print(f"Dose map, RTDOSE, table and summary: {files['html'].parent}")
+
+
 def main() -> None:
     console = Console(width=140)
     protocol = default_protocol()
@@ -398,6 +460,7 @@ def main() -> None:
     for trial_id, arm, record in (capecitabine or personalized)[:1] + standard[:1]:
         _treat(console, protocol, trial_id, arm, record)
     _safety_and_response(console)
+    _dosimetry(console, protocol, Path("demo-out"))
     console.print(
         "\nEvery decision above is a record with its inputs, rule and protocol version "
         "(try `startrt plan-cycle --json`)."
