@@ -144,12 +144,7 @@ def _set_ct_slice(ds: Dataset, grid: Grid, index: int, acquisition: datetime) ->
     ds.ImageOrientationPatient = dc.orientation_of(grid)
     ds.PixelSpacing = dc.pixel_spacing_of(grid)
     ds.SliceThickness = ds.SpacingBetweenSlices = dc.decimal_strings([grid.spacing_mm[2]])[0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    dc.set_image_pixel(ds, grid, bits=16, signed=True)
     ds.RescaleIntercept = RESCALE_INTERCEPT_HU
     ds.RescaleSlope = 1
     ds.RescaleType = "HU"

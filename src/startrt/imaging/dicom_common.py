@@ -147,6 +147,17 @@ def decimal_strings(values: Iterable[float]) -> list[DSfloat]:
     return [DSfloat(float(v), auto_format=True) for v in values]
 
 
+def set_image_pixel(ds: Dataset, grid: Grid, *, bits: int, signed: bool) -> None:
+    """Image Pixel module (PS3.3 C.7.6.3) of monochrome slices of `grid`: one sample,
+    MONOCHROME2, rows x columns of the grid, `bits` stored in `bits` allocated."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if signed else 0
+
+
 def orientation_of(grid: Grid) -> list[DSfloat]:
     """ImageOrientationPatient: cosines of the row (x index) then column (y index) directions."""
     matrix = grid.direction_matrix()

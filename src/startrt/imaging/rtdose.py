@@ -79,12 +79,7 @@ def _set_dose_image(
     ds.ImageOrientationPatient = dc.orientation_of(grid)
     ds.PixelSpacing = dc.pixel_spacing_of(grid)
     ds.SliceThickness = dc.decimal_strings([grid.spacing_mm[2]])[0]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
-    ds.BitsAllocated = ds.BitsStored = 32
-    ds.HighBit = 31
-    ds.PixelRepresentation = 0
+    dc.set_image_pixel(ds, grid, bits=32, signed=False)
     ds.NumberOfFrames = slices
     ds.FrameIncrementPointer = GRID_FRAME_OFFSET_VECTOR
     ds.GridFrameOffsetVector = dc.decimal_strings(np.arange(slices) * grid.spacing_mm[2])

@@ -390,12 +390,7 @@ def _set_nm_image(ds: Dataset, grid: Grid, image_values: npt.NDArray[np.float64]
     slices = grid.shape[0]
     ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
     ds.InstanceNumber = 1
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = grid.shape[1], grid.shape[2]
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    dc.set_image_pixel(ds, grid, bits=16, signed=False)
     ds.PixelSpacing = dc.pixel_spacing_of(grid)
     ds.RescaleSlope = slope
     ds.RescaleIntercept = 0
