@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -86,10 +87,17 @@ def convolution_benchmark() -> None:
     )
 
 
+SECTIONS = {
+    "protocol": protocol_benchmarks,
+    "convolution": convolution_benchmark,
+    "dosimetry": dosimetry.main,
+}
+
+
 def main() -> None:
-    protocol_benchmarks()
-    convolution_benchmark()
-    dosimetry.main()
+    """Run every section, or those named on the command line (python -m bench dosimetry)."""
+    for name in sys.argv[1:] or list(SECTIONS):
+        SECTIONS[name]()
 
 
 if __name__ == "__main__":

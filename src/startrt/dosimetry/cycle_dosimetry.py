@@ -28,13 +28,7 @@ from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
 from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
 from startrt.dosimetry.study import Study, TimePoint
 from startrt.dosimetry.tac import FitResult, TimeActivityCurve, fit_best
-from startrt.dosimetry.voi_activity import (
-    REMAINDER,
-    region_totals,
-    tia_map_mbq_h,
-    unmix,
-    with_remainder,
-)
+from startrt.dosimetry.voi_activity import REMAINDER, Regions, tia_map_mbq_h
 from startrt.dosimetry.voxel_dose import (
     VoiDose,
     kernel_dose_gy,
@@ -139,7 +133,10 @@ def compute_dosimetry(
     notes: list[str] = [f"VOIs from {study.voi_source}"]
     times = tuple(tp.time_h for tp in study.time_points)
     progress("time-activity curves")
-    totals = [region_totals(tp.activity_mbq.array, _fractions(tp)) for tp in study.time_points]
+    regions = _regions(study)
+    totals = [
+        r.totals(tp.activity_mbq.array) for r, tp in zip(regions, study.time_points, strict=True)
+    ]
     curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in totals[0]}
     recovery: dict[str, float] = {}
     if recovery_curve is not None:
@@ -177,7 +174,7 @@ def compute_dosimetry(
         index = int(np.argmin([abs(t - VOXEL_REFERENCE_TIME_H) for t in times]))
         dose_reference = study.time_points[index].spect
         dose_map, tia_map, doses, local, statistics = _voxel_doses(
-            study.time_points[index], index, curves, integrations, notes
+            study.time_points[index], regions[index], index, curves, integrations, notes
         )
     else:
         progress("organ dose")
@@ -219,10 +216,13 @@ def compute_dosimetry(
 Integration = tuple[float, float | None, FitResult | None, str]
 
 
-def _fractions(time_point: TimePoint) -> dict[str, FloatArray]:
-    """The VOIs of a time point plus the remainder region."""
-    vois = time_point.vois
-    return with_remainder(dict(vois.masks), vois.grid.shape)
+def _regions(study: Study) -> list[Regions]:
+    """The regions of each time point (computed once per distinct VOI set)."""
+    built: dict[int, Regions] = {}
+    for time_point in study.time_points:
+        if id(time_point.vois) not in built:
+            built[id(time_point.vois)] = Regions.of(time_point.vois.masks)
+    return [built[id(time_point.vois)] for time_point in study.time_points]
 
 
 def _fit(
@@ -284,34 +284,42 @@ def _organ_doses(
     return doses
 
 
-def _density_map(fractions: Mapping[str, FloatArray]) -> FloatArray:
+def _density_map(regions: Regions) -> FloatArray:
     """Density (g/mL) per voxel: the regions' tissue densities mixed by their fractions."""
-    density = np.zeros(next(iter(fractions.values())).shape, dtype=np.float64)
-    for name, fraction in fractions.items():
+    densities = []
+    for name in regions.names:
         try:
-            value = SOFT_TISSUE if name == REMAINDER else voi_density_g_ml(name)
+            densities.append(SOFT_TISSUE if name == REMAINDER else voi_density_g_ml(name))
         except InvalidInputError:
-            value = SOFT_TISSUE
-        density += fraction * value
-    covered = sum(fractions.values())
-    return np.where(np.asarray(covered) > 0, density / np.maximum(covered, 1e-12), SOFT_TISSUE)
+            densities.append(SOFT_TISSUE)
+    weights = regions.fractions_in_support
+    covered = weights.sum(axis=0)
+    mixed = np.divide(
+        np.asarray(densities) @ weights,
+        covered,
+        out=np.full_like(covered, SOFT_TISSUE),
+        where=covered > 0,
+    )
+    density = np.full(regions.shape, SOFT_TISSUE)
+    density[regions.support] = mixed
+    return density
 
 
 def _voxel_doses(
     time_point: TimePoint,
+    regions: Regions,
     index: int,
     curves: Mapping[str, tuple[float, ...]],
     integrations: Mapping[str, Integration],
     notes: list[str],
 ) -> tuple[Volume, Volume, dict[str, float], dict[str, float], dict[str, VoiDose]]:
     reference = time_point.activity_mbq
-    fractions = _fractions(time_point)
     ratios = {
         name: integrations[name][0] / curves[name][index] if curves[name][index] > 0 else 0.0
-        for name in fractions
+        for name in regions.names
     }
-    tia_map = tia_map_mbq_h(reference, fractions, ratios)
-    density = _density_map(fractions)
+    tia_map = tia_map_mbq_h(reference, regions, ratios)
+    density = _density_map(regions)
     kernel, kernel_note = _kernel_for(reference.grid.spacing_mm)
     result = kernel_dose_gy(tia_map, kernel, normalize_to_electron_energy=True)
     dose_map = result.dose.with_array(result.dose.array * (SOFT_TISSUE / density))
@@ -325,10 +333,12 @@ def _voxel_doses(
         + (", map resampled to the kernel's voxel" if result.resampled else "")
         + f", scaled x{result.normalization_factor:.4f} to the ICRP 107 electron energy"
     )
-    kernel_doses = unmix(dose_map.array, fractions)
-    local_doses = unmix(local_map.array, fractions)
+    kernel_doses = regions.unmix(dose_map.array)
+    local_doses = regions.unmix(local_map.array)
     names = time_point.vois.names
-    statistics = {name: voi_dose_statistics(dose_map, fractions[name]) for name in names}
+    statistics = {
+        name: voi_dose_statistics(dose_map, time_point.vois.masks[name]) for name in names
+    }
     return (
         dose_map,
         tia_map,
