@@ -3,6 +3,7 @@ study, and synthetic studies with known truth."""
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,8 +14,16 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from startrt.cli_support import JsonFlag, ProtocolPath, emit, protocol_from, refuses_bad_input
-from startrt.dosimetry.cycle_dosimetry import CycleDosimetryResult, compute_dosimetry
+from startrt.cli_support import (
+    JsonFlag,
+    ProtocolPath,
+    emit,
+    protocol_from,
+    read_json,
+    refuses_bad_input,
+)
+from startrt.clinical.sex import Sex
+from startrt.dosimetry.cycle_dosimetry import BloodSamples, CycleDosimetryResult, compute_dosimetry
 from startrt.dosimetry.ledger import (
     CycleDosimetry,
     KidneyDose,
@@ -25,6 +34,7 @@ from startrt.dosimetry.outputs import write_outputs
 from startrt.dosimetry.study import Progress as ProgressCallback
 from startrt.dosimetry.study import load_study
 from startrt.imaging.phantom_study import make_phantom_study
+from startrt.imaging.recovery import RecoveryCurve
 from startrt.output import print_tables, rows_table, to_json
 from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
 from startrt.validation import InvalidInputError
@@ -76,6 +86,30 @@ def _update_ledger(
     return {"file": str(path), "cycles": ledger.rows(), "plan": plan}
 
 
+def _blood_samples(path: Path, sex: Sex | None, weight_kg: float | None) -> BloodSamples:
+    """Blood samples from a CSV with the columns time_h and mbq_per_ml."""
+    try:
+        with path.open(encoding="utf-8", newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        times = tuple(float(row["time_h"]) for row in rows)
+        concentrations = tuple(float(row["mbq_per_ml"]) for row in rows)
+    except (OSError, KeyError, TypeError, ValueError) as error:
+        raise InvalidInputError(
+            str(path), type(error).__name__, "needs the columns time_h and mbq_per_ml"
+        ) from None
+    return BloodSamples(times, concentrations, weight_kg=weight_kg, sex=sex)
+
+
+def _recovery_curve(path: Path) -> RecoveryCurve:
+    data = read_json(path)
+    try:
+        return RecoveryCurve(tuple(data["volumes_ml"]), tuple(data["coefficients"]))
+    except (KeyError, TypeError) as error:
+        raise InvalidInputError(
+            str(path), type(error).__name__, "needs volumes_ml and coefficients lists"
+        ) from None
+
+
 @dosimetry_app.command("run")
 @refuses_bad_input
 def run(
@@ -93,12 +127,28 @@ def run(
         Path | None, typer.Option(help="Patient ledger JSON: append this cycle, plan the next.")
     ] = None,
     arm: Annotated[str, typer.Option(help="Treatment arm, for --ledger.")] = "dTOC",
+    blood_samples: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV time_h,mbq_per_ml of blood samples: red-marrow dose (blood method)."
+        ),
+    ] = None,
+    sex: Annotated[Sex | None, typer.Option(help="Patient sex if the DICOM lacks it.")] = None,
+    weight_kg: Annotated[float | None, typer.Option(help="Body weight (red-marrow mass).")] = None,
+    recovery_curve: Annotated[
+        Path | None,
+        typer.Option(
+            help='JSON {"volumes_ml": [...], "coefficients": [...]}: PVC of VOIs <= 100 mL.'
+        ),
+    ] = None,
     protocol_path: ProtocolPath = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Absorbed doses of one cycle: fits, TIA, organ or voxel dose, maps, table and summary."""
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("--method", method, "must be voxel, organ or stp")
+    samples = None if blood_samples is None else _blood_samples(blood_samples, sex, weight_kg)
+    curve = None if recovery_curve is None else _recovery_curve(recovery_curve)
     with progress_bar("loading the study") as progress:
         study = load_study(
             study_dir,
@@ -107,7 +157,12 @@ def run(
             progress=progress,
         )
         result = compute_dosimetry(
-            study, method=cast(Method, method), stp_time_h=stp_time_h, progress=progress
+            study,
+            method=cast(Method, method),
+            stp_time_h=stp_time_h,
+            recovery_curve=curve,
+            blood_samples=samples,
+            progress=progress,
         )
         progress("writing results")
         files = write_outputs(result, study, out)

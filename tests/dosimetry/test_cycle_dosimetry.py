@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
+from startrt.clinical.sex import Sex
+from startrt.dosimetry.cycle_dosimetry import BloodSamples, compute_dosimetry
 from startrt.dosimetry.study import load_study
+from startrt.imaging.recovery import RecoveryCurve
 
 ORGANS = ("left_kidney", "right_kidney", "liver", "spleen")
 Phantom = tuple[Path, dict[str, Any]]
@@ -62,3 +64,31 @@ def test_organ_method_on_a_small_study(phantom_64: Phantom) -> None:
         assert voi.dose_gy_per_gbq == pytest.approx(voi.dose_gy / 7.4, rel=1e-6)
     assert result.dose_map is None
     assert any("cross-dose" in note for note in result.notes)
+
+
+def test_blood_samples_add_the_red_marrow_dose(phantom_64: Phantom) -> None:
+    # blood 0.001 MBq/mL at t = 0 clearing with T_eff 30 h: TIA per mL = 0.001 * 30 / ln 2
+    # = 0.0432809 MBq h/mL; self-dose = TIA/mL x RMBLR (1) x 0.08531 Gy g/(MBq h) (mass cancels)
+    # = 0.0036923 Gy
+    times = (0.1, 1.0, 4.0, 24.0, 96.0, 168.0)
+    blood = tuple(0.001 * 0.5 ** (t / 30.0) for t in times)
+    samples = BloodSamples(times, blood, weight_kg=73.0, sex=Sex.MALE)
+    study = load_study(phantom_64[0], declared_aligned=True)
+    marrow = compute_dosimetry(study, method="organ", blood_samples=samples).vois["red_marrow"]
+    assert marrow.dose_gy == pytest.approx(0.0036923, rel=1e-3)
+    assert marrow.mass_g == pytest.approx(1170.0)  # ICRP 89 male at the reference 73 kg
+
+
+def test_recovery_correction_scales_small_vois(phantom_64: Phantom) -> None:
+    study = load_study(phantom_64[0], declared_aligned=True)
+    curve = RecoveryCurve((0.5, 5.0, 50.0), (0.5, 0.8, 0.95))
+    plain = compute_dosimetry(study, method="organ")
+    corrected = compute_dosimetry(study, method="organ", recovery_curve=curve)
+    for name in ("tumour_1", "tumour_2", "tumour_3"):
+        rc = corrected.vois[name].recovery_coefficient
+        assert rc == pytest.approx(curve.coefficient(study.vois.volume_ml(name)))
+        # every activity divided by RC: the fitted TIA scales by 1 / RC
+        assert corrected.vois[name].tia_mbq_h == pytest.approx(
+            plain.vois[name].tia_mbq_h / rc, rel=1e-3
+        )
+    assert corrected.vois["liver"].recovery_coefficient is None  # above 100 mL: not corrected

@@ -23,7 +23,9 @@ from typing import Literal
 
 import numpy as np
 
+from startrt.clinical.sex import Sex
 from startrt.dosimetry.bed import bed_for_fit_gy
+from startrt.dosimetry.marrow import red_marrow_self_dose
 from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
 from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
 from startrt.dosimetry.study import Study, TimePoint
@@ -51,6 +53,7 @@ KIDNEY_REPAIR_HALF_TIME_H = 2.8
 VOXEL_REFERENCE_TIME_H = 24.0
 STP_TIME_H = 96.0
 SOFT_TISSUE = TISSUE_DENSITY_G_ML["soft_tissue"]
+RED_MARROW = "red_marrow"
 MASS_SCALING_TOLERANCE = 0.10  # larger differences: resample the TIA map to the kernel
 
 
@@ -125,9 +128,11 @@ def compute_dosimetry(
     recovery_max_volume_ml: float = 100.0,
     stp_time_h: float = STP_TIME_H,
     population_half_life_h: Mapping[str, float] | None = None,
+    blood_samples: BloodSamples | None = None,
     progress: Callable[[str], None] = _no_progress,
 ) -> CycleDosimetryResult:
-    """Dosimetry of one cycle (see the module docstring)."""
+    """Dosimetry of one cycle (see the module docstring); with `blood_samples`, the red-marrow
+    self-dose by the blood method is added as the VOI "red_marrow"."""
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("method", method, "must be voxel, organ or stp")
     notes: list[str] = [f"VOIs from {study.voi_source}"]
@@ -201,6 +206,8 @@ def compute_dosimetry(
             recovery_coefficient=recovery.get(name),
             statistics=statistics.get(name),
         )
+    if blood_samples is not None:
+        vois[RED_MARROW] = _marrow_result(blood_samples, study.patient_sex, gbq, notes)
     return CycleDosimetryResult(
         method=method,
         injected_activity_mbq=study.injected_activity_mbq,
@@ -214,6 +221,51 @@ def compute_dosimetry(
 
 
 Integration = tuple[float, float | None, FitResult | None, str]
+
+
+@dataclass(frozen=True)
+class BloodSamples:
+    """Blood activity concentrations (MBq/mL) at times after injection (h), with the patient
+    data the red-marrow mass needs."""
+
+    times_h: tuple[float, ...]
+    mbq_per_ml: tuple[float, ...]
+    weight_kg: float | None = None
+    sex: Sex | None = None
+
+
+def _marrow_result(
+    samples: BloodSamples, study_sex: str | None, gbq: float, notes: list[str]
+) -> VoiResult:
+    sex = samples.sex or (Sex(study_sex) if study_sex else None)
+    if sex is None:
+        raise InvalidInputError("sex", None, "the red-marrow mass needs the patient's sex")
+    marrow = red_marrow_self_dose(
+        samples.times_h, samples.mbq_per_ml, sex=sex, weight_kg=samples.weight_kg
+    )
+    notes.append(
+        f"red marrow: blood method, RMBLR {marrow.red_marrow_to_blood_ratio:g}, mass "
+        f"{marrow.red_marrow_mass_g:.0f} g, self-dose only (no cross-dose from organs)"
+    )
+    fit = marrow.blood_fit
+    return VoiResult(
+        name=RED_MARROW,
+        volume_ml=marrow.red_marrow_mass_g,  # 1 g/mL, as the blood method assumes
+        mass_g=marrow.red_marrow_mass_g,
+        times_h=samples.times_h,
+        activity_mbq=tuple(c * marrow.red_marrow_mass_g for c in samples.mbq_per_ml),
+        fit=fit,
+        fit_model=f"blood {fit.model}",
+        tia_mbq_h=marrow.red_marrow_tia_mbq_h,
+        tia_sd_mbq_h=None,
+        effective_half_life_h=fit.effective_half_life_h,
+        dose_gy=marrow.self_dose_gy,
+        dose_gy_per_gbq=marrow.self_dose_gy / gbq,
+        local_deposition_dose_gy=None,
+        bed_gy=None,
+        recovery_coefficient=None,
+        statistics=None,
+    )
 
 
 def _regions(study: Study) -> list[Regions]:
