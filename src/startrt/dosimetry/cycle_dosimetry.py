@@ -139,20 +139,8 @@ def compute_dosimetry(
     times = tuple(tp.time_h for tp in study.time_points)
     progress("time-activity curves")
     regions = _regions(study)
-    totals = [
-        r.totals(tp.activity_mbq.array) for r, tp in zip(regions, study.time_points, strict=True)
-    ]
-    curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in totals[0]}
-    recovery: dict[str, float] = {}
-    if recovery_curve is not None:
-        for name in study.vois.names:
-            volume = study.vois.volume_ml(name)
-            if volume <= recovery_max_volume_ml:
-                corrections = [correct_activity(a, volume, recovery_curve) for a in curves[name]]
-                curves[name] = tuple(c.corrected_mbq for c in corrections)
-                recovery[name] = corrections[0].coefficient
+    curves, recovery = _time_activity_curves(study, regions, recovery_curve, recovery_max_volume_ml)
     masses = {name: _mass_g(name, study.vois.volume_ml(name), notes) for name in study.vois.names}
-
     progress("fitting time-activity curves")
     if method == "stp":
         index = int(np.argmin([abs(t - stp_time_h) for t in times]))
@@ -221,6 +209,29 @@ def compute_dosimetry(
 
 
 Integration = tuple[float, float | None, FitResult | None, str]
+
+
+def _time_activity_curves(
+    study: Study,
+    regions: list[Regions],
+    recovery_curve: RecoveryCurve | None,
+    recovery_max_volume_ml: float,
+) -> tuple[dict[str, tuple[float, ...]], dict[str, float]]:
+    """Each region's activity (MBq) per time point, recovery-corrected for small VOIs when a
+    curve is given; and the recovery coefficient applied per VOI."""
+    totals = [
+        r.totals(tp.activity_mbq.array) for r, tp in zip(regions, study.time_points, strict=True)
+    ]
+    curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in totals[0]}
+    recovery: dict[str, float] = {}
+    if recovery_curve is not None:
+        for name in study.vois.names:
+            volume = study.vois.volume_ml(name)
+            if volume <= recovery_max_volume_ml:
+                corrections = [correct_activity(a, volume, recovery_curve) for a in curves[name]]
+                curves[name] = tuple(c.corrected_mbq for c in corrections)
+                recovery[name] = corrections[0].coefficient
+    return curves, recovery
 
 
 @dataclass(frozen=True)
