@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: demo test lint typecheck unit unit-postgres bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +27,16 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The web tests again on PostgreSQL (same migrations); skipped, saying so, when none is reachable.
+unit-postgres: $(STAMP)
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(POSTGRES_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "web tests on PostgreSQL ($(POSTGRES_URL))"; \
+		STARTRT_DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest tests/web; \
+	else \
+		echo "PostgreSQL not reachable at $(POSTGRES_URL): the PostgreSQL run of tests/web is SKIPPED"; \
+	fi
+
+test: lint typecheck unit unit-postgres
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -22,6 +22,7 @@ from startrt.cli_support import (
     read_json,
     refuses_bad_input,
 )
+from startrt.cli_web import manage, serve
 from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
 from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
 from startrt.clinical.ctcae import LabTerm, grade_lab
@@ -321,6 +322,8 @@ def protocol_command(
     emit(as_json, summary, "Protocol")
 
 
+app.command()(serve)
+app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(manage)
 app.add_typer(dosimetry_app, name="dosimetry")
 app.add_typer(phantom_app, name="phantom")
 
@@ -328,3 +331,7 @@ app.add_typer(phantom_app, name="phantom")
 def main() -> None:
     """Entry point of the `startrt` script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`startrt serve`: the trial web application on embedded SQLite (or STARTRT_DATABASE_URL),
+migrated on start, with a first administrator; `startrt manage`: Django's management commands."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from startrt.cli_support import refuses_bad_input
+from startrt.validation import InvalidInputError
+
+SETTINGS = "startrt.web.settings"
+ADMIN_PASSWORD_ENV = "STARTRT_ADMIN_PASSWORD"
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    import django
+
+    django.setup()
+
+
+def _ensure_sites() -> None:
+    """The protocol's sites, created once (configuration, not trial data)."""
+    from startrt.protocol.definition import default_protocol
+    from startrt.web.trial.models import Site
+
+    for name in default_protocol().sites:
+        Site.objects.get_or_create(name=name, defaults={"code": name[:3].upper()})
+
+
+def _ensure_admin(username: str | None) -> None:
+    from django.contrib.auth.models import User
+
+    from startrt.web.trial.models import Membership, Role
+
+    if username is None or User.objects.filter(username=username).exists():
+        return
+    password = os.environ.get(ADMIN_PASSWORD_ENV)
+    if not password:
+        raise InvalidInputError(
+            ADMIN_PASSWORD_ENV, None, f"set it to create the first administrator {username}"
+        )
+    user = User.objects.create_user(username, password=password, is_staff=True)
+    Membership.objects.create(user=user, site=None, role=Role.ADMINISTRATOR)
+    typer.echo(f"created administrator {username}", err=True)
+
+
+@refuses_bad_input
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    admin_user: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Create this administrator on first run (password from ${ADMIN_PASSWORD_ENV})."
+        ),
+    ] = None,
+) -> None:
+    """Serve the trial web application (migrating the database first)."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    _ensure_sites()
+    _ensure_admin(admin_user)
+    call_command("runserver", f"{host}:{port}", use_reloader=False)
+
+
+def manage(
+    arguments: Annotated[list[str], typer.Argument(help="A Django management command.")],
+) -> None:
+    """Run a Django management command (migrate, createsuperuser, ...) on the trial database."""
+    _django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["startrt manage", *arguments])

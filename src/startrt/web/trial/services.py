@@ -1,0 +1,221 @@
+"""What users do, one transaction per action: the library decides, these functions check the
+user's role at the patient's site, persist, record the decision and audit every change.
+
+Concurrency: randomization takes the next free slot of the patient's stratum under a row lock
+(SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers), so two users randomizing at
+once never get the same slot; records carry a version, and an edit based on an older version is
+refused instead of silently overwriting the newer one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from startrt.protocol.arm_assignment import assign_treatment_arm
+from startrt.protocol.decision import Decision as DecisionRecord
+from startrt.protocol.definition import Protocol, default_protocol
+from startrt.protocol.eligibility import assess_eligibility
+from startrt.protocol.randomization import RandomizationList as BlockList
+from startrt.protocol.randomization import stratum_label
+from startrt.protocol.records import parse_record
+from startrt.protocol.screening import ScreeningRecord
+from startrt.protocol.stratification import patient_stratum
+from startrt.validation import InvalidInputError
+from startrt.web.trial import audit
+from startrt.web.trial.models import (
+    Decision,
+    Patient,
+    RandomizationList,
+    Role,
+    Screening,
+    Site,
+    Slot,
+)
+from startrt.web.trial.permissions import require_role
+
+TRIAL_ID = re.compile(r"S01-[A-Z]{3}-\d{3}")
+ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
+
+
+class StaleVersionError(InvalidInputError):
+    """The record changed since the user loaded it; reload and apply the change again."""
+
+
+def _protocol() -> Protocol:
+    return default_protocol()
+
+
+def _store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
+    stored = Decision.objects.create(
+        patient=patient,
+        kind=decision.kind,
+        protocol=decision.protocol,
+        rule=decision.rule,
+        record=decision.model_dump(mode="json"),
+        made_by=user.get_username(),
+    )
+    audit.record(
+        user,
+        "insert",
+        stored,
+        old=None,
+        new=audit.snapshot(stored),
+        patient_trial_id=patient.trial_id,
+    )
+
+
+@transaction.atomic
+def register_patient(user: AbstractBaseUser, site: Site, trial_id: str, sex: str) -> Patient:
+    """A new participant under a pseudonymous trial ID of the form S01-LUN-001."""
+    require_role(user, site, *ENTRY_ROLES)
+    if not TRIAL_ID.fullmatch(trial_id):
+        raise InvalidInputError("trial_id", trial_id, "must read S01-<site code>-<3 digits>")
+    if trial_id[4:7] != site.code:
+        raise InvalidInputError("trial_id", trial_id, f"must carry the site code {site.code}")
+    if sex not in ("female", "male"):
+        raise InvalidInputError("sex", sex, "must be female or male")
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(trial_id=trial_id, site=site, sex=sex)
+    except IntegrityError:
+        raise InvalidInputError("trial_id", trial_id, "is already registered") from None
+    audit.record(
+        user, "insert", patient, old=None, new=audit.snapshot(patient), patient_trial_id=trial_id
+    )
+    return patient
+
+
+@transaction.atomic
+def record_screening(
+    user: AbstractBaseUser,
+    patient: Patient,
+    data: dict[str, Any],
+    *,
+    reason: str = "",
+    expected_version: int | None = None,
+) -> Screening:
+    """Store the screening record (validated) and the eligibility decision per criterion.
+
+    A first entry needs no reason; a change does, and must name the version it was based on."""
+    require_role(user, patient.site, *ENTRY_ROLES)
+    record = parse_record(ScreeningRecord, {**data, "sex": patient.sex}, "screening record")
+    protocol = _protocol()
+    decision = assess_eligibility(record, protocol)
+    existing = Screening.objects.select_for_update().filter(patient=patient).first()
+    if existing is not None and hasattr(patient, "allocation"):
+        raise InvalidInputError("patient", patient.trial_id, "is randomized: screening is closed")
+    values = {
+        "record": record.model_dump(mode="json"),
+        "eligible": decision.eligible,
+        "protocol": protocol.label,
+    }
+    if existing is None:
+        screening = Screening.objects.create(patient=patient, **values)
+        audit.record(
+            user,
+            "insert",
+            screening,
+            old=None,
+            new=audit.snapshot(screening),
+            patient_trial_id=patient.trial_id,
+        )
+    else:
+        if expected_version != existing.version:
+            raise StaleVersionError(
+                "expected_version",
+                expected_version,
+                f"the screening record is at version {existing.version}: reload it",
+            )
+        old = audit.snapshot(existing)
+        for key, value in values.items():
+            setattr(existing, key, value)
+        existing.version += 1
+        existing.save()
+        audit.record(
+            user,
+            "update",
+            existing,
+            old=old,
+            new=audit.snapshot(existing),
+            reason=reason,
+            patient_trial_id=patient.trial_id,
+        )
+        screening = existing
+    _store_decision(user, patient, decision)
+    return screening
+
+
+@transaction.atomic
+def load_randomization_list(
+    user: AbstractBaseUser, site: Site, name: str, listing: BlockList
+) -> RandomizationList:
+    """Store a concealed list (generated from a secret seed or imported) with its SHA-256."""
+    require_role(user, site, Role.ADMINISTRATOR, Role.STATISTICIAN)
+    stored = RandomizationList.objects.create(
+        name=name, protocol=_protocol().label, sha256=listing.sha256, csv=listing.to_csv()
+    )
+    Slot.objects.bulk_create(
+        Slot(
+            listing=stored,
+            stratum=stratum_label(slot.stratum),
+            sequence=slot.sequence,
+            block=slot.block_number,
+            block_size=slot.block_size,
+            arm=slot.arm,
+        )
+        for slot in listing.entries
+    )
+    snapshot = {"name": name, "sha256": listing.sha256, "slots": len(listing.entries)}
+    audit.record(user, "insert", stored, old=None, new=snapshot)
+    return stored
+
+
+@transaction.atomic
+def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
+    """Allocate the next free slot of the patient's stratum (row-locked); final and audited."""
+    require_role(user, patient.site, Role.INVESTIGATOR)
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if Slot.objects.filter(patient=patient).exists():
+        raise InvalidInputError("patient", patient.trial_id, "is already randomized")
+    screening = Screening.objects.filter(patient=patient).first()
+    if screening is None or screening.eligible is not True:
+        raise InvalidInputError("patient", patient.trial_id, "is not (yet) eligible")
+    protocol = _protocol()
+    fdg_positive = screening.record.get("fdg_pet_positive")
+    stratum = stratum_label(
+        patient_stratum(protocol, site=patient.site.name, fdg_pet_positive=fdg_positive)
+    )
+    active = list(RandomizationList.objects.filter(active=True).values_list("id", flat=True))
+    # lock only the slot row (no joined table), waiting for a concurrent allocation to commit;
+    # PostgreSQL then re-checks "patient IS NULL" and moves on to the next free slot
+    slot = (
+        Slot.objects.select_for_update(of=("self",))
+        .filter(listing_id__in=active, stratum=stratum, patient__isnull=True)
+        .order_by("listing_id", "sequence")
+        .first()
+    )
+    if slot is None:
+        raise InvalidInputError("stratum", stratum, "the active list has no free slot left")
+    assignment = assign_treatment_arm(slot.arm, fdg_positive, protocol)
+    old = audit.snapshot(slot)
+    slot.patient = patient
+    slot.treatment_arm = assignment.arm
+    slot.allocated_at = timezone.now()
+    slot.allocated_by = user.get_username()
+    slot.save()
+    audit.record(
+        user,
+        "update",
+        slot,
+        old=old,
+        new=audit.snapshot(slot),
+        reason="randomization (allocation of the next slot)",
+        patient_trial_id=patient.trial_id,
+    )
+    _store_decision(user, patient, assignment)
+    return slot
