@@ -1,9 +1,11 @@
-"""URL routes (pages and API come with the next parts of the web application)."""
+"""URL routes: the JSON API (OpenAPI at /api/openapi.json, docs at /api/docs) and the pages."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.urls import include, path
+
+from startrt.web.api import api
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -11,4 +13,8 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
-urlpatterns = [path("health", health)]
+urlpatterns = [
+    path("health", health),
+    path("api/", api.urls),
+    path("", include("startrt.web.pages.urls")),
+]
