@@ -22,7 +22,7 @@ from startrt.cli_support import (
     read_json,
     refuses_bad_input,
 )
-from startrt.cli_web import manage, serve
+from startrt.cli_web import export, manage, serve
 from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
 from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
 from startrt.clinical.ctcae import LabTerm, grade_lab
@@ -323,6 +323,7 @@ def protocol_command(
 
 
 app.command()(serve)
+app.command()(export)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(manage)
 app.add_typer(dosimetry_app, name="dosimetry")
 app.add_typer(phantom_app, name="phantom")

@@ -24,12 +24,8 @@ from startrt.cli_support import (
 )
 from startrt.clinical.sex import Sex
 from startrt.dosimetry.cycle_dosimetry import BloodSamples, CycleDosimetryResult, compute_dosimetry
-from startrt.dosimetry.ledger import (
-    CycleDosimetry,
-    KidneyDose,
-    ledger_from_records,
-    ledger_records,
-)
+from startrt.dosimetry.ledger import ledger_from_records, ledger_records
+from startrt.dosimetry.ledger_of_result import ledger_cycle
 from startrt.dosimetry.outputs import write_outputs
 from startrt.dosimetry.study import Progress as ProgressCallback
 from startrt.dosimetry.study import load_study
@@ -54,29 +50,13 @@ def progress_bar(description: str) -> Iterator[ProgressCallback]:
         yield lambda step: progress.update(task, description=step)
 
 
-def _ledger_cycle(result: CycleDosimetryResult, number: int) -> CycleDosimetry:
-    missing = [name for name in ("left_kidney", "right_kidney") if name not in result.vois]
-    if missing:
-        raise InvalidInputError("VOIs", missing, "the ledger needs both kidney VOIs")
-    left, right = result.vois["left_kidney"], result.vois["right_kidney"]
-    half_lives = [v.effective_half_life_h for v in (left, right) if v.effective_half_life_h]
-    return CycleDosimetry(
-        cycle=number,
-        activity_gbq=result.injected_activity_mbq / 1000.0,
-        left_kidney=KidneyDose(left.dose_gy, left.bed_gy),
-        right_kidney=KidneyDose(right.dose_gy, right.bed_gy),
-        kidney_effective_half_life_h=sum(half_lives) / 2 if len(half_lives) == 2 else None,
-        marrow_dose_gy=result.vois["red_marrow"].dose_gy if "red_marrow" in result.vois else None,
-    )
-
-
 def _update_ledger(
     path: Path, result: CycleDosimetryResult, arm: str, protocol_path: Path | None
 ) -> dict[str, Any]:
     """Append this cycle to the patient's ledger file and plan the next cycle."""
     stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"cycles": []}
     ledger = ledger_from_records(stored.get("cycles", []))
-    ledger = ledger.add(_ledger_cycle(result, len(ledger.cycles) + 1))
+    ledger = ledger.add(ledger_cycle(result, len(ledger.cycles) + 1))
     path.write_text(
         json.dumps({"arm": arm, "cycles": ledger_records(ledger)}, indent=2), encoding="utf-8"
     )

@@ -4,11 +4,12 @@ migrated on start, with a first administrator; `startrt manage`: Django's manage
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from startrt.cli_support import refuses_bad_input
+from startrt.cli_support import fail, refuses_bad_input
 from startrt.validation import InvalidInputError
 
 SETTINGS = "startrt.web.settings"
@@ -77,3 +78,27 @@ def manage(
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["startrt manage", *arguments])
+
+
+@refuses_bad_input
+def export(
+    out: Annotated[Path, typer.Option(help="Folder for the export files.")],
+    user: Annotated[
+        str, typer.Option(help="The statistician, monitor or administrator exporting.")
+    ],
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv (a file per table) or odm (CDISC ODM 1.3.2).")
+    ] = "csv",
+) -> None:
+    """Export the clinical data as CSV per table or as CDISC ODM 1.3.2 XML."""
+    _django()
+    from django.core.exceptions import PermissionDenied
+
+    from startrt.web.exports.services import run_export
+
+    try:
+        files = run_export(user, out, fmt)
+    except PermissionDenied as error:
+        raise fail(str(error)) from None
+    for file in files:
+        typer.echo(str(file))

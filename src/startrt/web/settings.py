@@ -39,7 +39,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "axes",
     "startrt.web.trial",
+    "startrt.web.treatment",
+    "startrt.web.events",
     "startrt.web.pages",
+    "startrt.web.signing",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -1,7 +1,16 @@
-"""The JSON API (django-ninja, OpenAPI 3): one NinjaAPI; each part of the trial adds a router."""
+"""The JSON API (django-ninja, OpenAPI 3): one NinjaAPI; each part of the trial adds a router.
+
+Every operation needs a logged-in Django session (`django_auth`); being cookie based, it also
+checks the CSRF token (X-CSRFToken header) on unsafe methods."""
 
 from __future__ import annotations
 
 from ninja import NinjaAPI
+from ninja.security import django_auth
 
-api = NinjaAPI(title="startrt", version="1", urls_namespace="api")
+from startrt.web.api import errors
+from startrt.web.api.trial import router as trial_router
+
+api = NinjaAPI(title="startrt", version="1", urls_namespace="api", auth=django_auth)
+errors.install(api)
+api.add_router("/", trial_router)

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class PagesConfig(AppConfig):
-    """Server-rendered pages (templates + htmx)."""
+    """Server-rendered pages (Django templates)."""
 
     name = "startrt.web.pages"
     label = "pages"

@@ -1,7 +1,33 @@
-"""Page routes."""
+"""Page routes: sign-in (throttled by django-axes), patients, screening, randomization,
+signatures and the audit trail."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.contrib.auth import views as auth_views
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from startrt.web.pages import views
+
+app_name = "pages"
+urlpatterns: list[URLPattern] = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="pages/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="pages:login"), name="logout"),
+    path("", views.patient_list, name="patients"),
+    path("patients/register/", views.register, name="register"),
+    path("patients/<str:trial_id>/", views.patient_page, name="patient"),
+    path("patients/<str:trial_id>/screening/", views.enter_screening, name="screening"),
+    path("patients/<str:trial_id>/randomize/", views.randomize, name="randomize"),
+    path("patients/<str:trial_id>/sign/", views.sign_screening, name="sign_screening"),
+    path(
+        "patients/<str:trial_id>/signatures/<int:signature_id>/unlock/",
+        views.unlock_signature,
+        name="unlock",
+    ),
+    path("patients/<str:trial_id>/audit/", views.audit_trail, name="audit"),
+]

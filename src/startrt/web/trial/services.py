@@ -26,6 +26,7 @@ from startrt.protocol.records import parse_record
 from startrt.protocol.screening import ScreeningRecord
 from startrt.protocol.stratification import patient_stratum
 from startrt.validation import InvalidInputError
+from startrt.web.signing.services import ensure_unlocked, kind_of
 from startrt.web.trial import audit
 from startrt.web.trial.models import (
     Decision,
@@ -38,7 +39,7 @@ from startrt.web.trial.models import (
 )
 from startrt.web.trial.permissions import require_role
 
-TRIAL_ID = re.compile(r"S01-[A-Z]{3}-\d{3}")
+TRIAL_ID = re.compile(r"S01-[A-Z]{3}-[0-9]{3}")
 ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
 
 
@@ -107,6 +108,8 @@ def record_screening(
     protocol = _protocol()
     decision = assess_eligibility(record, protocol)
     existing = Screening.objects.select_for_update().filter(patient=patient).first()
+    if existing is not None:
+        ensure_unlocked(kind_of(existing), existing.pk)  # a signed record stays as signed
     if existing is not None and hasattr(patient, "allocation"):
         raise InvalidInputError("patient", patient.trial_id, "is randomized: screening is closed")
     values = {

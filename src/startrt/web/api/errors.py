@@ -1,0 +1,116 @@
+"""Errors of the JSON API as JSON: refused input 422 naming field, value and rule (the library's
+InvalidInputError and the request schema's own refusals alike); wrong role 403; a patient that
+does not exist or lies outside the user's sites 404; an edit based on an old version 409."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import ValidationError
+
+from startrt.validation import InvalidInputError
+from startrt.web.trial.services import StaleVersionError
+
+
+class Problem(Schema):
+    """One refused value: the field, the value given (null when not echoed) and the rule."""
+
+    field: str
+    value: Any
+    rule: str
+
+
+class Refusal(Problem):
+    """Body of 422 and 409: the first refused field, a readable message and every problem."""
+
+    message: str
+    errors: list[Problem]
+
+
+class Detail(Schema):
+    """Body of 401, 403 and 404."""
+
+    detail: str
+
+
+ERROR_RESPONSES: dict[int, type[Schema]] = {
+    401: Detail,
+    403: Detail,
+    404: Detail,
+    409: Refusal,
+    422: Refusal,
+}
+
+
+def _plain(value: object) -> Any:
+    """`value` as JSON data; its repr when JSON cannot carry it (NaN, objects, deep nesting)."""
+    try:
+        return json.loads(json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False))
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+
+
+def _refusal(problems: list[Problem], message: str) -> Refusal:
+    return Refusal(**problems[0].model_dump(), message=message, errors=problems)
+
+
+def _input_refusal(error: InvalidInputError) -> Refusal:
+    """The library's refusal; an InvalidRecordError lists every refused field."""
+    problems = [
+        Problem(field=item.field, value=_plain(item.value), rule=item.rule)
+        for item in getattr(error, "errors", [error])
+    ]
+    return _refusal(problems, str(error))
+
+
+def _schema_refusal(error: ValidationError) -> Refusal:
+    """The request schema's refusal (types, patterns), before the library sees the input."""
+    problems = [
+        Problem(field=_field(item["loc"]), value=None, rule=item["msg"]) for item in error.errors
+    ]
+    return _refusal(problems, "; ".join(f"{item.field}: {item.rule}" for item in problems))
+
+
+def _field(loc: tuple[str | int, ...]) -> str:
+    """The field a schema refusal names: ninja's loc is (source, parameter[, field...]); the input
+    itself is not kept by ninja, so these refusals carry value null."""
+    parts = [str(part) for part in loc[1:]]
+    return ".".join(parts[1:] or parts)
+
+
+def install(api: NinjaAPI) -> None:
+    """Register the handlers on `api` (the most specific exception class wins)."""
+
+    def respond(request: HttpRequest, status: int, body: Schema) -> HttpResponse:
+        return api.create_response(request, body.model_dump(), status=status)
+
+    def refused(request: HttpRequest, error: InvalidInputError) -> HttpResponse:
+        return respond(request, 422, _input_refusal(error))
+
+    def stale(request: HttpRequest, error: StaleVersionError) -> HttpResponse:
+        return respond(request, 409, _input_refusal(error))
+
+    def schema_refused(request: HttpRequest, error: ValidationError) -> HttpResponse:
+        return respond(request, 422, _schema_refusal(error))
+
+    def forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+        return respond(request, 403, Detail(detail=str(error) or "forbidden"))
+
+    def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
+        return respond(request, 404, Detail(detail=str(error) or "not found"))
+
+    handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
+        (InvalidInputError, refused),
+        (StaleVersionError, stale),
+        (ValidationError, schema_refused),
+        (PermissionDenied, forbidden),
+        (Http404, not_found),
+    ]
+    for exception, handler in handlers:
+        api.add_exception_handler(exception, handler)

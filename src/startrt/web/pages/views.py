@@ -1,0 +1,242 @@
+"""Server-rendered pages. Every action goes through the services (which check roles, audit and
+hold the transaction); patients outside the user's sites are 404; a refused value comes back as
+the form with the library's message next to the field (HTTP 422)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from startrt.validation import InvalidInputError
+from startrt.web.pages.forms import (
+    PasswordForm,
+    RegisterForm,
+    ScreeningForm,
+    SignForm,
+    UnlockForm,
+    add_library_errors,
+    entry_sites,
+)
+from startrt.web.signing import services as signing
+from startrt.web.signing.models import Meaning, Signature
+from startrt.web.trial import services as trial
+from startrt.web.trial.models import AuditEntry, Patient, Role, Screening
+from startrt.web.trial.permissions import roles_at, visible_patients
+
+INVALID = 422
+
+
+def _visible_patient(request: HttpRequest, trial_id: str) -> Patient:
+    """The patient if the user may see them; 404 otherwise (never revealing existence)."""
+    patients = visible_patients(request.user).select_related("site")
+    return get_object_or_404(patients, trial_id=trial_id)
+
+
+def _screening_of(patient: Patient) -> Screening | None:
+    return Screening.objects.filter(patient=patient).first()
+
+
+@require_GET
+@login_required
+def patient_list(request: HttpRequest) -> HttpResponse:
+    patients = (
+        visible_patients(request.user)
+        .select_related("site", "screening", "allocation")
+        .order_by("site__name", "trial_id")
+    )
+    can_register = entry_sites(request.user).exists()
+    return render(
+        request, "pages/patient_list.html", {"patients": patients, "can_register": can_register}
+    )
+
+
+@login_required
+def register(request: HttpRequest) -> HttpResponse:
+    form = RegisterForm(request.user, request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        try:
+            patient = trial.register_patient(
+                request.user,
+                form.cleaned_data["site"],
+                form.cleaned_data["trial_id"],
+                form.cleaned_data["sex"],
+            )
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+        else:
+            return redirect("pages:patient", trial_id=patient.trial_id)
+    status = INVALID if form.errors else 200
+    return render(request, "pages/register.html", {"form": form}, status=status)
+
+
+@require_GET
+@login_required
+def patient_page(request: HttpRequest, trial_id: str) -> HttpResponse:
+    return _render_patient(request, _visible_patient(request, trial_id))
+
+
+@require_POST
+@login_required
+def enter_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
+    patient = _visible_patient(request, trial_id)
+    form = ScreeningForm(request.POST)
+    if form.is_valid():
+        try:
+            trial.record_screening(  # refuses a signed (locked) record itself
+                request.user,
+                patient,
+                form.record_data(),
+                reason=form.cleaned_data["reason"],
+                expected_version=form.cleaned_data["expected_version"],
+            )
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+        else:
+            return redirect("pages:patient", trial_id=patient.trial_id)
+    return _render_patient(request, patient, status=INVALID, screening_form=form)
+
+
+@require_POST
+@login_required
+def randomize(request: HttpRequest, trial_id: str) -> HttpResponse:
+    """Randomize, signed by the investigator's password (the allocation is the signed record)."""
+    patient = _visible_patient(request, trial_id)
+    form = PasswordForm(request.POST)
+    if form.is_valid():
+        try:
+            signing.sign_action(
+                request,
+                form.cleaned_data["password"],
+                Meaning.RESPONSIBILITY,
+                lambda: trial.randomize(request.user, patient),
+            )
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+        else:
+            return redirect("pages:patient", trial_id=patient.trial_id)
+    return _render_patient(request, patient, status=INVALID, randomize_form=form)
+
+
+@require_POST
+@login_required
+def sign_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
+    patient = _visible_patient(request, trial_id)
+    screening = get_object_or_404(Screening, patient=patient)
+    form = SignForm(request.POST)
+    if form.is_valid():
+        try:
+            signing.sign(
+                request,
+                form.cleaned_data["password"],
+                signing.kind_of(screening),
+                screening.pk,
+                form.cleaned_data["meaning"],
+            )
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+        else:
+            return redirect("pages:patient", trial_id=patient.trial_id)
+    return _render_patient(request, patient, status=INVALID, sign_form=form)
+
+
+@require_POST
+@login_required
+def unlock_signature(request: HttpRequest, trial_id: str, signature_id: int) -> HttpResponse:
+    patient = _visible_patient(request, trial_id)
+    signature = get_object_or_404(Signature, pk=signature_id, patient=patient)
+    form = UnlockForm(request.POST)
+    if form.is_valid():
+        try:
+            signing.unlock(
+                request, form.cleaned_data["password"], signature, form.cleaned_data["reason"]
+            )
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+        else:
+            return redirect("pages:patient", trial_id=patient.trial_id)
+    return _render_patient(request, patient, status=INVALID, unlock_forms={signature.pk: form})
+
+
+@require_GET
+@login_required
+def audit_trail(request: HttpRequest, trial_id: str) -> HttpResponse:
+    patient = _visible_patient(request, trial_id)
+    entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id).order_by("at", "pk")
+    rows = [(entry, _changes(entry.old, entry.new)) for entry in entries]
+    return render(request, "pages/audit.html", {"patient": patient, "rows": rows})
+
+
+def _render_patient(
+    request: HttpRequest,
+    patient: Patient,
+    *,
+    status: int = 200,
+    screening_form: ScreeningForm | None = None,
+    randomize_form: PasswordForm | None = None,
+    sign_form: SignForm | None = None,
+    unlock_forms: dict[int, UnlockForm] | None = None,
+) -> HttpResponse:
+    screening = _screening_of(patient)
+    allocation = getattr(patient, "allocation", None)
+    roles = roles_at(request.user, patient.site)
+    signatures = list(patient.signatures.order_by("signed_at", "pk"))
+    unlock_forms = unlock_forms or {}
+    context = {
+        "patient": patient,
+        "screening": screening,
+        "screening_locked": screening is not None
+        and signing.is_locked(signing.kind_of(screening), screening.pk),
+        "screening_form": screening_form or _screening_form(screening),
+        "eligibility": _latest_eligibility(patient),
+        "allocation": allocation,
+        "randomize_form": randomize_form or PasswordForm(),
+        "sign_form": sign_form or SignForm(initial={"meaning": Meaning.AUTHORSHIP}),
+        "signatures": [
+            (
+                signature,
+                signing.content_unchanged(signature),
+                unlock_forms.get(signature.pk) or UnlockForm(),
+            )
+            for signature in signatures
+        ],
+        "can_enter": bool(roles & {role.value for role in trial.ENTRY_ROLES}),
+        "can_randomize": Role.INVESTIGATOR.value in roles,
+    }
+    return render(request, "pages/patient.html", context, status=status)
+
+
+def _screening_form(screening: Screening | None) -> ScreeningForm:
+    if screening is None:
+        return ScreeningForm()
+    return ScreeningForm(initial={**screening.record, "expected_version": screening.version})
+
+
+def _latest_eligibility(patient: Patient) -> dict[str, Any] | None:
+    decision = patient.decisions.filter(kind="eligibility").order_by("-made_at", "-pk").first()
+    if decision is None:
+        return None
+    return {**decision.record, "made_at": decision.made_at, "made_by": decision.made_by}
+
+
+def _flat(values: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """Nested values flattened to dotted keys: {"record": {"ecog": 1}} -> {"record.ecog": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in (values or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(field, old, new) for every value an audit entry changed (every value of an insert)."""
+    before, after = _flat(old), _flat(new)
+    keys = sorted(before.keys() | after.keys())
+    return [
+        (key, before.get(key), after.get(key)) for key in keys if before.get(key) != after.get(key)
+    ]

@@ -1,0 +1,228 @@
+"""Electronic signatures by re-entering the password (21 CFR Part 11 style).
+
+`sign` checks the password with Django's `authenticate` (so django-axes counts a wrong password
+as a failed login and locks the account out after too many), then stores who, when, what and
+the meaning with a SHA-256 of the record's content. An active signature locks its record:
+services that change a record call `ensure_unlocked` (or `is_locked`) first. `unlock` needs the
+password and a reason, and is audited. The password check runs outside any transaction, so a
+failed attempt is kept even when the action is rolled back: call these outside `atomic`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, models, transaction
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from startrt.validation import InvalidInputError
+from startrt.web.signing.models import Meaning, Signature
+from startrt.web.trial import audit
+from startrt.web.trial.models import Patient, Role
+from startrt.web.trial.permissions import require_role, visible_patients
+
+SIGNING_ROLES: dict[Meaning, tuple[Role, ...]] = {
+    Meaning.AUTHORSHIP: (
+        Role.RESEARCH_NURSE,
+        Role.INVESTIGATOR,
+        Role.PHYSICIST,
+        Role.PHARMACIST,
+    ),
+    Meaning.REVIEW: (Role.MONITOR, Role.INVESTIGATOR, Role.PHYSICIST, Role.PHARMACIST),
+    Meaning.APPROVAL: (Role.INVESTIGATOR, Role.PHYSICIST),
+    Meaning.RESPONSIBILITY: (Role.INVESTIGATOR, Role.PHYSICIST, Role.PHARMACIST),
+}
+"""Who may sign with which meaning (at the patient's site); the signer may always unlock their
+own signature, an investigator at the site anyone's."""
+ALREADY_SIGNED = "you have already signed this record with this meaning"
+
+
+class SignatureRefusedError(InvalidInputError):
+    """The password was wrong (or the account is locked out): nothing was signed."""
+
+
+class RecordLockedError(InvalidInputError):
+    """The record carries an active signature: unlock it, with a reason, before changing it."""
+
+
+def kind_of(record: models.Model) -> str:
+    """The record kind signatures use: the model label, e.g. "trial.screening"."""
+    return str(record._meta.label_lower)
+
+
+def content_sha256(record: models.Model) -> str:
+    """SHA-256 of the record's field values as canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(
+        audit.snapshot(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_password(request: HttpRequest, password: str) -> AbstractBaseUser:
+    """The signed-in user, if `password` is theirs; else SignatureRefusedError (counted by axes)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied("sign in before signing")
+    if not password:
+        raise SignatureRefusedError("password", "", "enter your password to sign")
+    checked = authenticate(request, username=user.get_username(), password=password)
+    if checked is None or checked.pk != user.pk:
+        raise SignatureRefusedError(
+            "password", "(hidden)", f"is not the password of {user.get_username()}: not signed"
+        )
+    return user
+
+
+def sign(
+    request: HttpRequest, password: str, kind: str, record_id: int | str, meaning: str
+) -> Signature:
+    """Sign the record `kind` #`record_id` as the signed-in user, after re-checking the password."""
+    user = check_password(request, password)
+    return _store_signature(user, kind, record_id, meaning)
+
+
+def sign_action(
+    request: HttpRequest, password: str, meaning: str, action: Callable[[], models.Model]
+) -> Signature:
+    """Run `action` (a service call returning the record it made or changed) and sign that
+    record, in one transaction, only after the password is confirmed."""
+    user = check_password(request, password)
+    with transaction.atomic():
+        record = action()
+        return _store_signature(user, kind_of(record), record.pk, meaning)
+
+
+def is_locked(kind: str, record_id: int | str) -> bool:
+    """Whether the record carries an active signature."""
+    return _active_signatures(kind, record_id).exists()
+
+
+def ensure_unlocked(kind: str, record_id: int | str) -> None:
+    """Refuse (RecordLockedError) a change of a record that carries an active signature."""
+    signature = _active_signatures(kind, record_id).order_by("signed_at").first()
+    if signature is not None:
+        raise RecordLockedError(
+            "record",
+            f"{kind} {record_id}",
+            f"is signed ({signature.meaning}) by {signature.signer_username} on "
+            f"{signature.signed_at:%Y-%m-%d %H:%M} UTC: unlock the signature, with a reason, "
+            "before changing it",
+        )
+
+
+def content_unchanged(signature: Signature) -> bool:
+    """Whether the signed record still has the content it had when signed."""
+    record = apps.get_model(signature.kind).objects.filter(pk=signature.record_id).first()
+    return record is not None and content_sha256(record) == signature.content_sha256
+
+
+def unlock(request: HttpRequest, password: str, signature: Signature, reason: str) -> Signature:
+    """End `signature`'s lock on its record: the password again and a reason; audited."""
+    if not reason.strip():
+        raise InvalidInputError("reason", reason, "unlocking a signed record needs a reason")
+    user = check_password(request, password)
+    with transaction.atomic():
+        signature = (
+            Signature.objects.select_for_update()
+            .select_related("patient__site")
+            .get(pk=signature.pk)
+        )
+        if not visible_patients(user).filter(pk=signature.patient_id).exists():
+            raise Http404("no such signature")
+        if signature.signer_id != user.pk:
+            require_role(user, signature.patient.site, Role.INVESTIGATOR)
+        if not signature.active:
+            raise InvalidInputError("signature", signature.pk, "is already unlocked")
+        old = audit.snapshot(signature)
+        signature.unlocked_at = timezone.now()
+        signature.unlocked_by = user.get_username()
+        signature.unlock_reason = reason.strip()
+        signature.save()
+        _audit(user, "update", signature, old=old, reason=signature.unlock_reason)
+    return signature
+
+
+def _active_signatures(kind: str, record_id: int | str) -> models.QuerySet[Signature]:
+    return Signature.objects.filter(kind=kind, record_id=str(record_id), unlocked_at__isnull=True)
+
+
+@transaction.atomic
+def _store_signature(
+    user: AbstractBaseUser, kind: str, record_id: int | str, meaning: str
+) -> Signature:
+    if meaning not in Meaning.values:
+        raise InvalidInputError("meaning", meaning, f"must be one of {', '.join(Meaning.values)}")
+    record = _locked_record(kind, record_id)
+    patient = _patient_of(kind, record)
+    if not visible_patients(user).filter(pk=patient.pk).exists():
+        raise Http404("no such record")
+    require_role(user, patient.site, *SIGNING_ROLES[Meaning(meaning)])
+    if _active_signatures(kind, record.pk).filter(signer=user, meaning=meaning).exists():
+        raise InvalidInputError("meaning", meaning, ALREADY_SIGNED)
+    try:
+        with transaction.atomic():
+            signature = Signature.objects.create(
+                patient=patient,
+                kind=kind,
+                record_id=str(record.pk),
+                meaning=meaning,
+                content_sha256=content_sha256(record),
+                signer=user,
+                signer_username=user.get_username(),
+                signer_full_name=user.get_full_name() if hasattr(user, "get_full_name") else "",
+            )
+    except IntegrityError:  # a concurrent identical signature won the race
+        raise InvalidInputError("meaning", meaning, ALREADY_SIGNED) from None
+    _audit(user, "insert", signature, old=None)
+    return signature
+
+
+def _locked_record(kind: str, record_id: int | str) -> models.Model:
+    """The record, row-locked so it cannot change while it is being signed."""
+    try:
+        model = apps.get_model(kind)
+    except (LookupError, ValueError):
+        raise InvalidInputError("kind", kind, "is not a record kind (app.model)") from None
+    if model._meta.app_label == Signature._meta.app_label:
+        raise InvalidInputError("kind", kind, "signatures are not signed")
+    try:
+        key = model._meta.pk.to_python(record_id)
+    except ValidationError:
+        raise Http404("no such record") from None
+    record = model.objects.select_for_update().filter(pk=key).first()
+    if record is None:
+        raise Http404("no such record")
+    return record
+
+
+def _patient_of(kind: str, record: models.Model) -> Patient:
+    patient = record if isinstance(record, Patient) else getattr(record, "patient", None)
+    if not isinstance(patient, Patient):
+        raise InvalidInputError("kind", kind, "this record belongs to no patient: not signable")
+    return patient
+
+
+def _audit(
+    user: AbstractBaseUser,
+    action: str,
+    signature: Signature,
+    *,
+    old: dict[str, object] | None,
+    reason: str = "",
+) -> None:
+    audit.record(
+        user,
+        action,
+        signature,
+        old=old,
+        new=audit.snapshot(signature),
+        reason=reason,
+        patient_trial_id=signature.patient.trial_id,
+    )

@@ -1,0 +1,185 @@
+"""The treatment course of a randomized participant: cycles, pre-cycle labs, capecitabine,
+dosimetry and the cycle planner's proposals. Rules live in the library (startrt.protocol,
+startrt.clinical, startrt.dosimetry); `services` validates, audits and versions every change,
+and the checks below repeat the simplest rules in the database as a last line of defence."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX
+from startrt.web.trial.models import Patient
+
+
+def _activity_check(field: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__isnull": True})
+        | Q(**{f"{field}__gt": 0, f"{field}__lte": ACTIVITY_GBQ_MAX}),
+        name=name,
+    )
+
+
+class Cycle(models.Model):
+    """One PRRT cycle: planned (with the accepted plan's activity), released after labs 'go',
+    administered (activity, lot, infusion times) or cancelled."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        ADMINISTERED = "administered", "Administered"
+        CANCELLED = "cancelled", "Cancelled"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="cycles")
+    number = models.PositiveSmallIntegerField()
+    planned_date = models.DateField()
+    planned_activity_gbq = models.FloatField()
+    administered_activity_gbq = models.FloatField(null=True, blank=True)
+    lot = models.CharField(max_length=64, blank=True)
+    infusion_start = models.DateTimeField(null=True, blank=True)
+    infusion_end = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
+    released_by = models.CharField(max_length=150, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["patient", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "number"], name="one_cycle_per_number"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="cycles_numbered_from_1"),
+            _activity_check("planned_activity_gbq", "planned_activity_0_15_gbq"),
+            _activity_check("administered_activity_gbq", "administered_activity_0_15_gbq"),
+            models.CheckConstraint(
+                condition=Q(infusion_end__isnull=True)
+                | Q(infusion_start__isnull=True)
+                | Q(infusion_end__gt=F("infusion_start")),
+                name="infusion_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="administered")
+                | Q(
+                    administered_activity_gbq__isnull=False,
+                    infusion_start__isnull=False,
+                    infusion_end__isnull=False,
+                ),
+                name="administered_cycle_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} cycle {self.number}"
+
+
+class LabPanel(models.Model):
+    """Laboratory values drawn at one time (PatientLabs fields and each value's LLN/ULN), their
+    CTCAE v5.0 grades and the pre-cycle decision (go, delay, stop or incomplete)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="lab_panels")
+    cycle = models.ForeignKey(
+        Cycle, on_delete=models.PROTECT, null=True, blank=True, related_name="lab_panels"
+    )
+    drawn_at = models.DateTimeField()
+    values = models.JSONField()
+    grades = models.JSONField()
+    decision = models.JSONField()
+    entered_by = models.CharField(max_length=150)
+    entered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["patient", "drawn_at", "id"]
+
+
+class CapecitabinePrescription(models.Model):
+    """The capecitabine dose of one cycle's course, as the library computed it."""
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="capecitabine_prescriptions"
+    )
+    cycle = models.OneToOneField(
+        Cycle, on_delete=models.PROTECT, related_name="capecitabine_prescription"
+    )
+    dose = models.JSONField()
+    prescribed_by = models.CharField(max_length=150)
+    prescribed_at = models.DateTimeField(auto_now_add=True)
+
+
+class Dispensing(models.Model):
+    """Tablets handed out against a prescription."""
+
+    prescription = models.ForeignKey(
+        CapecitabinePrescription, on_delete=models.PROTECT, related_name="dispensings"
+    )
+    tablets_500 = models.PositiveIntegerField()
+    tablets_150 = models.PositiveIntegerField()
+    dispensed_by = models.CharField(max_length=150)
+    dispensed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tablets_500__gt=0) | Q(tablets_150__gt=0),
+                name="dispensing_not_empty",
+            )
+        ]
+
+
+class DosimetryResult(models.Model):
+    """The absorbed doses of one administered cycle: entered, or computed from a study folder."""
+
+    class Source(models.TextChoices):
+        ENTERED = "entered", "Entered"
+        COMPUTED = "computed", "Computed from the study"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dosimetry_results")
+    cycle = models.OneToOneField(Cycle, on_delete=models.PROTECT, related_name="dosimetry")
+    left_kidney_gy = models.FloatField()
+    right_kidney_gy = models.FloatField()
+    kidney_effective_half_life_h = models.FloatField(null=True, blank=True)
+    marrow_gy = models.FloatField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    study_path = models.CharField(max_length=500, blank=True)
+    entered_by = models.CharField(max_length=150)
+    entered_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(left_kidney_gy__gte=0, left_kidney_gy__lte=KIDNEY_DOSE_GY_MAX)
+                & Q(right_kidney_gy__gte=0, right_kidney_gy__lte=KIDNEY_DOSE_GY_MAX),
+                name="kidney_doses_0_100_gy",
+            )
+        ]
+
+
+class PlanProposal(models.Model):
+    """The planner's proposal for the next cycle (`plan_next_cycle`), which the physicist
+    accepts or overrides with a reason and another activity."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        ACCEPTED = "accepted", "Accepted"
+        OVERRIDDEN = "overridden", "Overridden"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="plan_proposals")
+    for_cycle = models.PositiveSmallIntegerField()
+    plan = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROPOSED)
+    proposed_by = models.CharField(max_length=150)
+    proposed_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    override_activity_gbq = models.FloatField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["patient", "id"]
+        constraints = [
+            _activity_check("override_activity_gbq", "override_activity_0_15_gbq"),
+            models.CheckConstraint(
+                condition=~Q(status="overridden")
+                | Q(override_activity_gbq__isnull=False) & ~Q(reason=""),
+                name="override_has_activity_and_reason",
+            ),
+        ]
