@@ -20,6 +20,7 @@ from startrt.validation import InvalidInputError
 from startrt.web.events import services
 from startrt.web.events.models import AdverseEvent, Death, TumourAssessment
 from startrt.web.trial import services as trial
+from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import AuditEntry, Decision, Patient, Site
 from support.records import eligible_screening
 
@@ -93,7 +94,7 @@ def test_adverse_event_entry_and_a_change_with_reason_and_version(
         services.change_adverse_event(
             staff["nurse"], event, adverse_event(ctcae_grade=3), reason=" ", expected_version=1
         )
-    with pytest.raises(trial.StaleVersionError, match="at version 1"):
+    with pytest.raises(StaleVersionError, match="at version 1"):
         services.change_adverse_event(
             staff["nurse"], event, adverse_event(ctcae_grade=3), reason="x", expected_version=0
         )
@@ -110,7 +111,7 @@ def test_adverse_event_entry_and_a_change_with_reason_and_version(
     assert (update.old["ctcae_grade"], update.new["ctcae_grade"]) == (2, 3)
     assert (update.old["version"], update.new["version"]) == (1, 2)
     # a second edit from the stale version 1 is refused: nothing silently overwritten
-    with pytest.raises(trial.StaleVersionError, match="at version 2"):
+    with pytest.raises(StaleVersionError, match="at version 2"):
         services.change_adverse_event(
             staff["nurse"], event, adverse_event(ctcae_grade=1), reason="x", expected_version=1
         )
@@ -309,7 +310,7 @@ def test_recist_assessments_compute_pr_then_pd(staff: Staff, randomized: Randomi
 
     # correcting the latest time point needs a reason and its version
     corrected_data = series_data(PR_AT_MINUS_30, SD_BELOW_20)
-    with pytest.raises(trial.StaleVersionError, match="at version 1"):
+    with pytest.raises(StaleVersionError, match="at version 1"):
         services.record_tumour_assessment(
             staff["nurse"], patient, corrected_data, reason="x", expected_version=2
         )
@@ -377,7 +378,7 @@ def test_end_of_treatment_and_death(staff: Staff, randomized: Randomized) -> Non
     )
     end = services.record_end_of_treatment(staff["investigator"], patient, eot)
     assert (end.reason, end.date, death.date) == ("death", today, today)
-    with pytest.raises(trial.StaleVersionError):  # a second entry is a change of version 1
+    with pytest.raises(StaleVersionError):  # a second entry is a change of version 1
         services.record_end_of_treatment(staff["investigator"], patient, eot)
     changed = services.record_death(
         staff["investigator"],
@@ -458,7 +459,7 @@ def test_follow_up_around_the_date_of_death(staff: Staff, randomized: Randomized
             reason="date per registry",
             expected_version=1,
         )
-    with pytest.raises(trial.StaleVersionError):
+    with pytest.raises(StaleVersionError):
         services.change_follow_up(
             staff["nurse"],
             alive,

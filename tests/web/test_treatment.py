@@ -29,6 +29,7 @@ from startrt.web.treatment.models import (
     PlanProposal,
 )
 from startrt.web.trial import services as trial_services
+from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import (
     AuditEntry,
     Decision,
@@ -39,7 +40,6 @@ from startrt.web.trial.models import (
     Site,
     Slot,
 )
-from startrt.web.trial.services import StaleVersionError
 from support.records import eligible_screening
 
 Staff = dict[str, User]

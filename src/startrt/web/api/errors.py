@@ -15,7 +15,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import ValidationError
 
 from startrt.validation import InvalidInputError
-from startrt.web.trial.services import StaleVersionError
+from startrt.web.trial.changes import StaleVersionError
 
 
 class Problem(Schema):

@@ -54,10 +54,10 @@ from startrt.web.events.models import (
     Versioned,
     VitalStatus,
 )
-from startrt.web.trial import audit
+from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
 from startrt.web.trial.permissions import require_role, visible_patients
-from startrt.web.trial.services import ENTRY_ROLES, StaleVersionError, _store_decision
+from startrt.web.trial.services import ENTRY_ROLES, _store_decision
 
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -247,16 +247,7 @@ def _locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
 
 
 def _insert(user: AbstractBaseUser, patient: Patient, instance: VersionedT) -> VersionedT:
-    instance.save()
-    audit.record(
-        user,
-        "insert",
-        instance,
-        old=None,
-        new=audit.snapshot(instance),
-        patient_trial_id=patient.trial_id,
-    )
-    return instance
+    return insert(user, instance, patient)
 
 
 def _update(
@@ -267,27 +258,8 @@ def _update(
     reason: str,
     expected_version: int | None,
 ) -> VersionedT:
-    if expected_version != instance.version:
-        raise StaleVersionError(
-            "expected_version",
-            expected_version,
-            f"the {instance._meta.verbose_name} is at version {instance.version}: reload it",
-        )
-    old = audit.snapshot(instance)
-    for key, value in values.items():
-        setattr(instance, key, value)
-    instance.version += 1
-    instance.save()
-    audit.record(
-        user,
-        "update",
-        instance,
-        old=old,
-        new=audit.snapshot(instance),
-        reason=reason,
-        patient_trial_id=patient.trial_id,
-    )
-    return instance
+    check_version(instance, expected_version)
+    return update(user, instance, patient, values, reason)
 
 
 def _upsert(

@@ -4,20 +4,14 @@ change audited (a change with its reason), and the checks shared by several serv
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db import models
 from django.utils import timezone
 
 from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX
 from startrt.protocol.definition import Arm
 from startrt.validation import InvalidInputError, require_positive
-from startrt.web.trial import audit
 from startrt.web.trial.models import Patient, Slot
-from startrt.web.trial.services import StaleVersionError, _protocol
-
-Versioned = TypeVar("Versioned", bound=models.Model)
+from startrt.web.trial.services import _protocol
 
 
 def treatment_arm(patient: Patient) -> Arm:
@@ -26,57 +20,6 @@ def treatment_arm(patient: Patient) -> Arm:
     if slot is None or not slot.treatment_arm:
         raise InvalidInputError("patient", patient.trial_id, "is not randomized: no treatment arm")
     return _protocol().arm(slot.treatment_arm)
-
-
-def locked(instance: Versioned, expected_version: int, what: str) -> Versioned:
-    """The row again, locked for this transaction, if still at the version the user saw."""
-    current = type(instance)._default_manager.select_for_update().get(pk=instance.pk)
-    if expected_version != current.version:
-        raise StaleVersionError(
-            "expected_version",
-            expected_version,
-            f"the {what} is at version {current.version}: reload it",
-        )
-    return current
-
-
-def insert(user: AbstractBaseUser, instance: models.Model, patient: Patient) -> None:
-    """Save a new row and audit it."""
-    instance.save()
-    audit.record(
-        user,
-        "insert",
-        instance,
-        old=None,
-        new=audit.snapshot(instance),
-        patient_trial_id=patient.trial_id,
-    )
-
-
-def update(
-    user: AbstractBaseUser,
-    instance: models.Model,
-    patient: Patient,
-    changes: dict[str, Any],
-    reason: str,
-) -> None:
-    """Apply `changes`, raise the version, save and audit old and new values with `reason`."""
-    if not reason.strip():
-        raise InvalidInputError("reason", reason, "a change after first entry needs a reason")
-    old = audit.snapshot(instance)
-    for name, value in changes.items():
-        setattr(instance, name, value)
-    instance.version += 1  # type: ignore[attr-defined]
-    instance.save()
-    audit.record(
-        user,
-        "update",
-        instance,
-        old=old,
-        new=audit.snapshot(instance),
-        reason=reason,
-        patient_trial_id=patient.trial_id,
-    )
 
 
 def require_date(field: str, value: object) -> date:

@@ -35,13 +35,10 @@ from startrt.protocol.schedule import Schedule, build_schedule
 from startrt.protocol.screening import PatientLabs
 from startrt.validation import InvalidInputError
 from startrt.web.treatment.changes import (
-    insert,
-    locked,
     require_activity_gbq,
     require_date,
     require_past_instant,
     treatment_arm,
-    update,
 )
 from startrt.web.treatment.doses import checked_doses, computed_doses, dose_ledger, planner_cycles
 from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
@@ -53,6 +50,7 @@ from startrt.web.treatment.models import (
     LabPanel,
     PlanProposal,
 )
+from startrt.web.trial.changes import insert, locked, update
 from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import require_role
 from startrt.web.trial.services import ENTRY_ROLES, _protocol, _store_decision

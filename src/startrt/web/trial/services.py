@@ -28,6 +28,7 @@ from startrt.protocol.stratification import patient_stratum
 from startrt.validation import InvalidInputError
 from startrt.web.signing.services import ensure_unlocked, kind_of
 from startrt.web.trial import audit
+from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import (
     Decision,
     Patient,
@@ -41,10 +42,6 @@ from startrt.web.trial.permissions import require_role
 
 TRIAL_ID = re.compile(r"S01-[A-Z]{3}-[0-9]{3}")
 ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
-
-
-class StaleVersionError(InvalidInputError):
-    """The record changed since the user loaded it; reload and apply the change again."""
 
 
 def _protocol() -> Protocol:
@@ -118,37 +115,10 @@ def record_screening(
         "protocol": protocol.label,
     }
     if existing is None:
-        screening = Screening.objects.create(patient=patient, **values)
-        audit.record(
-            user,
-            "insert",
-            screening,
-            old=None,
-            new=audit.snapshot(screening),
-            patient_trial_id=patient.trial_id,
-        )
+        screening = insert(user, Screening(patient=patient, **values), patient)
     else:
-        if expected_version != existing.version:
-            raise StaleVersionError(
-                "expected_version",
-                expected_version,
-                f"the screening record is at version {existing.version}: reload it",
-            )
-        old = audit.snapshot(existing)
-        for key, value in values.items():
-            setattr(existing, key, value)
-        existing.version += 1
-        existing.save()
-        audit.record(
-            user,
-            "update",
-            existing,
-            old=old,
-            new=audit.snapshot(existing),
-            reason=reason,
-            patient_trial_id=patient.trial_id,
-        )
-        screening = existing
+        check_version(existing, expected_version, "screening record")
+        screening = update(user, existing, patient, values, reason)
     _store_decision(user, patient, decision)
     return screening
 
