@@ -1,5 +1,6 @@
-"""`startrt serve`: the trial web application on embedded SQLite (or STARTRT_DATABASE_URL),
-migrated on start, with a first administrator; `startrt manage`: Django's management commands."""
+"""`startrt serve`: the trial web application (waitress, a production WSGI server) on embedded
+SQLite or STARTRT_DATABASE_URL, migrated on start, with a first administrator; `startrt manage`:
+Django's management commands; `startrt export`: CSV / CDISC ODM for the statistician."""
 
 from __future__ import annotations
 
@@ -67,7 +68,12 @@ def serve(
     call_command("migrate", interactive=False, verbosity=0)
     _ensure_sites()
     _ensure_admin(admin_user)
-    call_command("runserver", f"{host}:{port}", use_reloader=False)
+    import waitress
+
+    from startrt.web.wsgi import application
+
+    typer.echo(f"startrt serving on http://{host}:{port}/ (waitress)", err=True)
+    waitress.serve(application, host=host, port=port, threads=8)
 
 
 def manage(
