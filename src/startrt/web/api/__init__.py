@@ -9,8 +9,12 @@ from ninja import NinjaAPI
 from ninja.security import django_auth
 
 from startrt.web.api import errors
+from startrt.web.api.events import router as events_router
+from startrt.web.api.treatment import router as treatment_router
 from startrt.web.api.trial import router as trial_router
 
 api = NinjaAPI(title="startrt", version="1", urls_namespace="api", auth=django_auth)
 errors.install(api)
 api.add_router("/", trial_router)
+api.add_router("/", treatment_router)
+api.add_router("/", events_router)

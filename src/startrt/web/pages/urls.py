@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from startrt.web.pages import views
+from startrt.web.pages import treatment_views, views
 
 app_name = "pages"
 urlpatterns: list[URLPattern] = [
@@ -31,3 +31,44 @@ urlpatterns: list[URLPattern] = [
     ),
     path("patients/<str:trial_id>/audit/", views.audit_trail, name="audit"),
 ]
+
+treatment_urls: list[URLPattern] = [
+    path("patients/<str:trial_id>/treatment/", treatment_views.treatment_page, name="treatment"),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/labs/",
+        treatment_views.record_labs,
+        name="labs",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/release/",
+        treatment_views.release,
+        name="release",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/administration/",
+        treatment_views.administer,
+        name="administration",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/dosimetry/",
+        treatment_views.dosimetry,
+        name="dosimetry",
+    ),
+    path("patients/<str:trial_id>/treatment/propose/", treatment_views.propose, name="propose"),
+    path(
+        "patients/<str:trial_id>/treatment/proposals/<int:proposal_id>/accept/",
+        treatment_views.accept,
+        name="accept",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/proposals/<int:proposal_id>/override/",
+        treatment_views.override,
+        name="override",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/adverse-events/",
+        treatment_views.report_adverse_event,
+        name="adverse_event",
+    ),
+]
+urlpatterns += treatment_urls

@@ -1,0 +1,122 @@
+"""The browser walk continued after randomization, in headless Debian Chromium: the physicist
+accepts the planner's proposal, the nurse enters pre-cycle labs, the investigator releases the
+cycle, the nurse records its administration, the physicist enters its dosimetry and accepts the
+next proposal, and the nurse reports an adverse event; screenshots on the way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from startrt.web.events.models import AdverseEvent
+from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
+from web.test_browser import (
+    audit_triggers_back,
+    chromium_page,
+    flushable_audit_trail,
+    sign_in,
+    sign_out,
+)
+from web.test_treatment import GOOD_LABS, Sites, Staff, randomized, team
+
+__all__ = ["audit_triggers_back", "flushable_audit_trail", "team"]  # fixtures, used by name
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+TREATMENT = "/patients/S01-LUN-001/treatment/"
+
+
+def fill_and_submit(page: Page, scope: str, values: dict[str, Any], button: str) -> None:
+    for name, value in values.items():
+        page.fill(f"{scope} [name={name}]", str(value))
+    page.click(f"{scope} button[name={button}]")
+
+
+def accept_a_new_proposal(page: Page) -> None:
+    page.click("button[name=propose]")
+    page.click("button[name=accept]")
+    expect(page.locator("#plan")).to_contain_text("accepted by physicist.lund")
+
+
+def test_a_cycle_with_dosimetry_and_an_adverse_event(
+    live_server: Any, flushable_audit_trail: None, team: Staff, sites: Sites, tmp_path: Path
+) -> None:
+    randomized(team, sites, 1)  # dTOC; cycle 1 planned for 2025-03-17
+    base_url = live_server.url
+    shots: list[Path] = []
+
+    with chromium_page() as page:
+
+        def screenshot(name: str) -> None:
+            shots.append(tmp_path / f"{len(shots) + 1:02d}_{name}.png")
+            page.screenshot(path=shots[-1], full_page=True)
+
+        def as_user(username: str) -> None:
+            sign_in(page, base_url, username)
+            page.goto(f"{base_url}{TREATMENT}")
+
+        as_user("physicist.lund")
+        accept_a_new_proposal(page)
+        expect(page.locator("#cycle-1")).to_contain_text("planned")
+        screenshot("plan_accepted")
+        sign_out(page)
+
+        as_user("nurse.lund")
+        labs = {**GOOD_LABS, "drawn_at": "2025-03-10T09:00"}
+        fill_and_submit(page, "#cycle-1", labs, "labs")
+        expect(page.locator("#cycle-1 .decision-go")).to_have_text("go")
+        screenshot("labs")
+        sign_out(page)
+
+        as_user("investigator.lund")
+        page.click("#cycle-1 button[name=release]")
+        expect(page.locator("#cycle-1")).to_contain_text("released by investigator.lund")
+        sign_out(page)
+
+        as_user("nurse.lund")
+        administration = {
+            "activity_gbq": "7.4",
+            "lot": "LU-2025-17",
+            "infusion_start": "2025-03-17T09:00",
+            "infusion_end": "2025-03-17T09:30",
+        }
+        fill_and_submit(page, "#cycle-1", administration, "administer")
+        expect(page.locator("#cycle-1 h3")).to_contain_text("administered")
+        screenshot("administered")
+        sign_out(page)
+
+        as_user("physicist.lund")
+        doses = {"left_kidney_gy": "4.0", "right_kidney_gy": "5.0", "marrow_gy": "0.3"}
+        fill_and_submit(page, "#cycle-1", doses, "dosimetry")
+        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("right kidney 5.0 Gy")
+        expect(page.locator("#kidney-dose circle")).to_have_count(1)
+        accept_a_new_proposal(page)
+        expect(page.locator("#cycle-2")).to_contain_text("planned")
+        screenshot("dosimetry_and_next_plan")
+        sign_out(page)
+
+        as_user("nurse.lund")
+        page.fill("#adverse-events [name=term]", "Nausea")
+        page.select_option("#adverse-events [name=ctcae_grade]", "1")
+        page.fill("#adverse-events [name=onset_date]", "2025-03-18")
+        page.select_option("#adverse-events [name=attribution_prrt]", "possible")
+        page.select_option("#adverse-events [name=attribution_capecitabine]", "not_applicable")
+        page.select_option("#adverse-events [name=outcome]", "recovering")
+        page.click("button[name=report_adverse_event]")
+        expect(page.locator("#adverse-events table")).to_contain_text("Nausea")
+        screenshot("adverse_event")
+
+    cycle = Cycle.objects.get(patient__trial_id="S01-LUN-001", number=1)
+    assert (cycle.status, cycle.lot, cycle.released_by) == (
+        Cycle.Status.ADMINISTERED,
+        "LU-2025-17",
+        "investigator.lund",
+    )
+    assert DosimetryResult.objects.get(cycle=cycle).entered_by == "physicist.lund"
+    assert PlanProposal.objects.filter(status=PlanProposal.Status.ACCEPTED).count() == 2
+    assert AdverseEvent.objects.get().term == "Nausea"
+    assert len(shots) == 5
+    for shot in shots:
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 1000
