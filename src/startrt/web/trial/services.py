@@ -49,7 +49,7 @@ def _protocol() -> Protocol:
 
 
 def _store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
-    stored = Decision.objects.create(
+    stored = Decision(
         patient=patient,
         kind=decision.kind,
         protocol=decision.protocol,
@@ -57,14 +57,7 @@ def _store_decision(user: AbstractBaseUser, patient: Patient, decision: Decision
         record=decision.model_dump(mode="json"),
         made_by=user.get_username(),
     )
-    audit.record(
-        user,
-        "insert",
-        stored,
-        old=None,
-        new=audit.snapshot(stored),
-        patient_trial_id=patient.trial_id,
-    )
+    insert(user, stored, patient)
 
 
 @transaction.atomic
