@@ -70,15 +70,12 @@ def register_patient(user: AbstractBaseUser, site: Site, trial_id: str, sex: str
         raise InvalidInputError("trial_id", trial_id, f"must carry the site code {site.code}")
     if sex not in ("female", "male"):
         raise InvalidInputError("sex", sex, "must be female or male")
+    patient = Patient(trial_id=trial_id, site=site, sex=sex)
     try:
         with transaction.atomic():
-            patient = Patient.objects.create(trial_id=trial_id, site=site, sex=sex)
+            return insert(user, patient, patient)
     except IntegrityError:
         raise InvalidInputError("trial_id", trial_id, "is already registered") from None
-    audit.record(
-        user, "insert", patient, old=None, new=audit.snapshot(patient), patient_trial_id=trial_id
-    )
-    return patient
 
 
 @transaction.atomic
