@@ -1,0 +1,1 @@
+"""Trial analysis: survival, safety, resources and the report, from a trial dataset."""
