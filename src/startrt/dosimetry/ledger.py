@@ -22,7 +22,7 @@ ACTIVITY_GBQ_MAX = 15.0
 KIDNEY_DOSE_GY_MAX = 100.0
 
 
-def _of_kidney(left: float, right: float, kidney: Kidney) -> float:
+def of_kidney(left: float, right: float, kidney: Kidney) -> float:
     """The value of the named kidney: left, right, the mean of both, or the worse (higher)."""
     if kidney == "mean":
         return (left + right) / 2
