@@ -47,6 +47,10 @@ class NonTargetStatus(StrEnum):
     NOT_EVALUATED = "not_evaluated"
 
 
+# RECIST 1.1 section 4.4.3: SD must be met at least once >= 6-8 weeks after baseline; 6 weeks.
+SD_MIN_INTERVAL_DAYS = 42
+
+
 class Response(StrEnum):
     """RECIST 1.1 response categories; NON_CR_NON_PD applies to non-target disease only."""
 
@@ -272,7 +276,9 @@ def _response(field: str, value: object, allowed: tuple[Response, ...]) -> Respo
     raise InvalidInputError(field, value, f"must be one of {', '.join(allowed)} or None")
 
 
-def evaluate_series(series: Series, *, sd_min_interval_days: int = 42) -> SeriesResponse:
+def evaluate_series(
+    series: Series, *, sd_min_interval_days: int = SD_MIN_INTERVAL_DAYS
+) -> SeriesResponse:
     """Time-point responses of every follow-up and the best overall response (unconfirmed).
 
     Best overall response: CR > PR > SD > PD > NE over the assessments up to the first PD; SD
@@ -321,7 +327,7 @@ def evaluate_series(series: Series, *, sd_min_interval_days: int = 42) -> Series
             nadir = min(nadir, sum_mm)
         if overall != Response.NE:
             last_evaluable = overall
-    best = _best_overall(assessments, series.baseline.date, sd_min_interval_days)
+    best = best_overall_response(assessments, series.baseline.date, sd_min_interval_days)
     return SeriesResponse(tuple(assessments), best)
 
 
@@ -385,9 +391,11 @@ def _cleared(lesion: Lesion, mm: Decimal) -> bool:
     return mm < NORMAL_NODE_SHORT_AXIS_MM if lesion.lymph_node else mm == 0
 
 
-def _best_overall(
+def best_overall_response(
     assessments: Sequence[AssessmentResponse], baseline_date: dt.date, sd_min_interval_days: int
 ) -> Response:
+    """RECIST 1.1 best overall response (4.4.3) of time-point responses up to the first PD,
+    without confirmation; SD counts only `sd_min_interval_days` or more after baseline."""
     considered: list[AssessmentResponse] = []
     for assessment in assessments:
         considered.append(assessment)
