@@ -17,7 +17,7 @@ SETTINGS = "startrt.web.settings"
 ADMIN_PASSWORD_ENV = "STARTRT_ADMIN_PASSWORD"
 
 
-def _django() -> None:
+def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
     import django
 
@@ -62,7 +62,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the trial web application (migrating the database first)."""
-    _django()
+    setup_django()
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -80,7 +80,7 @@ def manage(
     arguments: Annotated[list[str], typer.Argument(help="A Django management command.")],
 ) -> None:
     """Run a Django management command (migrate, createsuperuser, ...) on the trial database."""
-    _django()
+    setup_django()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(["startrt manage", *arguments])
@@ -97,7 +97,7 @@ def export(
     ] = "csv",
 ) -> None:
     """Export the clinical data as CSV per table or as CDISC ODM 1.3.2 XML."""
-    _django()
+    setup_django()
     from django.core.exceptions import PermissionDenied
 
     from startrt.web.exports.services import run_export

@@ -1,0 +1,98 @@
+"""CONSORT flow counts (Schulz et al., CONSORT 2010 statement, BMJ 2010;340:c332, figure 1):
+screened, eligible, randomized, and per randomized arm allocated, treated, completed,
+discontinued (with reasons), ongoing and analysed.
+
+Rules: eligible is the recorded screening decision (empty = not yet decided); randomized has an
+allocation; treated was given at least one cycle; completed ended treatment as the protocol
+plans (reason `completed`, or `renal_limit`: the cumulative kidney limit was reached);
+any other end-of-treatment reason is a discontinuation; treated without an end of treatment is
+ongoing. Every randomized patient is analysed in the arm they were randomized to (intention
+to treat).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pandas as pd
+
+from startrt.analysis.dataset import TrialDataset
+from startrt.analysis.groups import randomized
+
+COMPLETED_REASONS = frozenset({"completed", "renal_limit"})
+RANDOMIZED_ARMS = ("standard", "personalized")
+UNASSIGNED = "not yet assigned"
+
+
+@dataclass(frozen=True)
+class ArmFlow:
+    """One randomized arm's patients from allocation to analysis."""
+
+    arm: str
+    allocated: int
+    treatment_arms: dict[str, int]
+    treated: int
+    not_treated: int
+    completed: int
+    discontinued: int
+    discontinued_reasons: dict[str, int]
+    ongoing: int
+    died: int
+    analysed: int
+
+
+@dataclass(frozen=True)
+class ConsortFlow:
+    """Screening to randomization, then one ArmFlow per randomized arm."""
+
+    screened: int
+    eligible: int
+    not_eligible: int
+    eligibility_pending: int
+    eligible_not_randomized: int
+    randomized: int
+    arms: tuple[ArmFlow, ...]
+
+
+def consort_flow(dataset: TrialDataset) -> ConsortFlow:
+    """The flow counts of `dataset` (see the module's rules)."""
+    patients = dataset.patients
+    eligible = patients["eligible"]
+    allocated = randomized(dataset)
+    eligible_ids = set(patients.loc[eligible.fillna(False).astype(bool), "trial_id"])
+    return ConsortFlow(
+        screened=len(patients),
+        eligible=len(eligible_ids),
+        not_eligible=int((eligible == False).sum()),  # noqa: E712 (nullable boolean)
+        eligibility_pending=int(eligible.isna().sum()),
+        eligible_not_randomized=len(eligible_ids - set(allocated["trial_id"])),
+        randomized=len(allocated),
+        arms=tuple(
+            _arm_flow(dataset, arm, allocated[allocated["arm"] == arm]) for arm in RANDOMIZED_ARMS
+        ),
+    )
+
+
+def _arm_flow(dataset: TrialDataset, arm: str, members: pd.DataFrame) -> ArmFlow:
+    ids = set(members["trial_id"])
+    treated = ids & set(dataset.cycles["trial_id"])
+    ends = dataset.end_of_treatment
+    reasons = dict(zip(ends["trial_id"], ends["reason"], strict=True))
+    ended = {trial_id: reasons[trial_id] for trial_id in treated if trial_id in reasons}
+    completed = {trial_id for trial_id, reason in ended.items() if reason in COMPLETED_REASONS}
+    stopped = Counter(reason for reason in ended.values() if reason not in COMPLETED_REASONS)
+    treatment_arms = Counter(members["treatment_arm"].fillna(UNASSIGNED))
+    return ArmFlow(
+        arm=arm,
+        allocated=len(ids),
+        treatment_arms=dict(sorted(treatment_arms.items())),
+        treated=len(treated),
+        not_treated=len(ids - treated),
+        completed=len(completed),
+        discontinued=sum(stopped.values()),
+        discontinued_reasons=dict(sorted(stopped.items())),
+        ongoing=len(treated - set(ended)),
+        died=len(ids & set(dataset.deaths["trial_id"])),
+        analysed=len(ids),
+    )

@@ -1,0 +1,153 @@
+"""The report's figures, drawn with matplotlib (Agg) and returned as SVG text: Kaplan-Meier
+curves with their bands and the numbers at risk, cumulative kidney dose per patient against the
+limit, cycles per patient, worst toxicity grade by term, and eGFR over time."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures are rendered to SVG
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from startrt.analysis.survival import KaplanMeier
+
+DAYS_PER_MONTH = 365.25 / 12
+COLOURS = {"standard": "#1f77b4", "personalized": "#d62728", "dTOC": "#ff7f0e"}
+COLOURS |= {"CAP-dTOC": "#2ca02c"}
+GRADE_COLOURS = ("#fee391", "#fec44f", "#fe9929", "#d95f0e", "#7f2704")
+TREATMENT_GROUPS = ("standard", "dTOC", "CAP-dTOC")
+matplotlib.rcParams.update(
+    {"svg.fonttype": "none", "svg.hashsalt": "startrt", "font.size": 9, "axes.grid": True}
+)
+
+
+def svg(figure: Figure) -> str:
+    """The figure as SVG text (no date in the metadata: the same data give the same file)."""
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def km_figure(
+    curves: Sequence[tuple[str, KaplanMeier]], title: str, step_months: float = 6.0
+) -> str:
+    """Kaplan-Meier curves (months) with their pointwise bands, censoring marks, and the
+    numbers at risk every `step_months` in a table under the axis."""
+    figure = plt.figure(figsize=(7.5, 4.4))
+    grid = figure.add_gridspec(2, 1, height_ratios=(4, 1.1), hspace=0.45)
+    axis = figure.add_subplot(grid[0])
+    table = figure.add_subplot(grid[1], sharex=axis)
+    longest = max(float(km.time_days[-1]) for _, km in curves) / DAYS_PER_MONTH
+    ticks = np.arange(0.0, longest + 1e-9, step_months)
+    for row, (label, km) in enumerate(curves):
+        colour = COLOURS.get(label, f"C{row}")
+        months = km.time_days / DAYS_PER_MONTH
+        axis.step(months, km.survival, where="post", color=colour, label=label)
+        axis.fill_between(months, km.lower, km.upper, step="post", color=colour, alpha=0.15)
+        censored = km.at_risk - km.events - np.append(km.at_risk[1:], 0) > 0
+        axis.plot(months[censored], km.survival[censored], "|", color=colour, markersize=8)
+        at_risk = km.numbers_at_risk(ticks * DAYS_PER_MONTH)
+        for tick, count in zip(ticks, at_risk, strict=True):
+            table.text(tick, -row, str(count), ha="center", va="center", color=colour)
+    right = max(longest, float(ticks[-1]), 1.0) * 1.03
+    axis.set(title=title, ylabel="probability", ylim=(-0.02, 1.02), xlim=(-0.04 * right, right))
+    axis.legend(loc="lower left")
+    table.set(ylim=(-len(curves) + 0.5, 0.5), xlabel="months since randomization")
+    table.set_yticks([-row for row in range(len(curves))], [label for label, _ in curves])
+    table.set_title("numbers at risk", loc="left", fontsize=9)
+    table.grid(False)
+    table.set_xticks(ticks)
+    for side in ("top", "right", "left"):
+        table.spines[side].set_visible(False)
+    return svg(figure)
+
+
+def kidney_dose_figure(cumulative: pd.DataFrame, limit_gy: float | None, protocol: str) -> str:
+    """Cumulative kidney absorbed dose per patient after each cycle, by treatment arm, with the
+    renal limit. `cumulative`: the frame of safety.cumulative_doses."""
+    figure, axis = plt.subplots(figsize=(7.5, 4.2))
+    for (group, _), patient in cumulative.groupby(["treatment_arm", "trial_id"], sort=True):
+        axis.plot(
+            patient["cycle"].astype(int),
+            patient["cumulative_kidney_dose_gy"],
+            "o-",
+            color=COLOURS.get(str(group), "grey"),
+            alpha=0.7,
+            markersize=3,
+        )
+    for group in TREATMENT_GROUPS:
+        axis.plot([], [], "o-", color=COLOURS[group], label=group)
+    if limit_gy is not None:
+        axis.axhline(limit_gy, color="black", linestyle="--", label=f"limit {limit_gy:g} Gy")
+    axis.set(xlabel="cycle", ylabel="cumulative kidney absorbed dose (Gy)", title=protocol)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.legend(loc="upper left")
+    return svg(figure)
+
+
+def cycles_figure(per_patient: pd.DataFrame) -> str:
+    """Patients by number of cycles received, one bar per treatment arm (every randomized
+    patient; `per_patient`: resources.resources_per_patient)."""
+    figure, axis = plt.subplots(figsize=(7.5, 3.8))
+    most = int(per_patient["cycles"].max()) if len(per_patient) else 0
+    counts = np.arange(most + 1)
+    width = 0.8 / len(TREATMENT_GROUPS)
+    for index, group in enumerate(TREATMENT_GROUPS):
+        cycles = per_patient.loc[per_patient["treatment_arm"] == group, "cycles"]
+        patients = [int((cycles == count).sum()) for count in counts]
+        offset = (index - (len(TREATMENT_GROUPS) - 1) / 2) * width
+        axis.bar(counts + offset, patients, width, color=COLOURS[group], label=group)
+    axis.set(xlabel="cycles received", ylabel="patients", xticks=counts)
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.legend()
+    return svg(figure)
+
+
+def toxicity_figure(
+    worst: pd.DataFrame, groups: Sequence[str] = ("standard", "personalized")
+) -> str:
+    """Per term, the percentage of each group's safety population by worst grade (stacked
+    bars); `worst`: safety.worst_grade_table without the 'any term' rows."""
+    rows = worst[worst["group"].isin(groups)].sort_values(["source", "term"], ascending=False)
+    labels = [f"{term} ({group})" for term, group in zip(rows["term"], rows["group"], strict=True)]
+    figure, axis = plt.subplots(figsize=(7.5, 1.2 + 0.28 * max(len(rows), 1)))
+    positions = np.arange(len(rows))
+    left = np.zeros(len(rows))
+    population = rows["n_patients"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for grade, colour in enumerate(GRADE_COLOURS, start=1):
+            share = np.nan_to_num(100.0 * rows[f"grade_{grade}"].to_numpy() / population)
+            axis.barh(positions, share, left=left, color=colour, label=f"grade {grade}")
+            left += share
+    axis.set_yticks(positions, labels)
+    axis.set(xlabel="patients (% of the treated in the arm), by worst grade", xlim=(0, 100))
+    axis.legend(ncols=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    return svg(figure)
+
+
+def egfr_figure(summary: pd.DataFrame) -> str:
+    """Median eGFR with the interquartile range per treatment arm and month
+    (`summary`: safety.egfr_summary)."""
+    figure, axis = plt.subplots(figsize=(7.5, 3.8))
+    for index, group in enumerate(TREATMENT_GROUPS):
+        rows = summary[summary["group"] == group]
+        _median_with_iqr(axis, rows, index - 1, group)
+    axis.set(xlabel="months since the first cycle", ylabel="eGFR (ml/min/1.73 m2)")
+    axis.legend()
+    return svg(figure)
+
+
+def _median_with_iqr(axis: Axes, rows: pd.DataFrame, shift: int, group: str) -> None:
+    months = rows["month"].to_numpy(dtype=float) + 0.15 * shift
+    median = rows["median"].to_numpy(dtype=float)
+    spread = [median - rows["q1"].to_numpy(dtype=float), rows["q3"].to_numpy(dtype=float) - median]
+    axis.errorbar(months, median, yerr=spread, fmt="o-", color=COLOURS[group], label=group)

@@ -1,0 +1,72 @@
+"""The populations and groups every report table uses, and one way to describe numbers.
+
+Populations: randomized (intention to treat: every patient with an allocation) and treated
+(the safety population: randomized and given at least one cycle). Groups: the randomized arms
+(standard, personalized) and, inside the personalized arm, the treatment arms (dTOC, CAP-dTOC);
+a personalized patient not yet assigned a treatment arm counts in `personalized` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from startrt.analysis.dataset import TrialDataset
+
+GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("standard", "arm", "standard"),
+    ("personalized", "arm", "personalized"),
+    ("dTOC", "treatment_arm", "dTOC"),
+    ("CAP-dTOC", "treatment_arm", "CAP-dTOC"),
+)
+"""(group name, patients column, value): the report's groups in display order."""
+
+GROUP_NAMES = tuple(name for name, _, _ in GROUPS)
+PATIENT_COLUMNS = ["trial_id", "arm", "treatment_arm", "stratum"]
+
+
+def randomized(dataset: TrialDataset) -> pd.DataFrame:
+    """Randomized patients (trial_id, arm, treatment_arm, stratum, randomized_on)."""
+    patients = dataset.patients
+    chosen = patients["randomized_on"].notna() & patients["arm"].notna()
+    return patients.loc[chosen, [*PATIENT_COLUMNS, "randomized_on"]].reset_index(drop=True)
+
+
+def treated(dataset: TrialDataset) -> pd.DataFrame:
+    """The safety population: randomized patients given at least one cycle, with the date of
+    their first administration (`first_cycle_on`)."""
+    first = dataset.cycles.groupby("trial_id")["administered_on"].min().rename("first_cycle_on")
+    return randomized(dataset).merge(first.reset_index(), on="trial_id", how="inner")
+
+
+def grouped(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+    """(group name, its rows) for each group, from a frame with `arm` and `treatment_arm`."""
+    for name, column, value in GROUPS:
+        yield name, frame[frame[column] == value]
+
+
+def with_groups(frame: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+    """`frame` (keyed by trial_id) restricted to `population`, with arm and treatment_arm."""
+    return frame.merge(population[["trial_id", "arm", "treatment_arm"]], on="trial_id")
+
+
+def describe(values: Sequence[float] | pd.Series) -> dict[str, float | int | None]:
+    """n, mean, SD (n - 1), median, quartiles (linear interpolation, Hyndman-Fan type 7),
+    minimum and maximum of the non-missing values; statistics are None when undefined."""
+    numbers = np.asarray(pd.Series(values, dtype="float64").dropna(), dtype=float)
+    n = len(numbers)
+    if n == 0:
+        return {"n": 0} | dict.fromkeys(("mean", "sd", "median", "q1", "q3", "min", "max"))
+    q1, median, q3 = np.quantile(numbers, [0.25, 0.5, 0.75])
+    return {
+        "n": n,
+        "mean": float(numbers.mean()),
+        "sd": float(numbers.std(ddof=1)) if n > 1 else None,
+        "median": float(median),
+        "q1": float(q1),
+        "q3": float(q3),
+        "min": float(numbers.min()),
+        "max": float(numbers.max()),
+    }

@@ -1,0 +1,91 @@
+"""CONSORT flow counts of the hand-made dataset (tests/support/datasets.py), counted by hand."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from startrt.analysis.consort import ArmFlow, consort_flow
+from startrt.analysis.consort_diagram import consort_svg
+from startrt.analysis.dataset import TrialDataset
+from support.datasets import report_dataset, report_tables
+
+
+def test_enrolment_counts(report_dataset: TrialDataset) -> None:
+    flow = consort_flow(report_dataset)
+    # P01-P10 screened; P01-P08 eligible, P09 not, P10 undecided; P08 eligible, not randomized.
+    assert (flow.screened, flow.eligible, flow.not_eligible) == (10, 8, 1)
+    assert (flow.eligibility_pending, flow.eligible_not_randomized, flow.randomized) == (1, 1, 7)
+
+
+def test_arm_counts(report_dataset: TrialDataset) -> None:
+    standard, personalized = consort_flow(report_dataset).arms
+    # standard: P01 (4 cycles, completed), P02 (progression, died), P03 (never treated)
+    assert standard == ArmFlow(
+        arm="standard",
+        allocated=3,
+        treatment_arms={"standard": 3},
+        treated=2,
+        not_treated=1,
+        completed=1,
+        discontinued=1,
+        discontinued_reasons={"progression": 1},
+        ongoing=0,
+        died=1,
+        analysed=3,
+    )
+    # personalized: P04 renal_limit + P06 completed = 2 completed; P07 toxicity; P05 ongoing
+    assert personalized == ArmFlow(
+        arm="personalized",
+        allocated=4,
+        treatment_arms={"CAP-dTOC": 2, "dTOC": 2},
+        treated=4,
+        not_treated=0,
+        completed=2,
+        discontinued=1,
+        discontinued_reasons={"toxicity": 1},
+        ongoing=1,
+        died=1,
+        analysed=4,
+    )
+
+
+def test_untreated_end_and_unassigned_treatment_arm() -> None:
+    tables = report_tables()
+    ends = [*tables["end_of_treatment"], {"trial_id": "P03", "ended_on": "2024-03-01"}]
+    ends[-1]["reason"] = "withdrawal"
+    patients = [
+        row | {"treatment_arm": None} if row["trial_id"] == "P05" else row
+        for row in tables["patients"]
+    ]
+    standard, personalized = consort_flow(
+        report_dataset(end_of_treatment=ends, patients=patients)
+    ).arms
+    # P03 withdrew before any cycle: not treated, not a discontinuation of treatment
+    assert (standard.not_treated, standard.discontinued) == (1, 1)
+    assert personalized.treatment_arms == {"CAP-dTOC": 2, "dTOC": 1, "not yet assigned": 1}
+
+
+def test_diagram_is_svg_with_every_count(report_dataset: TrialDataset) -> None:
+    svg = consort_svg(consort_flow(report_dataset))
+    root = ET.fromstring(svg)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    text = " ".join(
+        "".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")
+    )
+    for line in (
+        "Screened (n=10)",
+        "Eligible (n=8)",
+        "Not eligible (n=1)",
+        "Eligibility pending (n=1)",
+        "Randomized (n=7)",
+        "Eligible, not randomized (n=1)",
+        "Allocated to standard (n=3)",
+        "Allocated to personalized (n=4)",
+        "dTOC: n=2",
+        "Treated (n=4)",
+        "toxicity: n=1",
+        "Ongoing (n=1)",
+        "Analysed, intention to treat (n=3)",
+    ):
+        assert line in text
+    assert float(root.get("height", "0")) > 300
