@@ -16,6 +16,7 @@ from startrt.protocol.stratification import protocol_strata
 from startrt.web.trial import services
 from startrt.web.trial.models import Patient, Screening, Site
 from support.records import eligible_screening
+from web.test_api_fuzz import served_schema
 
 Staff = dict[str, User]
 Sites = dict[str, Site]
@@ -258,3 +259,16 @@ def test_unsafe_methods_need_the_csrf_token(staff: Staff, sites: Sites) -> None:
         "/api/patients", body, content_type="application/json", headers={"X-CSRFToken": CSRF_TOKEN}
     )
     assert accepted.status_code == 201
+
+
+def test_the_api_schema_and_docs_need_a_login(staff: Staff) -> None:
+    anonymous = Client()
+    refused = anonymous.get("/api/openapi.json")
+    assert (refused.status_code, refused.json()) == (401, {"detail": "Unauthorized"})
+    docs = anonymous.get("/api/docs")
+    assert (docs.status_code, docs["Location"]) == (302, "/login/?next=/api/docs")
+    nurse = client_for(staff["nurse"])
+    schema = nurse.get("/api/openapi.json")
+    assert schema.status_code == 200
+    assert schema.json() == served_schema()  # what the fuzzing test loads in-process
+    assert nurse.get("/api/docs").status_code == 200

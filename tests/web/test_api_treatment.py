@@ -16,7 +16,7 @@ from django.test import Client
 from startrt.web.treatment.models import Cycle, PlanProposal
 from startrt.web.trial.models import Patient, Role, Site
 from web.conftest import make_user
-from web.test_treatment import GOOD_LABS, randomized
+from web.test_treatment import GOOD_LABS, PASSWORD, randomized
 
 Staff = dict[str, User]
 Sites = dict[str, Site]
@@ -87,8 +87,11 @@ def test_a_dtoc_cycle_from_proposal_to_dosimetry(team: Staff, patient: Patient) 
     )
     assert labs.status_code == 201
     assert (labs.json()["cycle"], labs.json()["decision"]["action"]) == (1, "go")
-    released = post(investigator, "cycles/1/release", {"expected_version": 1})
+    refused = post(investigator, "cycles/1/release", {"expected_version": 1, "password": "guess"})
+    assert (refused.status_code, refused.json()["field"]) == (422, "password")
+    released = post(investigator, "cycles/1/release", {"expected_version": 1, "password": PASSWORD})
     assert (released.status_code, released.json()["released_by"]) == (200, "investigator.lund")
+    assert released.json()["release_locked"] is True
     administration = {
         "activity_gbq": 7.4,
         "lot": "LU-2025-17",
@@ -151,7 +154,22 @@ OPERATIONS = [
     ("get", "schedule", None),
     ("get", "kidney-dose", None),
     ("post", "labs", {"values": GOOD_LABS, "drawn_at": "2025-03-10T09:00:00Z"}),
-    ("post", "cycles/1/release", {"expected_version": 1}),
+    ("post", "cycles/1/release", {"expected_version": 1, "password": "correct horse battery"}),
+    ("post", "cycles/1/release/unlock", {"password": "correct horse battery", "reason": "r"}),
+    (
+        "post",
+        "cycles/1/reschedule",
+        {"planned_date": "2025-03-20", "reason": "r", "expected_version": 1},
+    ),
+    ("post", "cycles/1/cancel", {"reason": "r", "expected_version": 1}),
+    ("get", "dosimetry", None),
+    ("get", "plan", None),
+    ("get", "capecitabine", None),
+    (
+        "post",
+        "cycles/1/capecitabine/assessment",
+        {"weight_kg": 78, "height_cm": 178, "age_years": 64, "creatinine_umol_l": 85},
+    ),
     ("post", "cycles/1/dosimetry", {"left_kidney_gy": 4.0, "right_kidney_gy": 5.0}),
     ("post", "plan", None),
     ("post", "plan/1/accept", {"expected_version": 1}),
@@ -219,3 +237,115 @@ def test_a_nul_character_in_a_record_is_refused(team: Staff, patient: Patient) -
     refused = post(client_for(team["investigator"]), "death", {"record": death})
     assert (refused.status_code, refused.json()["field"]) == (422, "record")
     assert "NUL" in refused.json()["rule"]
+
+
+def released_cycle(team: Staff) -> dict[str, Any]:
+    """Cycle 1 of S01-LUN-001 planned (17 March 2025), labs 'go', released (signed)."""
+    physicist, investigator = client_for(team["physicist"]), client_for(team["investigator"])
+    proposal = post(physicist, "plan").json()
+    post(physicist, f"plan/{proposal['id']}/accept", {"expected_version": 1})
+    post(
+        client_for(team["nurse"]),
+        "labs",
+        {"values": GOOD_LABS, "drawn_at": "2025-03-10T09:00:00Z", "cycle": 1},
+    )
+    released = post(investigator, "cycles/1/release", {"expected_version": 1, "password": PASSWORD})
+    assert released.status_code == 200
+    body: dict[str, Any] = released.json()
+    return body
+
+
+def test_a_signed_release_locks_rescheduling_until_unlocked(team: Staff, patient: Patient) -> None:
+    investigator = client_for(team["investigator"])
+    cycle = released_cycle(team)
+    move = {"planned_date": "2025-03-24", "reason": "scanner down", "expected_version": 2}
+    locked = post(investigator, "cycles/1/reschedule", move)
+    assert (locked.status_code, locked.json()["field"]) == (409, "record")
+    assert "unlock the signature" in locked.json()["rule"]
+    cancel = post(investigator, "cycles/1/cancel", {"reason": "r", "expected_version": 2})
+    assert cancel.status_code == 409
+    unlock = {"password": PASSWORD, "reason": "scanner down: the date moves"}
+    unlocked = post(investigator, "cycles/1/release/unlock", unlock)
+    assert (unlocked.status_code, unlocked.json()["release_locked"]) == (200, False)
+    assert cycle["version"] == unlocked.json()["version"] == 2  # the cycle itself is unchanged
+    moved = post(investigator, "cycles/1/reschedule", move)
+    assert moved.status_code == 200
+    assert (moved.json()["planned_date"], moved.json()["released_by"]) == ("2025-03-24", "")
+
+
+def test_a_reschedule_outside_the_window_needs_a_confirmed_deviation(
+    team: Staff, patient: Patient
+) -> None:
+    physicist, investigator = client_for(team["physicist"]), client_for(team["investigator"])
+    proposal = post(physicist, "plan").json()
+    post(physicist, f"plan/{proposal['id']}/accept", {"expected_version": 1})
+    # cycle 1's window: the screening's planned start 17 March 2025 +/- 2 weeks
+    move = {"planned_date": "2025-04-07", "reason": "patient ill", "expected_version": 1}
+    refused = post(investigator, "cycles/1/reschedule", move)
+    assert refused.status_code == 422
+    assert (refused.json()["field"], refused.json()["value"]) == ("planned_date", "2025-04-07")
+    assert "7 days after its window 2025-03-03 to 2025-03-31" in refused.json()["rule"]
+    nurse = post(client_for(team["nurse"]), "cycles/1/reschedule", move)
+    assert nurse.status_code == 403
+    moved = post(investigator, "cycles/1/reschedule", {**move, "accept_deviation": True})
+    assert moved.status_code == 200
+    assert moved.json()["window_deviation"].startswith("Cycle 1 on 2025-04-07 is 7 days after")
+    stale = post(investigator, "cycles/1/cancel", {"reason": "withdrew", "expected_version": 1})
+    assert stale.status_code == 409
+    cancelled = post(investigator, "cycles/1/cancel", {"reason": "withdrew", "expected_version": 2})
+    assert (cancelled.status_code, cancelled.json()["status"]) == (200, "cancelled")
+
+
+def test_corrections_need_a_reason_and_the_current_version(team: Staff, patient: Patient) -> None:
+    nurse, physicist = client_for(team["nurse"]), client_for(team["physicist"])
+    released_cycle(team)
+    given = {
+        "activity_gbq": 7.4,
+        "lot": "LU-2025-17",
+        "infusion_start": "2025-03-17T09:00:00Z",
+        "infusion_end": "2025-03-17T09:30:00Z",
+        "inpatient_days": 1.5,
+        "expected_version": 2,
+    }
+    first = post(nurse, "cycles/1/administration", given)
+    assert (first.status_code, first.json()["inpatient_days"]) == (200, 1.5)
+    correction = {**given, "lot": "LU-2025-18", "expected_version": 3}
+    no_reason = post(nurse, "cycles/1/administration", correction)
+    assert (no_reason.status_code, no_reason.json()["field"]) == (422, "reason")
+    stale = post(
+        nurse, "cycles/1/administration", {**correction, "expected_version": 2, "reason": "x"}
+    )
+    assert stale.status_code == 409
+    too_long = post(
+        nurse, "cycles/1/administration", {**correction, "inpatient_days": 61, "reason": "x"}
+    )
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "inpatient_days")
+    fixed = post(nurse, "cycles/1/administration", {**correction, "reason": "lot misread"})
+    assert (fixed.status_code, fixed.json()["lot"], fixed.json()["version"]) == (
+        200,
+        "LU-2025-18",
+        4,
+    )
+
+    doses = {"left_kidney_gy": 4.0, "right_kidney_gy": 5.0, "imaging_sessions": 4}
+    assert post(physicist, "cycles/1/dosimetry", doses).status_code == 200
+    proposal = post(physicist, "plan").json()
+    corrected = {**doses, "left_kidney_gy": 8.0, "reason": "VOI redrawn"}
+    stale = post(physicist, "cycles/1/dosimetry", {**corrected, "expected_version": 2})
+    assert stale.status_code == 409
+    answer = post(physicist, "cycles/1/dosimetry", {**corrected, "expected_version": 1})
+    assert (answer.status_code, answer.json()["version"]) == (200, 2)
+    [result] = nurse.get(f"{PATIENT_URL}/dosimetry").json()
+    assert (result["left_kidney_gy"], result["imaging_sessions"], result["source"]) == (
+        8.0,
+        4,
+        "entered",
+    )
+    # mean (8 + 5) / 2 = 6.5 Gy: the cumulative dose follows the correction
+    kidney = nurse.get(f"{PATIENT_URL}/kidney-dose").json()
+    assert kidney["cumulative"] == [{"cycle": 1, "cumulative_gy": 6.5}]
+    proposals = nurse.get(f"{PATIENT_URL}/plan").json()
+    assert [(p["id"], p["status"]) for p in proposals][-1] == (proposal["id"], "superseded")
+    late = post(physicist, f"plan/{proposal['id']}/accept", {"expected_version": 2})
+    assert late.status_code == 422
+    assert "was superseded" in late.json()["rule"]

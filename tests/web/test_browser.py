@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib.auth.models import User
 from django.db import connection
 from playwright.sync_api import Page, expect, sync_playwright
@@ -34,12 +35,16 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-APPEND_ONLY = importlib.import_module("startrt.web.trial.migrations.0002_audit_append_only")
+APPEND_ONLY = [
+    importlib.import_module("startrt.web.trial.migrations.0002_audit_append_only"),
+    importlib.import_module("startrt.web.signing.migrations.0002_signature_append_only"),
+]
 
 
 def _audit_triggers(create: bool) -> None:
     with connection.schema_editor() as editor:
-        (APPEND_ONLY.create if create else APPEND_ONLY.drop)(None, editor)
+        for migration in APPEND_ONLY:
+            (migration.create if create else migration.drop)(apps, editor)
 
 
 @pytest.fixture(scope="module")

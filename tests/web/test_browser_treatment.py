@@ -1,7 +1,8 @@
 """The browser walk continued after randomization, in headless Debian Chromium: the physicist
 accepts the planner's proposal, the nurse enters pre-cycle labs, the investigator releases the
-cycle, the nurse records its administration, the physicist enters its dosimetry and accepts the
-next proposal, and the nurse reports an adverse event; screenshots on the way."""
+cycle signing with the password, the nurse records its administration, the physicist enters its
+dosimetry, corrects it with a reason and accepts the next proposal, and the nurse reports an
+adverse event; screenshots on the way."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from startrt.web.events.models import AdverseEvent
+from startrt.web.signing.models import Signature
 from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
 from web.test_browser import (
+    PASSWORD,
     audit_triggers_back,
     chromium_page,
     flushable_audit_trail,
@@ -70,8 +73,10 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
         sign_out(page)
 
         as_user("investigator.lund")
-        page.click("#cycle-1 button[name=release]")
+        fill_and_submit(page, "#cycle-1 .release", {"password": PASSWORD}, "release")
         expect(page.locator("#cycle-1")).to_contain_text("released by investigator.lund")
+        expect(page.locator("#cycle-1 .locked")).to_contain_text("Release signed")
+        screenshot("released_signed")
         sign_out(page)
 
         as_user("nurse.lund")
@@ -80,6 +85,7 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
             "lot": "LU-2025-17",
             "infusion_start": "2025-03-17T09:00",
             "infusion_end": "2025-03-17T09:30",
+            "inpatient_days": "1.5",
         }
         fill_and_submit(page, "#cycle-1", administration, "administer")
         expect(page.locator("#cycle-1 h3")).to_contain_text("administered")
@@ -88,9 +94,12 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
 
         as_user("physicist.lund")
         doses = {"left_kidney_gy": "4.0", "right_kidney_gy": "5.0", "marrow_gy": "0.3"}
-        fill_and_submit(page, "#cycle-1", doses, "dosimetry")
+        fill_and_submit(page, "#cycle-1 .dosimetry-entry", doses, "dosimetry")
         expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("right kidney 5.0 Gy")
         expect(page.locator("#kidney-dose circle")).to_have_count(1)
+        correction = {"left_kidney_gy": "4.4", "reason": "left kidney VOI redrawn"}
+        fill_and_submit(page, "#cycle-1 .dosimetry-entry", correction, "dosimetry")
+        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("left kidney 4.4 Gy")
         accept_a_new_proposal(page)
         expect(page.locator("#cycle-2")).to_contain_text("planned")
         screenshot("dosimetry_and_next_plan")
@@ -113,10 +122,13 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
         "LU-2025-17",
         "investigator.lund",
     )
-    assert DosimetryResult.objects.get(cycle=cycle).entered_by == "physicist.lund"
+    assert cycle.inpatient_days == 1.5
+    result = DosimetryResult.objects.get(cycle=cycle)
+    assert (result.entered_by, result.left_kidney_gy, result.version) == ("physicist.lund", 4.4, 2)
+    assert Signature.objects.get().kind == "treatment.cycle"
     assert PlanProposal.objects.filter(status=PlanProposal.Status.ACCEPTED).count() == 2
     assert AdverseEvent.objects.get().term == "Nausea"
-    assert len(shots) == 5
+    assert len(shots) == 6
     for shot in shots:
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert shot.stat().st_size > 1000

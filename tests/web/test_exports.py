@@ -167,7 +167,15 @@ def test_patient_linked_tables_carry_the_trial_id_and_foreign_keys_as_ids(
     }
     assert datetime.fromisoformat(patients[0]["registered_at"]).utcoffset() is not None
     header, consents = read_csv(files["trial_consent.csv"])
-    assert header == ["trial_id", "id", "patient_id", "form_version", "signed_on"]
+    assert header == [
+        "trial_id",
+        "id",
+        "patient_id",
+        "form_version",
+        "signed_on",
+        "version",
+        "updated_at",
+    ]
     assert [(c["trial_id"], c["patient_id"], c["signed_on"]) for c in consents] == [
         ("S01-LUN-001", str(first.pk), "2025-02-20")
     ]

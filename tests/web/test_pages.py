@@ -178,9 +178,10 @@ def test_screening_errors_come_back_next_to_their_field(
     stale = client.post(
         url, form_data(eligible_screening(ecog=0), reason="ECOG re-assessed", expected_version=0)
     )
-    assert stale.status_code == 422
+    assert stale.status_code == 409  # a conflict with the stored version, said plainly
     assert stale.context["screening_form"].non_field_errors() == [
-        "expected_version=0: the screening record is at version 1: reload it"
+        "Not saved: someone changed this record after you opened it (the screening record is "
+        "at version 1). Reload the page, check the current values and enter your change again."
     ]
 
     disordered = client.post(
@@ -246,7 +247,7 @@ def test_a_signed_screening_record_is_locked_until_unlocked_with_a_reason(
 
     change = form_data(eligible_screening(ecog=0), reason="ECOG re-assessed", expected_version=1)
     locked = client.post(f"{base}screening/", change)
-    assert locked.status_code == 422
+    assert locked.status_code == 409
     (message,) = locked.context["screening_form"].non_field_errors()
     assert "is signed (authorship) by nurse.lund" in message
     assert Screening.objects.get(patient=screened).version == 1

@@ -1,6 +1,7 @@
 """The treatment page: rendered for the site's users, 404 for another site's user, only the
-physicist decides on the planner's proposal (a nurse gets 403), and the cumulative kidney dose
-is drawn server-side as an SVG polyline with the protocol's limit line."""
+physicist decides on the planner's proposal (a nurse gets 403), the cumulative kidney dose
+drawn server-side as an SVG polyline with the protocol's limit line; the signed release and its
+lock, rescheduling against the window, corrections of administration and dosimetry."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from startrt.web.pages.treatment_views import kidney_dose_svg
 from startrt.web.treatment import services
 from startrt.web.treatment.models import Cycle, PlanProposal
 from startrt.web.trial.models import Patient
-from web.test_treatment import Sites, Staff, give, planned_cycle, randomized, team
+from web.test_treatment import (
+    PASSWORD,
+    Sites,
+    Staff,
+    give,
+    labs_go,
+    planned_cycle,
+    randomized,
+    team,
+)
 
 __all__ = ["team"]  # the fixture, used by name
 
@@ -32,7 +42,7 @@ def patient(team: Staff, sites: Sites) -> Patient:
 def test_the_page_renders_for_the_sites_users(
     client: Client, team: Staff, patient: Patient
 ) -> None:
-    for role in ("nurse", "investigator", "physicist", "monitor"):
+    for role in ("nurse", "investigator", "physicist", "pharmacist", "monitor"):
         page = signed_in(Client(), team[role]).get("/patients/S01-LUN-001/treatment/")
         assert page.status_code == 200, role
         html = page.content.decode()
@@ -97,3 +107,106 @@ def test_svg_coordinates() -> None:
     chart = kidney_dose_svg([(1, 9.0), (2, 18.0)], 30.0)
     assert chart["limit_y"] == pytest.approx(53.333, abs=1e-3)
     assert chart["points"] == "30.0,170.0 115.0,135.0 200.0,100.0"
+
+
+PAGE = "/patients/S01-LUN-001/treatment/"
+CYCLE_PAGE = "/patients/S01-LUN-001/treatment/cycles/1"
+
+
+def test_the_release_is_signed_with_the_password_and_locks_the_cycle(
+    team: Staff, patient: Patient
+) -> None:
+    cycle = planned_cycle(team, patient)
+    labs_go(team, cycle)
+    investigator = signed_in(Client(), team["investigator"])
+    wrong = investigator.post(
+        f"{CYCLE_PAGE}/release/", {"expected_version": "1", "password": "guess"}
+    )
+    assert wrong.status_code == 422
+    assert "is not the password of investigator.lund" in wrong.content.decode()
+    assert Cycle.objects.get(pk=cycle.pk).released_by == ""
+    right = investigator.post(
+        f"{CYCLE_PAGE}/release/", {"expected_version": "1", "password": PASSWORD}
+    )
+    assert (right.status_code, right["Location"]) == (302, PAGE)
+    html = investigator.get(PAGE).content.decode()
+    assert "Release signed: the plan (date, activity, cancellation) is locked" in html
+    # the labs' grades: platelets 210 >= LLN 145 -> grade 0
+    assert re.search(
+        r"platelets_10e9_l</td><td>210(\.0)?</td><td>Platelet count decreased</td>"
+        r'<td class="grade">0</td>',
+        html,
+    )
+    move = {"expected_version": "2", "planned_date": "2025-03-20", "reason": "scanner down"}
+    locked = investigator.post(f"{CYCLE_PAGE}/reschedule/", move)
+    assert locked.status_code == 409
+    assert "unlock the signature" in locked.content.decode()
+    unlocked = investigator.post(
+        f"{CYCLE_PAGE}/release/unlock/", {"reason": "scanner down", "password": PASSWORD}
+    )
+    assert unlocked.status_code == 302
+    assert investigator.post(f"{CYCLE_PAGE}/reschedule/", move).status_code == 302
+    cycle.refresh_from_db()
+    assert (cycle.planned_date.isoformat(), cycle.released_by) == ("2025-03-20", "")
+
+
+def test_a_reschedule_outside_the_window_is_refused_unless_confirmed(
+    team: Staff, patient: Patient
+) -> None:
+    planned_cycle(team, patient)
+    investigator = signed_in(Client(), team["investigator"])
+    move = {"expected_version": "1", "planned_date": "2025-04-07", "reason": "patient ill"}
+    refused = investigator.post(f"{CYCLE_PAGE}/reschedule/", move)
+    assert refused.status_code == 422
+    assert "is 7 days after its window 2025-03-03 to 2025-03-31" in refused.content.decode()
+    confirmed = investigator.post(f"{CYCLE_PAGE}/reschedule/", {**move, "accept_deviation": "on"})
+    assert confirmed.status_code == 302
+    html = investigator.get(PAGE).content.decode()
+    assert "Protocol deviation: Cycle 1 on 2025-04-07 is 7 days after its window" in html
+    cancelled = investigator.post(f"{CYCLE_PAGE}/cancel/", {"expected_version": "1", "reason": "x"})
+    assert cancelled.status_code == 409  # loaded before the reschedule
+    assert "Reload the page" in cancelled.content.decode()
+
+
+def test_corrections_of_administration_and_dosimetry_through_the_page(
+    team: Staff, patient: Patient
+) -> None:
+    cycle = give(team, planned_cycle(team, patient), 7.4)
+    services.record_dosimetry(team["physicist"], cycle, left_kidney_gy=4.0, right_kidney_gy=5.0)
+    proposal = services.propose_next_cycle(team["physicist"], patient)
+    nurse = signed_in(Client(), team["nurse"])
+    html = nurse.get(PAGE).content.decode()
+    assert "Correct the administration" in html
+    assert 'name="lot" value="LU-2025-17"' in html  # the form starts from the recorded values
+    recorded = {
+        "expected_version": str(cycle.version),
+        "activity_gbq": "7.4",
+        "lot": "LU-2025-17",
+        "infusion_start": "2025-03-17T09:00",
+        "infusion_end": "2025-03-17T09:30",
+        "inpatient_days": "2",
+    }
+    url = f"{CYCLE_PAGE}/administration/"
+    no_reason = nurse.post(url, recorded)
+    assert no_reason.status_code == 422
+    assert "a correction of an administration needs a reason" in no_reason.content.decode()
+    assert nurse.post(url, {**recorded, "reason": "stay recorded"}).status_code == 302
+    assert Cycle.objects.get(pk=cycle.pk).inpatient_days == 2.0
+
+    physicist = signed_in(Client(), team["physicist"])
+    corrected = {
+        "left_kidney_gy": "8",
+        "right_kidney_gy": "10",
+        "imaging_sessions": "4",
+        "expected_version": "1",
+        "reason": "VOIs redrawn",
+    }
+    assert physicist.post(f"{CYCLE_PAGE}/dosimetry/", corrected).status_code == 302
+    html = physicist.get(PAGE).content.decode()
+    assert "left kidney 8.0 Gy, right kidney 10.0 Gy" in html
+    assert "4 imaging sessions" in html
+    assert "Superseded: the values it was computed from were corrected." in html
+    proposal.refresh_from_db()
+    assert proposal.status == PlanProposal.Status.SUPERSEDED
+    stale = physicist.post(f"{CYCLE_PAGE}/dosimetry/", {**corrected, "left_kidney_gy": "7"})
+    assert stale.status_code == 409

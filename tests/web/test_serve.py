@@ -1,5 +1,6 @@
-"""`startrt serve` on a fresh data folder: migrates SQLite, creates the first administrator and
-the protocol's sites, and answers HTTP."""
+"""`startrt serve` on a fresh data folder: migrates SQLite (with the append-only triggers of the
+audit trail and of signatures), creates the first administrator and the protocol's sites, and
+answers HTTP."""
 
 from __future__ import annotations
 
@@ -61,4 +62,6 @@ def test_serve_starts_on_a_new_sqlite_database(tmp_path: Path) -> None:
     assert {name for (name,) in triggers} == {
         "trial_auditentry_no_update",
         "trial_auditentry_no_delete",
+        "signing_signature_no_update",
+        "signing_signature_no_delete",
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import date
 
 import pytest
 from axes.models import AccessAttempt
@@ -20,6 +21,7 @@ from startrt.protocol.stratification import protocol_strata
 from startrt.validation import InvalidInputError
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning, Signature
+from startrt.web.treatment.models import Cycle
 from startrt.web.trial import audit, services
 from startrt.web.trial.models import AuditEntry, Screening, Site, Slot
 from support.records import eligible_screening
@@ -240,3 +242,44 @@ def test_a_signed_action_happens_only_with_the_right_password(
     slot = Slot.objects.get(patient=patient)
     assert (signature.kind, signature.record_id) == ("trial.slot", str(slot.pk))
     assert signing.content_unchanged(signature)
+
+
+def test_a_model_naming_signed_fields_is_hashed_on_those_only(
+    staff: Staff, sites: dict[str, Site]
+) -> None:
+    patient = services.register_patient(staff["nurse"], sites["Lund"], "S01-LUN-001", "male")
+    cycle = Cycle.objects.create(
+        patient=patient, number=1, planned_date=date(2025, 3, 17), planned_activity_gbq=7.5
+    )
+    # recomputed here: SHA-256 of the sorted, compact JSON of the fields Cycle names
+    values = {name: audit.snapshot(cycle)[name] for name in Cycle.signed_fields}
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
+    assert signing.content_sha256(cycle) == hashlib.sha256(text.encode()).hexdigest()
+    before = signing.content_sha256(cycle)
+    cycle.lot = "LU-1"  # not a signed field
+    assert signing.content_sha256(cycle) == before
+    cycle.planned_activity_gbq = 7.4
+    assert signing.content_sha256(cycle) != before
+
+
+def test_unlock_record_ends_every_active_signature_of_the_record_at_once(
+    staff: Staff, screening: Screening, request_as: RequestAs
+) -> None:
+    kind = "trial.screening"
+    signing.sign(request_as(staff["nurse"]), PASSWORD, kind, screening.pk, "authorship")
+    signing.sign(request_as(staff["investigator"]), PASSWORD, kind, screening.pk, "approval")
+    with pytest.raises(PermissionDenied):  # the nurse may not end the investigator's signature
+        signing.unlock_record(request_as(staff["nurse"]), PASSWORD, kind, screening.pk, "r")
+    assert Signature.objects.filter(unlocked_at__isnull=True).count() == 2
+    with pytest.raises(InvalidInputError, match="reason"):
+        signing.unlock_record(request_as(staff["investigator"]), PASSWORD, kind, screening.pk, "")
+    unlocked = signing.unlock_record(
+        request_as(staff["investigator"]), PASSWORD, kind, screening.pk, "ECOG corrected"
+    )
+    assert [s.unlock_reason for s in unlocked] == ["ECOG corrected", "ECOG corrected"]
+    assert not signing.is_locked(kind, screening.pk)
+    assert AuditEntry.objects.filter(table="signing_signature", action="update").count() == 2
+    with pytest.raises(InvalidInputError, match="carries no active signature"):
+        signing.unlock_record(
+            request_as(staff["investigator"]), PASSWORD, kind, screening.pk, "again"
+        )

@@ -1,7 +1,8 @@
 """The JSON API (django-ninja, OpenAPI 3): one NinjaAPI; each part of the trial adds a router.
 
 Every operation needs a logged-in Django session (`django_auth`); being cookie based, it also
-checks the CSRF token (X-CSRFToken header) on unsafe methods."""
+checks the CSRF token (X-CSRFToken header) on unsafe methods. The schema (/api/openapi.json)
+and the docs (/api/docs) need the login too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from startrt.web.api.events import router as events_router
 from startrt.web.api.treatment import router as treatment_router
 from startrt.web.api.trial import router as trial_router
 
-api = NinjaAPI(title="startrt", version="1", urls_namespace="api", auth=django_auth)
+api = NinjaAPI(
+    title="startrt",
+    version="1",
+    urls_namespace="api",
+    auth=django_auth,
+    docs_decorator=errors.docs_login_required,
+)
 errors.install(api)
 api.add_router("/", trial_router)
 api.add_router("/", treatment_router)

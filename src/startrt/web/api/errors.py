@@ -1,20 +1,25 @@
 """Errors of the JSON API as JSON: refused input 422 naming field, value and rule (the library's
 InvalidInputError and the request schema's own refusals alike); wrong role 403; a patient that
-does not exist or lies outside the user's sites 404; an edit based on an old version 409."""
+does not exist or lies outside the user's sites 404; an edit based on an old version, or of a
+signed (locked) record, 409. The schema and its docs answer 401 (or send a browser to the login
+page) until the user signs in (`docs_login_required`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import ValidationError
 
 from startrt.validation import InvalidInputError
+from startrt.web.signing.services import RecordLockedError
 from startrt.web.trial.changes import StaleVersionError
 
 
@@ -108,9 +113,25 @@ def install(api: NinjaAPI) -> None:
     handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
         (InvalidInputError, refused),
         (StaleVersionError, stale),
+        (RecordLockedError, stale),
         (ValidationError, schema_refused),
         (PermissionDenied, forbidden),
         (Http404, not_found),
     ]
     for exception, handler in handlers:
         api.add_exception_handler(exception, handler)
+
+
+def docs_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The OpenAPI schema and its docs page for signed-in users only: the JSON schema answers 401
+    (as every operation does), the docs page sends a browser to the login page."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.path.endswith(".json"):
+            return JsonResponse(Detail(detail="Unauthorized").model_dump(), status=401)
+        return redirect_to_login(request.get_full_path())
+
+    return guarded

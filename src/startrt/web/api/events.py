@@ -1,8 +1,11 @@
 """JSON API of clinical events: adverse events, tumour assessments (RECIST 1.1 responses
-computed), end of treatment and death.
+computed), end of treatment, follow-up and death; each can be corrected after first entry.
 
 As in `api.trial`: a patient outside the user's sites answers 404, the services check the role
-(403), the records are validated (422) and an edit of an older version is refused (409)."""
+(403), the records are validated (422), an edit of an older version is refused (409) and lists
+are paginated (`Pages`). First entry is POST; a correction is PUT on the record, with a reason
+and the version it is based on (end of treatment and death, one per patient, also take a change
+through their POST, as they always did)."""
 
 from __future__ import annotations
 
@@ -10,68 +13,84 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
-from pydantic import field_validator
 
-from startrt.web.api.trial import NO_NUL, TrialId, _patient_responses, _visible_patient
+from startrt.web.api.trial import (
+    ChangeIn,
+    CorrectionIn,
+    RecordId,
+    RecordIn,
+    TrialId,
+    paginated,
+    patient_record,
+    patient_responses,
+    visible_patient,
+)
 from startrt.web.events import services
-from startrt.web.events.models import AdverseEvent, Death, EndOfTreatment, TumourAssessment
+from startrt.web.events.models import (
+    AdverseEvent,
+    Death,
+    EndOfTreatment,
+    FollowUp,
+    TumourAssessment,
+)
+from startrt.web.trial.models import Patient
 
 router = Router(tags=["events"])
 
-
-def _has_nul(value: object) -> bool:
-    """Whether a NUL character lies anywhere in the JSON data (PostgreSQL text cannot hold it)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
-class RecordIn(Schema):
-    record: dict[str, Any]
-
-    @field_validator("record")
-    @classmethod
-    def _no_nul(cls, record: dict[str, Any]) -> dict[str, Any]:
-        if _has_nul(record):
-            raise ValueError("must not contain NUL characters")
-        return record
-
-
-class ChangeIn(RecordIn):
-    reason: str = Field(
-        default="", pattern=NO_NUL, description="required for a change after first entry"
-    )
-    expected_version: int | None = Field(
-        default=None, description="the version the change is based on (required for a change)"
-    )
+AE_FIELDS = (
+    "term, ctcae_grade (1-5), onset_date, resolved_date, serious, seriousness_criteria, "
+    "attribution_prrt, attribution_capecitabine, outcome"
+)
+SERIES = "the RECIST 1.1 series so far (startrt.clinical.recist.parse_series)"
+END_FIELDS = "date, reason, details"
+FOLLOW_UP_FIELDS = "date, status (alive, dead, lost), progression, progression_date"
+DEATH_FIELDS = "date, cause, related_to_treatment"
 
 
 class AdverseEventIn(RecordIn):
-    record: dict[str, Any] = Field(
-        description="term, ctcae_grade (1-5), onset_date, resolved_date, serious, "
-        "seriousness_criteria, attribution_prrt, attribution_capecitabine, outcome"
-    )
+    record: dict[str, Any] = Field(description=AE_FIELDS)
+
+
+class AdverseEventCorrectionIn(CorrectionIn):
+    record: dict[str, Any] = Field(description=AE_FIELDS)
 
 
 class TumourAssessmentIn(ChangeIn):
     record: dict[str, Any] = Field(
-        description="the RECIST 1.1 series so far (startrt.clinical.recist.parse_series); with "
-        "expected_version the latest time point is corrected"
+        description=f"{SERIES}; with expected_version the latest time point is corrected"
+    )
+
+
+class TumourAssessmentCorrectionIn(CorrectionIn):
+    record: dict[str, Any] = Field(
+        description=f"{SERIES}, with as many time points as the latest assessment"
     )
 
 
 class EndOfTreatmentIn(ChangeIn):
-    record: dict[str, Any] = Field(description="date, reason, details")
+    record: dict[str, Any] = Field(description=END_FIELDS)
+
+
+class EndOfTreatmentCorrectionIn(CorrectionIn):
+    record: dict[str, Any] = Field(description=END_FIELDS)
+
+
+class FollowUpIn(RecordIn):
+    record: dict[str, Any] = Field(description=FOLLOW_UP_FIELDS)
+
+
+class FollowUpCorrectionIn(CorrectionIn):
+    record: dict[str, Any] = Field(description=FOLLOW_UP_FIELDS)
 
 
 class DeathIn(ChangeIn):
-    record: dict[str, Any] = Field(description="date, cause, related_to_treatment")
+    record: dict[str, Any] = Field(description=DEATH_FIELDS)
+
+
+class DeathCorrectionIn(CorrectionIn):
+    record: dict[str, Any] = Field(description=DEATH_FIELDS)
 
 
 class AdverseEventOut(Schema):
@@ -90,6 +109,7 @@ class AdverseEventOut(Schema):
 
 
 class TumourAssessmentOut(Schema):
+    id: int
     assessment_date: date
     series: dict[str, Any]
     response: dict[str, Any]
@@ -105,6 +125,16 @@ class EndOfTreatmentOut(Schema):
     updated_at: datetime
 
 
+class FollowUpOut(Schema):
+    id: int
+    date: date
+    status: str
+    progression: bool
+    progression_date: date | None
+    version: int
+    updated_at: datetime
+
+
 class DeathOut(Schema):
     date: date
     cause: str
@@ -113,35 +143,85 @@ class DeathOut(Schema):
     updated_at: datetime
 
 
+def _one(patient: Patient, model: type[EndOfTreatment] | type[Death], what: str) -> Any:
+    """The patient's single end of treatment or death record; 404 if none yet."""
+    found = model.objects.filter(patient=patient).first()
+    if found is None:
+        raise Http404(f"patient {patient.trial_id} has no {what} record yet")
+    return found
+
+
 @router.get(
-    "/patients/{trial_id}/adverse-events", response=_patient_responses(200, list[AdverseEventOut])
+    "/patients/{trial_id}/adverse-events", response=patient_responses(200, list[AdverseEventOut])
 )
-def list_adverse_events(request: HttpRequest, trial_id: TrialId) -> QuerySet[AdverseEvent]:
+@paginated
+def list_adverse_events(
+    request: HttpRequest, trial_id: TrialId, response: HttpResponse
+) -> QuerySet[AdverseEvent]:
     """The patient's adverse events in order of onset."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     return AdverseEvent.objects.filter(patient=patient).order_by("onset_date", "id")
 
 
 @router.post(
-    "/patients/{trial_id}/adverse-events", response=_patient_responses(201, AdverseEventOut, 403)
+    "/patients/{trial_id}/adverse-events", response=patient_responses(201, AdverseEventOut, 403)
 )
 def report_adverse_event(
     request: HttpRequest, trial_id: TrialId, body: AdverseEventIn
 ) -> Status[AdverseEvent]:
     """Report a new adverse event of a randomized patient."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     return Status(201, services.report_adverse_event(request.user, patient, body.record))
+
+
+@router.get(
+    "/patients/{trial_id}/adverse-events/{event_id}",
+    response=patient_responses(200, AdverseEventOut),
+)
+def get_adverse_event(request: HttpRequest, trial_id: TrialId, event_id: RecordId) -> Any:
+    """One adverse event."""
+    return patient_record(visible_patient(request, trial_id), AdverseEvent, event_id, "event")
+
+
+@router.put(
+    "/patients/{trial_id}/adverse-events/{event_id}",
+    response=patient_responses(200, AdverseEventOut, 403, 409),
+)
+def correct_adverse_event(
+    request: HttpRequest, trial_id: TrialId, event_id: RecordId, body: AdverseEventCorrectionIn
+) -> AdverseEvent:
+    """Correct an adverse event (grade, seriousness, attribution, outcome, resolution date:
+    every field re-entered), with a reason and the version it is based on."""
+    patient = visible_patient(request, trial_id)
+    event = patient_record(patient, AdverseEvent, event_id, "event")
+    corrected: AdverseEvent = services.change_adverse_event(
+        request.user, event, body.record, reason=body.reason, expected_version=body.expected_version
+    )
+    return corrected
+
+
+@router.get(
+    "/patients/{trial_id}/tumour-assessments",
+    response=patient_responses(200, list[TumourAssessmentOut]),
+)
+@paginated
+def list_tumour_assessments(
+    request: HttpRequest, trial_id: TrialId, response: HttpResponse
+) -> QuerySet[TumourAssessment]:
+    """The patient's tumour assessments in date order, each with its computed responses."""
+    patient = visible_patient(request, trial_id)
+    return TumourAssessment.objects.filter(patient=patient).order_by("assessment_date")
 
 
 @router.post(
     "/patients/{trial_id}/tumour-assessments",
-    response=_patient_responses(201, TumourAssessmentOut, 403, 409),
+    response=patient_responses(201, TumourAssessmentOut, 403, 409),
 )
 def record_tumour_assessment(
     request: HttpRequest, trial_id: TrialId, body: TumourAssessmentIn
 ) -> Status[TumourAssessment]:
     """Add the next time point of the series (or correct the latest) with its responses."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     assessment = services.record_tumour_assessment(
         request.user,
         patient,
@@ -152,15 +232,46 @@ def record_tumour_assessment(
     return Status(201, assessment)
 
 
+@router.put(
+    "/patients/{trial_id}/tumour-assessments/{assessment_id}",
+    response=patient_responses(200, TumourAssessmentOut, 403, 409),
+)
+def correct_tumour_assessment(
+    request: HttpRequest,
+    trial_id: TrialId,
+    assessment_id: RecordId,
+    body: TumourAssessmentCorrectionIn,
+) -> TumourAssessment:
+    """Correct the latest assessment; its RECIST responses are computed again."""
+    patient = visible_patient(request, trial_id)
+    assessment = patient_record(patient, TumourAssessment, assessment_id, "assessment")
+    corrected: TumourAssessment = services.change_tumour_assessment(
+        request.user,
+        assessment,
+        body.record,
+        reason=body.reason,
+        expected_version=body.expected_version,
+    )
+    return corrected
+
+
+@router.get(
+    "/patients/{trial_id}/end-of-treatment", response=patient_responses(200, EndOfTreatmentOut)
+)
+def get_end_of_treatment(request: HttpRequest, trial_id: TrialId) -> Any:
+    """The end of protocol treatment (404 if not recorded yet)."""
+    return _one(visible_patient(request, trial_id), EndOfTreatment, "end of treatment")
+
+
 @router.post(
     "/patients/{trial_id}/end-of-treatment",
-    response=_patient_responses(200, EndOfTreatmentOut, 403, 409),
+    response=patient_responses(200, EndOfTreatmentOut, 403, 409),
 )
 def record_end_of_treatment(
     request: HttpRequest, trial_id: TrialId, body: EndOfTreatmentIn
 ) -> EndOfTreatment:
     """Record (or change, with a reason and its version) the end of protocol treatment."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     ended: EndOfTreatment = services.record_end_of_treatment(
         request.user,
         patient,
@@ -171,10 +282,69 @@ def record_end_of_treatment(
     return ended
 
 
-@router.post("/patients/{trial_id}/death", response=_patient_responses(200, DeathOut, 403, 409))
+@router.put(
+    "/patients/{trial_id}/end-of-treatment",
+    response=patient_responses(200, EndOfTreatmentOut, 403, 409),
+)
+def correct_end_of_treatment(
+    request: HttpRequest, trial_id: TrialId, body: EndOfTreatmentCorrectionIn
+) -> EndOfTreatment:
+    """Correct the end of treatment, with a reason and the version it is based on."""
+    patient = visible_patient(request, trial_id)
+    end = _one(patient, EndOfTreatment, "end of treatment")
+    corrected: EndOfTreatment = services.change_end_of_treatment(
+        request.user, end, body.record, reason=body.reason, expected_version=body.expected_version
+    )
+    return corrected
+
+
+@router.get("/patients/{trial_id}/follow-ups", response=patient_responses(200, list[FollowUpOut]))
+@paginated
+def list_follow_ups(
+    request: HttpRequest, trial_id: TrialId, response: HttpResponse
+) -> QuerySet[FollowUp]:
+    """The patient's follow-up contacts in date order."""
+    patient = visible_patient(request, trial_id)
+    return FollowUp.objects.filter(patient=patient).order_by("date")
+
+
+@router.post("/patients/{trial_id}/follow-ups", response=patient_responses(201, FollowUpOut, 403))
+def record_follow_up(request: HttpRequest, trial_id: TrialId, body: FollowUpIn) -> Status[FollowUp]:
+    """Record a follow-up contact: vital status and progression."""
+    patient = visible_patient(request, trial_id)
+    return Status(201, services.record_follow_up(request.user, patient, body.record))
+
+
+@router.put(
+    "/patients/{trial_id}/follow-ups/{follow_up_id}",
+    response=patient_responses(200, FollowUpOut, 403, 409),
+)
+def correct_follow_up(
+    request: HttpRequest, trial_id: TrialId, follow_up_id: RecordId, body: FollowUpCorrectionIn
+) -> FollowUp:
+    """Correct a follow-up contact, with a reason and the version it is based on."""
+    patient = visible_patient(request, trial_id)
+    follow_up = patient_record(patient, FollowUp, follow_up_id, "follow-up")
+    corrected: FollowUp = services.change_follow_up(
+        request.user,
+        follow_up,
+        body.record,
+        reason=body.reason,
+        expected_version=body.expected_version,
+    )
+    return corrected
+
+
+@router.get("/patients/{trial_id}/death", response=patient_responses(200, DeathOut))
+def get_death(request: HttpRequest, trial_id: TrialId) -> Any:
+    """The death record (404 if none)."""
+    return _one(visible_patient(request, trial_id), Death, "death")
+
+
+@router.post("/patients/{trial_id}/death", response=patient_responses(200, DeathOut, 403, 409))
 def record_death(request: HttpRequest, trial_id: TrialId, body: DeathIn) -> Death:
     """Record (or change, with a reason and its version) the patient's death."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     death: Death = services.record_death(
         request.user,
         patient,
@@ -183,3 +353,14 @@ def record_death(request: HttpRequest, trial_id: TrialId, body: DeathIn) -> Deat
         expected_version=body.expected_version,
     )
     return death
+
+
+@router.put("/patients/{trial_id}/death", response=patient_responses(200, DeathOut, 403, 409))
+def correct_death(request: HttpRequest, trial_id: TrialId, body: DeathCorrectionIn) -> Death:
+    """Correct the death record, with a reason and the version it is based on."""
+    patient = visible_patient(request, trial_id)
+    death = _one(patient, Death, "death")
+    corrected: Death = services.change_death(
+        request.user, death, body.record, reason=body.reason, expected_version=body.expected_version
+    )
+    return corrected

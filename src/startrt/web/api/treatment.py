@@ -1,6 +1,9 @@
-"""JSON API of the treatment course: cycles and schedule, pre-cycle labs, release and
-administration of a cycle, entered dosimetry with the cumulative kidney dose against the
-protocol's limit, and the planner's proposal that the physicist accepts or overrides.
+"""JSON API of the treatment course: cycles and schedule, rescheduling (window-checked) and
+cancellation, pre-cycle labs, the signed release of a cycle (password; unlock with a reason),
+administration and its corrections, capecitabine (the library's assessment, prescription,
+dispensing), dosimetry entered, corrected or computed from an uploaded study (zip), the
+cumulative kidney dose against the protocol's limit, and the planner's proposals that the
+physicist accepts or overrides.
 
 As in `api.trial`: a patient outside the user's sites answers 404, the services check the role
 (403), the library validates (422) and an edit of an older version is refused (409)."""
@@ -11,19 +14,30 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from django.http import Http404, HttpRequest
-from ninja import Field, Path, Router, Schema, Status
+from ninja import Field, File, Form, Path, Router, Schema, Status, UploadedFile
 
-from startrt.web.api.trial import NO_NUL, TrialId, _patient_responses, _visible_patient
-from startrt.web.treatment import services
-from startrt.web.treatment.models import Cycle, DosimetryResult, LabPanel, PlanProposal
+from startrt.web.api.trial import NO_NUL, TrialId, patient_responses, visible_patient
+from startrt.web.treatment import capecitabine, services
+from startrt.web.treatment.doses import plan_outdated
+from startrt.web.treatment.models import (
+    CapecitabinePrescription,
+    Cycle,
+    Dispensing,
+    DosimetryResult,
+    LabPanel,
+    PlanProposal,
+)
+from startrt.web.treatment.study_upload import upload_study
 from startrt.web.trial.models import Patient
-from startrt.web.trial.services import _protocol
+from startrt.web.trial.services import current_protocol
 
 router = Router(tags=["treatment"])
 
 CycleNumber = Annotated[int, Path(ge=1, le=32767, example=1)]
 ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
 Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Reason = Annotated[str, Field(pattern=NO_NUL, max_length=2000)]
+Password = Annotated[str, Field(pattern=NO_NUL, max_length=4096)]
 
 
 class CycleOut(Schema):
@@ -37,6 +51,10 @@ class CycleOut(Schema):
     infusion_end: datetime | None
     released_by: str
     released_at: datetime | None
+    release_locked: bool = Field(description="the release is signed: the plan is locked")
+    plan_outdated: bool = Field(description="planned on values corrected since: re-plan")
+    window_deviation: str = Field(description="why the date lies outside the window, if so")
+    inpatient_days: float | None
     version: int
 
 
@@ -73,6 +91,26 @@ class LabPanelOut(Schema):
 
 class ReleaseIn(Schema):
     expected_version: Version
+    password: Password = Field(description="the investigator's password: the release is signed")
+
+
+class UnlockIn(Schema):
+    password: Password
+    reason: Reason
+
+
+class RescheduleIn(Schema):
+    planned_date: date
+    reason: Reason
+    expected_version: Version
+    accept_deviation: bool = Field(
+        default=False, description="confirm a date outside the protocol window as a deviation"
+    )
+
+
+class CancelIn(Schema):
+    reason: Reason
+    expected_version: Version
 
 
 class AdministrationIn(Schema):
@@ -80,6 +118,7 @@ class AdministrationIn(Schema):
     lot: str = Field(pattern=NO_NUL, max_length=64, examples=["LU-2025-17"])
     infusion_start: datetime
     infusion_end: datetime
+    inpatient_days: float | None = Field(default=None, description="days in hospital, 0-60")
     expected_version: Version
     reason: str = Field(
         default="", pattern=NO_NUL, description="required for a correction of a recorded one"
@@ -91,6 +130,7 @@ class DosimetryIn(Schema):
     right_kidney_gy: float
     kidney_effective_half_life_h: float | None = None
     marrow_gy: float | None = None
+    imaging_sessions: int | None = Field(default=None, description="SPECT/CT sessions, 1-10")
     reason: str = Field(default="", pattern=NO_NUL, description="required to replace results")
     expected_version: Version | None = Field(
         default=None, description="the version of the results replaced"
@@ -103,8 +143,11 @@ class DosimetryOut(Schema):
     right_kidney_gy: float
     kidney_effective_half_life_h: float | None
     marrow_gy: float | None
+    imaging_sessions: int | None
     source: str
+    study_path: str
     entered_by: str
+    entered_at: datetime
     version: int
 
 
@@ -151,7 +194,23 @@ def _cycle(patient: Patient, number: int) -> Cycle:
 
 
 def _cycle_out(cycle: Cycle) -> CycleOut:
-    return CycleOut.model_validate(cycle, from_attributes=True)
+    return CycleOut(
+        number=cycle.number,
+        status=cycle.status,
+        planned_date=cycle.planned_date,
+        planned_activity_gbq=cycle.planned_activity_gbq,
+        administered_activity_gbq=cycle.administered_activity_gbq,
+        lot=cycle.lot,
+        infusion_start=cycle.infusion_start,
+        infusion_end=cycle.infusion_end,
+        released_by=cycle.released_by,
+        released_at=cycle.released_at,
+        release_locked=services.release_locked(cycle),
+        plan_outdated=plan_outdated(cycle),
+        window_deviation=cycle.window_deviation,
+        inpatient_days=cycle.inpatient_days,
+        version=cycle.version,
+    )
 
 
 def _proposal(patient: Patient, proposal_id: int) -> PlanProposal:
@@ -184,8 +243,11 @@ def _dosimetry_out(result: DosimetryResult) -> DosimetryOut:
         right_kidney_gy=result.right_kidney_gy,
         kidney_effective_half_life_h=result.kidney_effective_half_life_h,
         marrow_gy=result.marrow_gy,
+        imaging_sessions=result.imaging_sessions,
         source=result.source,
+        study_path=result.study_path,
         entered_by=result.entered_by,
+        entered_at=result.entered_at,
         version=result.version,
     )
 
@@ -194,26 +256,26 @@ CYCLE_URL = "/patients/{trial_id}/cycles/{number}"
 PLAN_URL = "/patients/{trial_id}/plan/{proposal_id}"
 
 
-@router.get("/patients/{trial_id}/cycles", response=_patient_responses(200, list[CycleOut]))
+@router.get("/patients/{trial_id}/cycles", response=patient_responses(200, list[CycleOut]))
 def list_cycles(request: HttpRequest, trial_id: TrialId) -> list[CycleOut]:
     """The patient's cycles in order: planned, administered or cancelled."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     return [_cycle_out(cycle) for cycle in Cycle.objects.filter(patient=patient)]
 
 
-@router.get("/patients/{trial_id}/schedule", response=_patient_responses(200, list[VisitOut]))
+@router.get("/patients/{trial_id}/schedule", response=patient_responses(200, list[VisitOut]))
 def get_schedule(request: HttpRequest, trial_id: TrialId) -> list[VisitOut]:
     """The visit calendar with windows (empty before a first cycle date; 422 before
     randomization)."""
-    schedule = services.schedule_for(_visible_patient(request, trial_id))
+    schedule = services.schedule_for(visible_patient(request, trial_id))
     visits = () if schedule is None else schedule.visits
     return [VisitOut.model_validate(visit, from_attributes=True) for visit in visits]
 
 
-@router.post("/patients/{trial_id}/labs", response=_patient_responses(201, LabPanelOut, 403))
+@router.post("/patients/{trial_id}/labs", response=patient_responses(201, LabPanelOut, 403))
 def post_labs(request: HttpRequest, trial_id: TrialId, body: LabsIn) -> Status[LabPanelOut]:
     """Store a lab panel with its CTCAE grades and the pre-cycle decision go/delay/stop."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     cycle = None if body.cycle is None else _cycle(patient, body.cycle)
     panel = services.record_labs(
         request.user, patient, body.values, drawn_at=body.drawn_at, cycle=cycle
@@ -221,42 +283,109 @@ def post_labs(request: HttpRequest, trial_id: TrialId, body: LabsIn) -> Status[L
     return Status(201, _panel_out(panel))
 
 
-@router.post(f"{CYCLE_URL}/release", response=_patient_responses(200, CycleOut, 403, 409))
+@router.post(f"{CYCLE_URL}/release", response=patient_responses(200, CycleOut, 403, 409))
 def release_cycle(
     request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: ReleaseIn
 ) -> CycleOut:
-    """Release a planned cycle on a 'go' of its latest labs (investigators)."""
-    cycle = _cycle(_visible_patient(request, trial_id), number)
-    released = services.release_cycle(request.user, cycle, expected_version=body.expected_version)
+    """Release a planned cycle on a 'go' of its latest labs (investigators), signed with the
+    password (422 if wrong; the account locks out after 5): the signature locks the plan."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    released = services.release_cycle(
+        request, cycle, password=body.password, expected_version=body.expected_version
+    )
     return _cycle_out(released)
 
 
-@router.post(f"{CYCLE_URL}/administration", response=_patient_responses(200, CycleOut, 403, 409))
+@router.post(f"{CYCLE_URL}/release/unlock", response=patient_responses(200, CycleOut, 403))
+def unlock_release(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: UnlockIn
+) -> CycleOut:
+    """End the release signature's lock (the signer or an investigator; password and reason)."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    return _cycle_out(
+        services.unlock_release(request, cycle, password=body.password, reason=body.reason)
+    )
+
+
+@router.post(f"{CYCLE_URL}/reschedule", response=patient_responses(200, CycleOut, 403, 409))
+def reschedule_cycle(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: RescheduleIn
+) -> CycleOut:
+    """Move a planned cycle with a reason (investigators); a date outside the protocol window
+    is refused (422, naming the window) unless confirmed as a deviation; a signed release
+    refuses it (409) until unlocked, and an unlocked release is withdrawn by it."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    return _cycle_out(services.reschedule_cycle(request.user, cycle, **body.model_dump()))
+
+
+@router.post(f"{CYCLE_URL}/cancel", response=patient_responses(200, CycleOut, 403, 409))
+def cancel_cycle(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: CancelIn
+) -> CycleOut:
+    """Cancel a planned cycle with a reason (investigators; 409 while its release is signed);
+    the course ends with it."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    return _cycle_out(services.cancel_cycle(request.user, cycle, **body.model_dump()))
+
+
+@router.post(f"{CYCLE_URL}/administration", response=patient_responses(200, CycleOut, 403, 409))
 def record_administration(
     request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: AdministrationIn
 ) -> CycleOut:
     """Record the administration of a released cycle, or correct it with a reason."""
-    cycle = _cycle(_visible_patient(request, trial_id), number)
+    cycle = _cycle(visible_patient(request, trial_id), number)
     given = services.record_administration(request.user, cycle, **body.model_dump())
     return _cycle_out(given)
 
 
-@router.post(f"{CYCLE_URL}/dosimetry", response=_patient_responses(200, DosimetryOut, 403, 409))
+@router.post(f"{CYCLE_URL}/dosimetry", response=patient_responses(200, DosimetryOut, 403, 409))
 def record_dosimetry(
     request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: DosimetryIn
 ) -> DosimetryOut:
     """Enter the absorbed doses of an administered cycle (physicists); replacing them needs
-    their version and a reason."""
-    cycle = _cycle(_visible_patient(request, trial_id), number)
+    their version and a reason, and supersedes an undecided proposal made from the old ones."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
     return _dosimetry_out(services.record_dosimetry(request.user, cycle, **body.model_dump()))
 
 
-@router.get("/patients/{trial_id}/kidney-dose", response=_patient_responses(200, KidneyDoseOut))
+@router.post(
+    f"{CYCLE_URL}/dosimetry/study", response=patient_responses(200, DosimetryOut, 403, 409)
+)
+def upload_dosimetry_study(
+    request: HttpRequest,
+    trial_id: TrialId,
+    number: CycleNumber,
+    study: File[UploadedFile],
+    reason: str = Form("", pattern=NO_NUL, max_length=2000),
+    expected_version: int | None = Form(None, ge=1, le=2**31 - 1),
+) -> DosimetryOut:
+    """Upload the cycle's study as a zip of its folder (multipart; physicists): stored,
+    unzipped safely (no paths leaving the folder, size limits) and computed in the request
+    (a few seconds) as the cycle's dosimetry, source "computed"; replacing earlier dosimetry
+    needs its version and a reason."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    result = upload_study(
+        request.user, cycle, study, reason=reason, expected_version=expected_version
+    )
+    return _dosimetry_out(result)
+
+
+@router.get("/patients/{trial_id}/dosimetry", response=patient_responses(200, list[DosimetryOut]))
+def list_dosimetry(request: HttpRequest, trial_id: TrialId) -> list[DosimetryOut]:
+    """The dosimetry of every cycle that has it, in cycle order."""
+    results = DosimetryResult.objects.filter(patient=visible_patient(request, trial_id))
+    return [
+        _dosimetry_out(result)
+        for result in results.select_related("cycle").order_by("cycle__number")
+    ]
+
+
+@router.get("/patients/{trial_id}/kidney-dose", response=patient_responses(200, KidneyDoseOut))
 def kidney_dose(request: HttpRequest, trial_id: TrialId) -> KidneyDoseOut:
     """The cumulative absorbed kidney dose after each cycle with dosimetry and the protocol's
     limit (422 before randomization)."""
-    doses = services.cumulative_kidney_doses(_visible_patient(request, trial_id))
-    limit = _protocol().renal_limit
+    doses = services.cumulative_kidney_doses(visible_patient(request, trial_id))
+    limit = current_protocol().renal_limit
     return KidneyDoseOut(
         kidney=limit.kidney,
         limit_gy=limit.limit_gy,
@@ -264,26 +393,209 @@ def kidney_dose(request: HttpRequest, trial_id: TrialId) -> KidneyDoseOut:
     )
 
 
-@router.post("/patients/{trial_id}/plan", response=_patient_responses(201, ProposalOut, 403))
+@router.get("/patients/{trial_id}/plan", response=patient_responses(200, list[ProposalOut]))
+def list_proposals(request: HttpRequest, trial_id: TrialId) -> list[ProposalOut]:
+    """The planner's proposals, oldest first: proposed, accepted, overridden or superseded."""
+    proposals = PlanProposal.objects.filter(patient=visible_patient(request, trial_id))
+    return [_proposal_out(proposal) for proposal in proposals.order_by("id")]
+
+
+@router.post("/patients/{trial_id}/plan", response=patient_responses(201, ProposalOut, 403))
 def propose_plan(request: HttpRequest, trial_id: TrialId) -> Status[ProposalOut]:
     """The planner's proposal for the next cycle from the doses so far (stored as decided)."""
-    proposal = services.propose_next_cycle(request.user, _visible_patient(request, trial_id))
+    proposal = services.propose_next_cycle(request.user, visible_patient(request, trial_id))
     return Status(201, _proposal_out(proposal))
 
 
-@router.post(f"{PLAN_URL}/accept", response=_patient_responses(200, ProposalOut, 403, 409))
+@router.post(f"{PLAN_URL}/accept", response=patient_responses(200, ProposalOut, 403, 409))
 def accept_plan(
     request: HttpRequest, trial_id: TrialId, proposal_id: ProposalId, body: AcceptIn
 ) -> ProposalOut:
     """The physicist accepts the proposal: its cycle is planned with the proposed activity."""
-    proposal = _proposal(_visible_patient(request, trial_id), proposal_id)
+    proposal = _proposal(visible_patient(request, trial_id), proposal_id)
     return _proposal_out(services.accept_proposal(request.user, proposal, **body.model_dump()))
 
 
-@router.post(f"{PLAN_URL}/override", response=_patient_responses(200, ProposalOut, 403, 409))
+@router.post(f"{PLAN_URL}/override", response=patient_responses(200, ProposalOut, 403, 409))
 def override_plan(
     request: HttpRequest, trial_id: TrialId, proposal_id: ProposalId, body: OverrideIn
 ) -> ProposalOut:
     """The physicist overrides the proposal with another activity and a reason."""
-    proposal = _proposal(_visible_patient(request, trial_id), proposal_id)
+    proposal = _proposal(visible_patient(request, trial_id), proposal_id)
     return _proposal_out(services.override_proposal(request.user, proposal, **body.model_dump()))
+
+
+# --- capecitabine (CAP-dTOC, cycles 1-4) ---------------------------------------------------
+
+
+class CapecitabineIn(Schema):
+    weight_kg: float = Field(examples=[78])
+    height_cm: float = Field(examples=[178])
+    age_years: float = Field(examples=[64])
+    creatinine_umol_l: float = Field(examples=[85])
+    dose_level_percent: int = Field(default=100, description="100, 75 or 50 (toxicity)")
+
+
+class ContraindicationOut(Schema):
+    field: str
+    value: Any
+    reason: str
+
+
+class CapecitabineDoseOut(Schema):
+    bsa_m2: float
+    dose_mg_per_m2: float
+    dose_level_percent: int
+    renal_factor: float
+    target_mg: float = Field(description="per administration, after renal factor and level")
+    morning_mg: int
+    evening_mg: int
+    tablets_morning: dict[str, int] = Field(description="tablets per strength (mg)")
+    tablets_evening: dict[str, int]
+    notes: list[str]
+
+
+class CapecitabineAssessmentOut(Schema):
+    cycle: int
+    prescribable: bool
+    bsa_m2: float
+    crcl_ml_min: float
+    dose: CapecitabineDoseOut | None = Field(description="null when the renal function forbids")
+    contraindications: list[ContraindicationOut]
+    course_tablets: dict[str, int] | None = Field(description="per strength (mg), whole course")
+    inputs: dict[str, Any]
+
+
+class DispensingIn(Schema):
+    tablets_500: int = Field(ge=0, le=100_000)
+    tablets_150: int = Field(ge=0, le=100_000)
+
+
+class DispensingOut(Schema):
+    tablets_500: int
+    tablets_150: int
+    dispensed_by: str
+    dispensed_at: datetime
+
+
+class PrescriptionOut(Schema):
+    cycle: int
+    dose: dict[str, Any] = Field(description="the library's dose with its inputs, as stored")
+    prescribed_by: str
+    prescribed_at: datetime
+    course_tablets: dict[str, int]
+    dispensed_tablets: dict[str, int]
+    dispensings: list[DispensingOut]
+
+
+def _tablets(counts: dict[int, int]) -> dict[str, int]:
+    return {str(strength): count for strength, count in counts.items()}
+
+
+def _prescription(patient: Patient, number: int) -> CapecitabinePrescription:
+    prescription: CapecitabinePrescription | None = CapecitabinePrescription.objects.filter(
+        patient=patient, cycle__number=number
+    ).first()
+    if prescription is None:
+        raise Http404(
+            f"patient {patient.trial_id} has no capecitabine prescription for cycle {number}"
+        )
+    return prescription
+
+
+def _prescription_out(prescription: CapecitabinePrescription) -> PrescriptionOut:
+    dispensings = prescription.dispensings.order_by("dispensed_at", "id")
+    return PrescriptionOut(
+        cycle=prescription.cycle.number,
+        dose=prescription.dose,
+        prescribed_by=prescription.prescribed_by,
+        prescribed_at=prescription.prescribed_at,
+        course_tablets=_tablets(capecitabine.prescribed_tablets(prescription)),
+        dispensed_tablets=_tablets(capecitabine.dispensed_tablets(prescription)),
+        dispensings=[
+            DispensingOut.model_validate(row, from_attributes=True) for row in dispensings
+        ],
+    )
+
+
+def _assessment_out(assessment: capecitabine.CapecitabineAssessment) -> CapecitabineAssessmentOut:
+    dose = assessment.dose
+    return CapecitabineAssessmentOut(
+        cycle=assessment.cycle,
+        prescribable=assessment.prescribable,
+        bsa_m2=assessment.bsa_m2,
+        crcl_ml_min=assessment.crcl_ml_min,
+        dose=None
+        if dose is None
+        else CapecitabineDoseOut(
+            bsa_m2=dose.bsa_m2,
+            dose_mg_per_m2=dose.dose_mg_per_m2,
+            dose_level_percent=dose.dose_level_percent,
+            renal_factor=dose.renal_factor,
+            target_mg=dose.target_mg,
+            morning_mg=dose.morning_mg,
+            evening_mg=dose.evening_mg,
+            tablets_morning=_tablets(dose.tablets_morning),
+            tablets_evening=_tablets(dose.tablets_evening),
+            notes=list(dose.notes),
+        ),
+        contraindications=[
+            ContraindicationOut(field=item.field, value=item.value, reason=item.reason)
+            for item in assessment.contraindications
+        ],
+        course_tablets=None
+        if assessment.course_tablets is None
+        else _tablets(assessment.course_tablets),
+        inputs=assessment.inputs,
+    )
+
+
+@router.get(
+    "/patients/{trial_id}/capecitabine", response=patient_responses(200, list[PrescriptionOut])
+)
+def list_prescriptions(request: HttpRequest, trial_id: TrialId) -> list[PrescriptionOut]:
+    """The capecitabine prescriptions with the tablets dispensed, in cycle order."""
+    prescriptions = CapecitabinePrescription.objects.filter(
+        patient=visible_patient(request, trial_id)
+    ).select_related("cycle")
+    return [_prescription_out(row) for row in prescriptions.order_by("cycle__number")]
+
+
+@router.post(
+    f"{CYCLE_URL}/capecitabine/assessment",
+    response=patient_responses(200, CapecitabineAssessmentOut, 403),
+)
+def assess_capecitabine(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: CapecitabineIn
+) -> CapecitabineAssessmentOut:
+    """What the library computes for the cycle's course (BSA, CrCl, dose per administration in
+    500/150 mg tablets, renal adjustment, contraindications with reasons); stores nothing.
+    422 for an arm without capecitabine or a cycle past the first four."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    return _assessment_out(
+        capecitabine.assess_capecitabine(request.user, cycle, **body.model_dump())
+    )
+
+
+@router.post(f"{CYCLE_URL}/capecitabine", response=patient_responses(201, PrescriptionOut, 403))
+def prescribe_capecitabine(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: CapecitabineIn
+) -> Status[PrescriptionOut]:
+    """Prescribe the assessed course (pharmacists, investigators); refused (422) naming every
+    contraindication found."""
+    cycle = _cycle(visible_patient(request, trial_id), number)
+    prescription = capecitabine.prescribe_capecitabine(request.user, cycle, **body.model_dump())
+    return Status(201, _prescription_out(prescription))
+
+
+@router.post(
+    f"{CYCLE_URL}/capecitabine/dispensings",
+    response=patient_responses(201, DispensingOut, 403),
+)
+def dispense_capecitabine(
+    request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: DispensingIn
+) -> Status[DispensingOut]:
+    """Record tablets handed out (pharmacists), never more than the course prescribes."""
+    prescription = _prescription(visible_patient(request, trial_id), number)
+    dispensing: Dispensing = capecitabine.dispense(request.user, prescription, **body.model_dump())
+    return Status(201, DispensingOut.model_validate(dispensing, from_attributes=True))

@@ -2,9 +2,10 @@
 per action. Research nurses and investigators enter at the patient's site (others get
 PermissionDenied); monitors and statisticians read through `visible`. Each action locks the
 patient row, so checks across records (a fatal event needs the death record; nothing is dated
-after death) see a stable state. Every insert and change is audited; a change needs a reason and
-the version it was based on (StaleVersionError otherwise). Refused input raises
-InvalidInputError naming field, value and rule.
+after death) see a stable state. Every insert and change is audited; a change (`change_*`: every
+field re-entered and checked again by the rules of first entry) needs a reason and the version
+it was based on (StaleVersionError otherwise). Refused input raises InvalidInputError naming
+field, value and rule.
 
 Rules chosen here (stated, not hidden):
 - Dates are not after today (UTC) and end dates not before their start.
@@ -17,8 +18,9 @@ Rules chosen here (stated, not hidden):
 - Tumour assessments: one row per time point holding the series so far and the responses
   computed by `startrt.clinical.recist`. Without `expected_version` a new row is added, which
   must extend the latest series by exactly one follow-up and leave the earlier time points
-  unchanged; with it the latest row is corrected (same number of time points, with a reason).
-  Earlier rows keep the series as it was known at their time point.
+  unchanged; with it (or through `change_tumour_assessment`) the latest row is corrected (same
+  number of time points, with a reason) and its responses computed again. Only the latest row
+  can be corrected; earlier rows keep the series as it was known at their time point.
 - End of treatment needs randomization and is not dated before it; reason death needs the death
   record, reason other needs details. A follow-up "dead" needs the death record and is not dated
   before the death; nothing else is dated after it.
@@ -57,7 +59,7 @@ from startrt.web.events.models import (
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
 from startrt.web.trial.permissions import require_role, visible_patients
-from startrt.web.trial.services import ENTRY_ROLES, _store_decision
+from startrt.web.trial.services import ENTRY_ROLES, store_decision
 
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -153,26 +155,79 @@ def record_tumour_assessment(
     """Add the next time point of the RECIST series (or correct the latest one, with a reason
     and its version) with the responses computed by the library and their decision record."""
     patient = _locked_patient(user, patient)
+    stored = list(TumourAssessment.objects.filter(patient=patient).order_by("assessment_date"))
+    if expected_version is not None:
+        if not stored:
+            raise InvalidInputError(
+                "expected_version", expected_version, "nothing to correct: no assessment yet"
+            )
+        return _correct_latest(user, patient, stored, series_data, reason, expected_version)
+    _, values = _assessment_values(patient, series_data)
+    if stored:
+        _check_extends(stored[-1].series, values["series"])
+    assessment = _insert(user, patient, TumourAssessment(patient=patient, **values))
+    _store_response(user, patient, values)
+    return assessment
+
+
+@transaction.atomic
+def change_tumour_assessment(
+    user: AbstractBaseUser,
+    assessment: TumourAssessment,
+    series_data: dict[str, Any],
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> TumourAssessment:
+    """Correct an assessment (the latest only: later ones were computed from it) with a reason
+    and its version; the responses are computed again and stored as a new decision."""
+    patient = _locked_patient(user, assessment.patient)
+    stored = list(TumourAssessment.objects.filter(patient=patient).order_by("assessment_date"))
+    if stored[-1].pk != assessment.pk:
+        raise InvalidInputError(
+            "assessment_date",
+            assessment.assessment_date.isoformat(),
+            f"only the latest assessment ({stored[-1].assessment_date}) can be corrected",
+        )
+    return _correct_latest(user, patient, stored, series_data, reason, expected_version)
+
+
+def _correct_latest(
+    user: AbstractBaseUser,
+    patient: Patient,
+    stored: list[TumourAssessment],
+    series_data: dict[str, Any],
+    reason: str,
+    expected_version: int | None,
+) -> TumourAssessment:
+    field, values = _assessment_values(patient, series_data)
+    _check_correction(stored, values["series"], field, values["assessment_date"])
+    assessment = _update(user, patient, stored[-1], values, reason, expected_version)
+    _store_response(user, patient, values)
+    return assessment
+
+
+def _assessment_values(patient: Patient, series_data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(field naming the latest time point, the row's values): the series as validated by the
+    library and the responses it computes."""
     series = parse_series(series_data)
     field, assessment_date = _latest_time_point(series)
     _check_date(field, assessment_date, _death(patient))
     normalized: dict[str, Any] = plain(series)
     response: dict[str, Any] = plain(evaluate_series(series))
-    values = {"assessment_date": assessment_date, "series": normalized, "response": response}
-    stored = list(TumourAssessment.objects.filter(patient=patient).order_by("assessment_date"))
-    if expected_version is None:
-        if stored:
-            _check_extends(stored[-1].series, normalized)
-        assessment = _insert(user, patient, TumourAssessment(patient=patient, **values))
-    else:
-        if not stored:
-            raise InvalidInputError(
-                "expected_version", expected_version, "nothing to correct: no assessment yet"
-            )
-        _check_correction(stored, normalized, field, assessment_date)
-        assessment = _update(user, patient, stored[-1], values, reason, expected_version)
-    _store_decision(user, patient, _response_decision(assessment_date, normalized, response))
-    return assessment
+    return field, {"assessment_date": assessment_date, "series": normalized, "response": response}
+
+
+def _store_response(user: AbstractBaseUser, patient: Patient, values: dict[str, Any]) -> None:
+    decision = TumourResponseDecision(
+        kind="tumour_response",
+        protocol=default_protocol().label,
+        rule=RECIST_RULE,
+        inputs={"series": values["series"]},
+        assessment_date=values["assessment_date"],
+        response=values["response"],
+    )
+    store_decision(user, patient, decision)
 
 
 @transaction.atomic
@@ -186,18 +241,24 @@ def record_end_of_treatment(
 ) -> EndOfTreatment:
     """Record (or change, with a reason and its version) the end of protocol treatment."""
     patient = _locked_patient(user, patient)
-    record = parse_record(EndOfTreatmentRecord, data, "end of treatment")
-    slot = _allocation(patient, "end of treatment")
-    death = _death(patient)
-    _check_date("date", record.date, death)
-    allocated_on = timezone.localdate(slot.allocated_at)
-    _not_before("date", record.date, allocated_on, "the randomization date")
-    if record.reason == EndReason.DEATH and death is None:
-        raise InvalidInputError("reason", record.reason.value, "needs the death record first")
-    if record.reason == EndReason.OTHER and not record.details.strip():
-        raise InvalidInputError("details", record.details, "required when the reason is other")
-    values = record.model_dump()
+    values = _end_of_treatment_values(patient, data)
     return _upsert(user, patient, EndOfTreatment, values, reason, expected_version)
+
+
+@transaction.atomic
+def change_end_of_treatment(
+    user: AbstractBaseUser,
+    end: EndOfTreatment,
+    data: dict[str, Any],
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> EndOfTreatment:
+    """Correct the end of treatment (every field re-entered), with a reason and its version."""
+    patient = _locked_patient(user, end.patient)
+    values = _end_of_treatment_values(patient, data)
+    current = EndOfTreatment.objects.get(pk=end.pk)
+    return _update(user, patient, current, values, reason, expected_version)
 
 
 @transaction.atomic
@@ -235,10 +296,24 @@ def record_death(
 ) -> Death:
     """Record (or change, with a reason and its version) the patient's death."""
     patient = _locked_patient(user, patient)
-    record = parse_record(DeathRecord, data, "death")
-    _check_date("date", record.date, None)
-    _check_nothing_after_death(patient, record.date)
-    return _upsert(user, patient, Death, record.model_dump(), reason, expected_version)
+    values = _death_values(patient, data)
+    return _upsert(user, patient, Death, values, reason, expected_version)
+
+
+@transaction.atomic
+def change_death(
+    user: AbstractBaseUser,
+    death: Death,
+    data: dict[str, Any],
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> Death:
+    """Correct the death record (every field re-entered), with a reason and its version."""
+    patient = _locked_patient(user, death.patient)
+    values = _death_values(patient, data)
+    current = Death.objects.get(pk=death.pk)
+    return _update(user, patient, current, values, reason, expected_version)
 
 
 def _locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
@@ -304,6 +379,27 @@ def _not_after(field: str, value: dt.date, limit: dt.date, what: str) -> None:
 def _not_before(field: str, value: dt.date, limit: dt.date, what: str) -> None:
     if value < limit:
         raise InvalidInputError(field, value.isoformat(), f"must not be before {what} ({limit})")
+
+
+def _end_of_treatment_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
+    record = parse_record(EndOfTreatmentRecord, data, "end of treatment")
+    slot = _allocation(patient, "end of treatment")
+    death = _death(patient)
+    _check_date("date", record.date, death)
+    allocated_on = timezone.localdate(slot.allocated_at)
+    _not_before("date", record.date, allocated_on, "the randomization date")
+    if record.reason == EndReason.DEATH and death is None:
+        raise InvalidInputError("reason", record.reason.value, "needs the death record first")
+    if record.reason == EndReason.OTHER and not record.details.strip():
+        raise InvalidInputError("details", record.details, "required when the reason is other")
+    return record.model_dump()
+
+
+def _death_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
+    record = parse_record(DeathRecord, data, "death")
+    _check_date("date", record.date, None)
+    _check_nothing_after_death(patient, record.date)
+    return record.model_dump()
 
 
 def _adverse_event_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
@@ -483,16 +579,3 @@ def _check_correction(
             raise InvalidInputError(
                 field, date.isoformat(), f"must be after the previous assessment ({previous})"
             )
-
-
-def _response_decision(
-    assessment_date: dt.date, series: dict[str, Any], response: dict[str, Any]
-) -> TumourResponseDecision:
-    return TumourResponseDecision(
-        kind="tumour_response",
-        protocol=default_protocol().label,
-        rule=RECIST_RULE,
-        inputs={"series": series},
-        assessment_date=assessment_date,
-        response=response,
-    )

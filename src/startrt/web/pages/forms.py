@@ -1,22 +1,35 @@
-"""Forms of the pages. They only parse what the user typed (numbers, dates, yes/no); the library
-judges the values, and its errors are shown next to the field they name."""
+"""Forms of the pages. They only parse what the user typed (numbers, dates, yes/no, choices);
+the library and the services judge the values, and their errors are shown next to the field
+they name. The record forms are built from the services' own record models, so a form has
+exactly the fields the service validates."""
 
 from __future__ import annotations
 
+import enum
+import json
 import types
 from datetime import date
-from typing import Any, Union, get_args, get_origin
+from typing import Any, ClassVar, Union, get_args, get_origin
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from startrt.clinical.recist import TOO_SMALL, NonTargetStatus
 from startrt.protocol.screening import ScreeningRecord
 from startrt.validation import InvalidInputError, InvalidRecordError
+from startrt.web.events.services import (
+    AdverseEventRecord,
+    DeathRecord,
+    EndOfTreatmentRecord,
+    FollowUpRecord,
+)
 from startrt.web.signing.models import Meaning
+from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import Membership, Site
-from startrt.web.trial.services import ENTRY_ROLES
+from startrt.web.trial.services import ENTRY_ROLES, ConsentRecord
 
 SCREENING_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Visit and consent", ("screening_date", "planned_start_date", "consent_signed")),
@@ -102,6 +115,7 @@ ACRONYMS = frozenset(
         "alt",
         "ast",
         "c",
+        "ctcae",
         "dpd",
         "ecog",
         "fdg",
@@ -140,9 +154,13 @@ def _value_type(info: FieldInfo) -> Any:
 
 
 def _form_field(name: str, info: FieldInfo) -> forms.Field:
+    """The form field of a record field: yes/no/unknown for optional booleans, a checkbox for
+    required ones, dates, numbers, text, a choice for enumerations, checkboxes for their lists."""
     options: dict[str, Any] = {"required": info.is_required(), "label": field_label(name)}
     value_type = _value_type(info)
     if value_type is bool:
+        if info.is_required():  # unticked is "no": the record always has a value
+            return forms.BooleanField(**{**options, "required": False})
         return forms.NullBooleanField(**options)
     if value_type is date:
         return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **options)
@@ -150,7 +168,20 @@ def _form_field(name: str, info: FieldInfo) -> forms.Field:
         return forms.IntegerField(**options)
     if value_type is float:
         return forms.FloatField(**options)
-    raise TypeError(f"ScreeningRecord.{name}: no form field for {value_type!r}")
+    if value_type is str:
+        return forms.CharField(**{**options, "required": False}, strip=False)
+    if isinstance(value_type, type) and issubclass(value_type, enum.Enum):
+        return forms.ChoiceField(choices=[("", "—"), *_choices(value_type)], **options)
+    if get_origin(value_type) is list:
+        (item,) = get_args(value_type)
+        return forms.MultipleChoiceField(
+            choices=_choices(item), widget=forms.CheckboxSelectMultiple, **options
+        )
+    raise TypeError(f"{name}: no form field for {value_type!r}")
+
+
+def _choices(values: type[enum.Enum]) -> list[tuple[str, str]]:
+    return [(item.value, getattr(item, "label", item.value)) for item in values]
 
 
 class ScreeningForm(forms.Form):
@@ -232,3 +263,192 @@ def add_library_errors(form: forms.Form, error: InvalidInputError) -> None:
         field = form.fields.get(problem.field)
         shown = field is not None and not field.widget.is_hidden
         form.add_error(problem.field if shown else None, str(problem))
+
+
+class CorrectionForm(forms.Form):
+    """A record's fields, and for a correction after first entry its reason and the version it
+    is based on. `RECORD` is the service's record model; the fields follow it."""
+
+    RECORD: ClassVar[type[BaseModel]]
+    correction_reason = forms.CharField(
+        label="Reason for the correction",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: why the recorded value was wrong.",
+    )
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, correction: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.correction = correction
+        if not correction:  # first entry: no reason, no version
+            del self.fields["correction_reason"], self.fields["expected_version"]
+        for name, info in self.RECORD.model_fields.items():
+            self.fields[name] = _form_field(name, info)
+        self.order_fields([*self.RECORD.model_fields, "correction_reason"])
+
+    def record_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.RECORD.model_fields]
+
+    def record_data(self) -> dict[str, Any]:
+        """The cleaned record fields, as the service takes them (empty text as given)."""
+        return {name: self.cleaned_data[name] for name in self.RECORD.model_fields}
+
+
+def record_initial(record: Model, form: type[CorrectionForm]) -> dict[str, Any]:
+    """A stored record as a correction form's initial values."""
+    values = {name: getattr(record, name) for name in form.RECORD.model_fields}
+    return {**values, "expected_version": getattr(record, "version", None)}
+
+
+class ConsentForm(CorrectionForm):
+    RECORD = ConsentRecord
+
+
+class AdverseEventForm(CorrectionForm):
+    RECORD = AdverseEventRecord
+
+
+class EndOfTreatmentForm(CorrectionForm):
+    RECORD = EndOfTreatmentRecord
+
+
+class FollowUpForm(CorrectionForm):
+    RECORD = FollowUpRecord
+
+
+class DeathForm(CorrectionForm):
+    RECORD = DeathRecord
+
+
+class SeriesForm(forms.Form):
+    """A whole RECIST series as JSON (the API's shape): for the first assessment, which defines
+    the baseline lesions, and for corrections of the baseline."""
+
+    series = forms.CharField(
+        label="RECIST series (JSON)",
+        widget=forms.Textarea(attrs={"rows": 12, "class": "mono"}),
+        help_text='{"baseline": {"date": ..., "lesions": [{"id", "organ", "lymph_node", '
+        '"diameter_mm", "target"}]}, "follow_up": [{"date", "target_mm", "non_target", '
+        '"new_lesions"}]}',
+    )
+    correction_reason = CorrectionForm.base_fields["correction_reason"]
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, correction: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.correction = correction
+        if not correction:
+            del self.fields["correction_reason"], self.fields["expected_version"]
+
+    def clean_series(self) -> dict[str, Any]:
+        text = self.cleaned_data["series"]
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            raise forms.ValidationError(f"not JSON: {error}") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("must be a JSON object with baseline and follow_up")
+        return value
+
+    def series_data(self, stored: dict[str, Any] | None) -> dict[str, Any]:
+        series: dict[str, Any] = self.cleaned_data["series"]
+        return series
+
+
+class TargetField(forms.CharField):
+    """A target lesion's diameter: mm, "too small" (counted as 5 mm), or empty (not evaluated)."""
+
+    def to_python(self, value: Any) -> float | str | None:
+        text = str(super().to_python(value)).strip().lower().replace(" ", "_")
+        if not text:
+            return None
+        if text == TOO_SMALL:
+            return TOO_SMALL
+        try:
+            return float(text)
+        except ValueError:
+            raise forms.ValidationError(
+                f"{value!r}: a diameter in mm, 'too small', or empty for not evaluated"
+            ) from None
+
+
+class TimePointForm(forms.Form):
+    """One follow-up time point of a RECIST series: a measurement per baseline target lesion,
+    a status per non-target lesion, new lesions. Adds the next time point to the stored series
+    or (a correction) replaces its latest one."""
+
+    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    new_lesions = forms.BooleanField(required=False, label="New lesions")
+    correction_reason = CorrectionForm.base_fields["correction_reason"]
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
+    follow_ups = forms.IntegerField(widget=forms.HiddenInput)  # how many the user saw
+
+    def __init__(
+        self, series: dict[str, Any], *args: Any, correction: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.correction = correction
+        self.lesions: list[dict[str, Any]] = series["baseline"]["lesions"]
+        if correction:
+            del self.fields["follow_ups"]
+        else:
+            del self.fields["correction_reason"], self.fields["expected_version"]
+            self.fields["follow_ups"].initial = len(series["follow_up"])
+        statuses = [("", "—"), *_choices(NonTargetStatus)]
+        for index, lesion in enumerate(self.lesions):
+            label = f"{lesion['id']} ({lesion['organ']})"
+            if lesion["target"]:
+                self.fields[f"target_{index}"] = TargetField(
+                    required=False,
+                    label=f"{label}, baseline {lesion['diameter_mm']} mm",
+                    help_text="mm, or 'too small'; empty: not evaluated",
+                )
+            else:
+                self.fields[f"non_target_{index}"] = forms.ChoiceField(
+                    choices=statuses, label=f"{label}, non-target"
+                )
+        self.order_fields(["date", *self.lesion_names(), "new_lesions", "correction_reason"])
+
+    @staticmethod
+    def initial_of(series: dict[str, Any], version: int) -> dict[str, Any]:
+        """The latest follow-up of `series` as initial values (a correction of it)."""
+        latest = series["follow_up"][-1]
+        initial: dict[str, Any] = {
+            "date": latest["date"],
+            "new_lesions": latest["new_lesions"],
+            "expected_version": version,
+        }
+        for index, lesion in enumerate(series["baseline"]["lesions"]):
+            if lesion["target"]:
+                value = latest["target_mm"].get(lesion["id"])
+                initial[f"target_{index}"] = "" if value is None else str(value)
+            else:
+                initial[f"non_target_{index}"] = latest["non_target"].get(lesion["id"], "")
+        return initial
+
+    def lesion_names(self) -> list[str]:
+        return [name for name in self.fields if name.startswith(("target_", "non_target_"))]
+
+    def series_data(self, stored: dict[str, Any] | None) -> dict[str, Any]:
+        """The stored series with this time point appended (or, correcting, in place of the
+        latest); refused as stale when another time point was added since the form was shown."""
+        assert stored is not None
+        data = self.cleaned_data
+        recorded = len(stored["follow_up"])
+        if not self.correction and data["follow_ups"] != recorded:
+            raise StaleVersionError(
+                "follow_ups", data["follow_ups"], f"the series has {recorded} follow-ups now"
+            )
+        point = {
+            "date": data["date"].isoformat(),
+            "target_mm": {},
+            "non_target": {},
+            "new_lesions": data["new_lesions"],
+        }
+        for index, lesion in enumerate(self.lesions):
+            if lesion["target"]:
+                point["target_mm"][lesion["id"]] = data[f"target_{index}"]
+            else:
+                point["non_target"][lesion["id"]] = data[f"non_target_{index}"]
+        earlier = stored["follow_up"][:-1] if self.correction else stored["follow_up"]
+        return {"baseline": stored["baseline"], "follow_up": [*earlier, point]}

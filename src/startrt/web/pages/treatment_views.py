@@ -1,7 +1,10 @@
-"""The treatment page of a patient: schedule, cycles, pre-cycle labs with CTCAE grades and
-go/delay/stop, release, administration, dosimetry, the planner's proposal (accepted or
-overridden by the physicist), the cumulative kidney dose against the protocol's limit as an
-inline SVG, and adverse events. Every action goes through the services."""
+"""The treatment page of a patient: schedule, cycles (rescheduled within the protocol window or
+as a confirmed deviation, cancelled), pre-cycle labs with CTCAE grades and go/delay/stop, the
+release signed with the password (and its reasoned unlock), administration and its
+corrections, dosimetry entered, corrected or computed from an uploaded study, the planner's
+proposal (accepted or overridden by the physicist), the cumulative kidney dose against the
+protocol's limit as an inline SVG, and adverse events; and the capecitabine page (the library's
+assessment, prescription, dispensing). Every action goes through the services."""
 
 from __future__ import annotations
 
@@ -14,15 +17,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from startrt.clinical.capecitabine import DOSE_LEVELS_PERCENT
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
 from startrt.web.events.models import AdverseEvent, Attribution, Outcome, Seriousness
-from startrt.web.pages.forms import add_library_errors
-from startrt.web.pages.views import INVALID, _visible_patient
+from startrt.web.pages.forms import PasswordForm, UnlockForm, add_library_errors
+from startrt.web.pages.views import INVALID, refusal, visible_patient
+from startrt.web.treatment import capecitabine
 from startrt.web.treatment import services as treatment
-from startrt.web.treatment.models import Cycle, PlanProposal
-from startrt.web.trial.models import Patient
-from startrt.web.trial.services import _protocol
+from startrt.web.treatment.doses import plan_outdated
+from startrt.web.treatment.models import CapecitabinePrescription, Cycle, PlanProposal
+from startrt.web.treatment.study_upload import upload_study
+from startrt.web.trial.models import Patient, Screening
+from startrt.web.trial.permissions import roles_at
+from startrt.web.trial.services import current_protocol
 
 LAB_FIELDS = (
     "hemoglobin_g_l",
@@ -37,8 +45,9 @@ LAB_FIELDS = (
     "creatinine_umol_l_uln",
     "measured_gfr_ml_min_173",
 )
-DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"})
+DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"})
+REASON = forms.Textarea(attrs={"rows": 2})
 
 
 class VersionForm(forms.Form):
@@ -54,11 +63,29 @@ class LabsForm(forms.Form):
             self.fields[name] = forms.FloatField(required=False, label=name)
 
 
+class ReleaseForm(VersionForm, PasswordForm):
+    """The release, signed by re-entering the password."""
+
+
+class RescheduleForm(VersionForm):
+    planned_date = forms.DateField(widget=DATE)
+    reason = forms.CharField(max_length=2000, widget=REASON)
+    accept_deviation = forms.BooleanField(
+        required=False, label="Outside the protocol window: record as a protocol deviation"
+    )
+
+
+class CancelForm(VersionForm):
+    reason = forms.CharField(max_length=2000, widget=REASON)
+
+
 class AdministrationForm(VersionForm):
     activity_gbq = forms.FloatField()
     lot = forms.CharField(max_length=64)
     infusion_start = forms.DateTimeField(widget=DATETIME)
     infusion_end = forms.DateTimeField(widget=DATETIME)
+    inpatient_days = forms.FloatField(required=False, help_text="Days in hospital, 0-60.")
+    reason = forms.CharField(required=False, widget=REASON, help_text="Required for a correction.")
 
 
 class DosimetryForm(forms.Form):
@@ -66,6 +93,15 @@ class DosimetryForm(forms.Form):
     right_kidney_gy = forms.FloatField()
     kidney_effective_half_life_h = forms.FloatField(required=False)
     marrow_gy = forms.FloatField(required=False)
+    imaging_sessions = forms.IntegerField(required=False, help_text="SPECT/CT sessions, 1-10.")
+    reason = forms.CharField(required=False, widget=REASON, help_text="Required for a correction.")
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+class StudyUploadForm(forms.Form):
+    study = forms.FileField(help_text="A zip of the study folder (DICOM SPECT/CT and VOIs).")
+    reason = forms.CharField(required=False, widget=REASON, help_text="Required to replace.")
+    expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 class OverrideForm(VersionForm):
@@ -87,23 +123,52 @@ class AdverseEventForm(forms.Form):
     outcome = forms.ChoiceField(choices=Outcome.choices)
 
 
+class CapecitabineForm(forms.Form):
+    weight_kg = forms.FloatField()
+    height_cm = forms.FloatField()
+    age_years = forms.FloatField()
+    creatinine_umol_l = forms.FloatField()
+    dose_level_percent = forms.TypedChoiceField(
+        choices=[(level, f"{level} %") for level in DOSE_LEVELS_PERCENT],
+        coerce=int,
+        required=False,
+        empty_value=100,
+        initial=100,
+        help_text="100 %, or reduced after toxicity.",
+    )
+
+
+class DispensingForm(forms.Form):
+    tablets_500 = forms.IntegerField(min_value=0, initial=0, label="Tablets of 500 mg")
+    tablets_150 = forms.IntegerField(min_value=0, initial=0, label="Tablets of 150 mg")
+
+
 Action = Callable[[Patient, dict[str, Any]], object]
 
 
 def _act(
-    request: HttpRequest, trial_id: str, form_class: type[forms.Form], key: str, action: Action
+    request: HttpRequest,
+    trial_id: str,
+    form_class: type[forms.Form],
+    key: str,
+    action: Action,
+    *,
+    page: str = "treatment",
 ) -> HttpResponse:
-    """Run `action` on the valid form; else the page again with the form's errors (422)."""
-    patient = _visible_patient(request, trial_id)
-    form = form_class(request.POST)
+    """Run `action` on the valid form; else the page again with the form's errors (422; 409
+    for a record changed since it was loaded, or signed)."""
+    patient = visible_patient(request, trial_id)
+    form = form_class(request.POST, request.FILES)
+    status = INVALID
     if form.is_valid():
         try:
             action(patient, form.cleaned_data)
         except InvalidInputError as error:
-            add_library_errors(form, error)
+            status = refusal(form, error)
         else:
-            return redirect("pages:treatment", trial_id=patient.trial_id)
-    return _render(request, patient, status=INVALID, forms_by_key={key: form})
+            return redirect(f"pages:{page}", trial_id=patient.trial_id)
+    render_page = _render if page == "treatment" else _render_capecitabine
+    return render_page(request, patient, status=status, forms_by_key={key: form})
 
 
 def _cycle(patient: Patient, number: int) -> Cycle:
@@ -117,7 +182,7 @@ def _proposal(patient: Patient, proposal_id: int) -> PlanProposal:
 @require_GET
 @login_required
 def treatment_page(request: HttpRequest, trial_id: str) -> HttpResponse:
-    return _render(request, _visible_patient(request, trial_id))
+    return _render(request, visible_patient(request, trial_id))
 
 
 @require_POST
@@ -140,10 +205,40 @@ def record_labs(request: HttpRequest, trial_id: str, number: int) -> HttpRespons
 def release(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return treatment.release_cycle(
-            request.user, _cycle(patient, number), expected_version=data["expected_version"]
+            request,
+            _cycle(patient, number),
+            password=data["password"],
+            expected_version=data["expected_version"],
         )
 
-    return _act(request, trial_id, VersionForm, f"release-{number}", action)
+    return _act(request, trial_id, ReleaseForm, f"release-{number}", action)
+
+
+@require_POST
+@login_required
+def unlock_release(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return treatment.unlock_release(request, _cycle(patient, number), **data)
+
+    return _act(request, trial_id, UnlockForm, f"unlock-{number}", action)
+
+
+@require_POST
+@login_required
+def reschedule(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return treatment.reschedule_cycle(request.user, _cycle(patient, number), **data)
+
+    return _act(request, trial_id, RescheduleForm, f"reschedule-{number}", action)
+
+
+@require_POST
+@login_required
+def cancel(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return treatment.cancel_cycle(request.user, _cycle(patient, number), **data)
+
+    return _act(request, trial_id, CancelForm, f"cancel-{number}", action)
 
 
 @require_POST
@@ -162,6 +257,23 @@ def dosimetry(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
         return treatment.record_dosimetry(request.user, _cycle(patient, number), **data)
 
     return _act(request, trial_id, DosimetryForm, f"dosimetry-{number}", action)
+
+
+@require_POST
+@login_required
+def study(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    """Upload a study (zip) and compute the cycle's dosimetry from it, in the request."""
+
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return upload_study(
+            request.user,
+            _cycle(patient, number),
+            data["study"],
+            reason=data["reason"],
+            expected_version=data["expected_version"],
+        )
+
+    return _act(request, trial_id, StudyUploadForm, f"study-{number}", action)
 
 
 @require_POST
@@ -228,6 +340,64 @@ def kidney_dose_svg(doses: list[tuple[int, float]], limit_gy: float) -> dict[str
     }
 
 
+def _administration_initial(cycle: Cycle) -> dict[str, Any]:
+    """The recorded administration, for its correction form (or the version alone)."""
+    initial: dict[str, Any] = {"expected_version": cycle.version}
+    if cycle.status == Cycle.Status.ADMINISTERED:
+        initial.update(
+            activity_gbq=cycle.administered_activity_gbq,
+            lot=cycle.lot,
+            infusion_start=cycle.infusion_start,
+            infusion_end=cycle.infusion_end,
+            inpatient_days=cycle.inpatient_days,
+        )
+    return initial
+
+
+def _dosimetry_initial(cycle: Cycle) -> dict[str, Any]:
+    result = getattr(cycle, "dosimetry", None)
+    if result is None:
+        return {}
+    names = (
+        "left_kidney_gy",
+        "right_kidney_gy",
+        "kidney_effective_half_life_h",
+        "marrow_gy",
+        "imaging_sessions",
+    )
+    return {
+        **{name: getattr(result, name) for name in names},
+        "expected_version": result.version,
+    }
+
+
+def _cycle_row(cycle: Cycle, bound: dict[str, forms.Form]) -> dict[str, Any]:
+    number = cycle.number
+    version = {"expected_version": cycle.version}
+    result = getattr(cycle, "dosimetry", None)
+    planned = cycle.status == Cycle.Status.PLANNED
+    return {
+        "cycle": cycle,
+        "panels": list(cycle.lab_panels.order_by("drawn_at", "id")),
+        "dosimetry": result,
+        "release_locked": treatment.release_locked(cycle),
+        "plan_outdated": plan_outdated(cycle),
+        "window": treatment.window_check(cycle, cycle.planned_date) if planned else None,
+        "labs_form": bound.get(f"labs-{number}") or LabsForm(),
+        "release_form": bound.get(f"release-{number}") or ReleaseForm(initial=version),
+        "unlock_form": bound.get(f"unlock-{number}") or UnlockForm(),
+        "reschedule_form": bound.get(f"reschedule-{number}")
+        or RescheduleForm(initial={**version, "planned_date": cycle.planned_date}),
+        "cancel_form": bound.get(f"cancel-{number}") or CancelForm(initial=version),
+        "administration_form": bound.get(f"administration-{number}")
+        or AdministrationForm(initial=_administration_initial(cycle)),
+        "dosimetry_form": bound.get(f"dosimetry-{number}")
+        or DosimetryForm(initial=_dosimetry_initial(cycle)),
+        "study_form": bound.get(f"study-{number}")
+        or StudyUploadForm(initial={"expected_version": getattr(result, "version", None)}),
+    }
+
+
 def _render(
     request: HttpRequest,
     patient: Patient,
@@ -236,28 +406,17 @@ def _render(
     forms_by_key: dict[str, forms.Form] | None = None,
 ) -> HttpResponse:
     bound = forms_by_key or {}
-    cycles = list(patient.cycles.order_by("number").prefetch_related("lab_panels"))
-    rows = [
-        {
-            "cycle": cycle,
-            "panels": list(cycle.lab_panels.order_by("drawn_at", "id")),
-            "dosimetry": getattr(cycle, "dosimetry", None),
-            "labs_form": bound.get(f"labs-{cycle.number}") or LabsForm(),
-            "release_form": bound.get(f"release-{cycle.number}")
-            or VersionForm(initial={"expected_version": cycle.version}),
-            "administration_form": bound.get(f"administration-{cycle.number}")
-            or AdministrationForm(initial={"expected_version": cycle.version}),
-            "dosimetry_form": bound.get(f"dosimetry-{cycle.number}") or DosimetryForm(),
-        }
-        for cycle in cycles
-    ]
+    cycles = patient.cycles.order_by("number").select_related("dosimetry")
     proposal = patient.plan_proposals.order_by("-id").first()
     allocation = getattr(patient, "allocation", None)
+    arm = treatment.treatment_arm(patient) if allocation else None
     context = {
         "patient": patient,
         "allocation": allocation,
+        "gives_capecitabine": arm is not None and arm.capecitabine,
+        "roles": roles_at(request.user, patient.site),
         "schedule": treatment.schedule_for(patient) if allocation else None,
-        "rows": rows,
+        "rows": [_cycle_row(cycle, bound) for cycle in cycles],
         "proposal": proposal,
         "accept_form": bound.get("accept")
         or VersionForm(initial={"expected_version": getattr(proposal, "version", 0)}),
@@ -266,9 +425,130 @@ def _render(
         "propose_form": bound.get("propose"),
         "chart": kidney_dose_svg(
             treatment.cumulative_kidney_doses(patient) if allocation else [],
-            _protocol().renal_limit.limit_gy,
+            current_protocol().renal_limit.limit_gy,
         ),
         "adverse_events": AdverseEvent.objects.filter(patient=patient).order_by("onset_date"),
         "adverse_event_form": bound.get("adverse_event") or AdverseEventForm(),
     }
     return render(request, "pages/treatment.html", context, status=status)
+
+
+# --- capecitabine --------------------------------------------------------------------------
+
+
+@require_GET
+@login_required
+def capecitabine_page(request: HttpRequest, trial_id: str) -> HttpResponse:
+    """The capecitabine cycles; `?cycle=N&weight_kg=...` shows the library's assessment of
+    cycle N's course for those values (nothing is stored)."""
+    patient = visible_patient(request, trial_id)
+    number = request.GET.get("cycle", "")
+    if not number.isdigit():
+        return _render_capecitabine(request, patient)
+    cycle = _cycle(patient, int(number))
+    form = CapecitabineForm(request.GET)
+    assessment = None
+    if form.is_valid():
+        try:
+            assessment = capecitabine.assess_capecitabine(request.user, cycle, **form.cleaned_data)
+        except InvalidInputError as error:
+            add_library_errors(form, error)
+    status = 200 if assessment is not None else INVALID
+    return _render_capecitabine(
+        request,
+        patient,
+        status=status,
+        forms_by_key={f"prescribe-{cycle.number}": form},
+        assessment=assessment,
+    )
+
+
+@require_POST
+@login_required
+def prescribe(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return capecitabine.prescribe_capecitabine(request.user, _cycle(patient, number), **data)
+
+    return _act(
+        request, trial_id, CapecitabineForm, f"prescribe-{number}", action, page="capecitabine"
+    )
+
+
+@require_POST
+@login_required
+def dispense(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        prescription = get_object_or_404(
+            CapecitabinePrescription, patient=patient, cycle__number=number
+        )
+        return capecitabine.dispense(request.user, prescription, **data)
+
+    return _act(
+        request, trial_id, DispensingForm, f"dispense-{number}", action, page="capecitabine"
+    )
+
+
+def _capecitabine_initial(patient: Patient, cycle: Cycle) -> dict[str, Any]:
+    """Weight, height and age from the screening record; creatinine from the cycle's latest
+    labs, else the screening record (the prescriber checks them)."""
+    screening = Screening.objects.filter(patient=patient).first()
+    record = {} if screening is None else screening.record
+    panel = cycle.lab_panels.order_by("drawn_at", "id").last()
+    creatinine = None if panel is None else panel.values.get("creatinine_umol_l")
+    return {
+        "weight_kg": record.get("weight_kg"),
+        "height_cm": record.get("height_cm"),
+        "age_years": record.get("age_years"),
+        "creatinine_umol_l": creatinine or record.get("creatinine_umol_l"),
+        "dose_level_percent": 100,
+    }
+
+
+def _render_capecitabine(
+    request: HttpRequest,
+    patient: Patient,
+    *,
+    status: int = 200,
+    forms_by_key: dict[str, forms.Form] | None = None,
+    assessment: capecitabine.CapecitabineAssessment | None = None,
+) -> HttpResponse:
+    bound = forms_by_key or {}
+    refusal = ""
+    rows = []
+    if getattr(patient, "allocation", None) is None:
+        refusal = "Not randomized: no treatment course."
+    elif not treatment.treatment_arm(patient).capecitabine:
+        refusal = f"Arm {treatment.treatment_arm(patient).id} gives no capecitabine."
+    else:
+        courses = current_protocol().schedule.capecitabine_prrt_cycles
+        cycles = patient.cycles.filter(number__lte=courses).order_by("number")
+        for cycle in cycles.exclude(status=Cycle.Status.CANCELLED):
+            prescription = CapecitabinePrescription.objects.filter(cycle=cycle).first()
+            rows.append(
+                {
+                    "cycle": cycle,
+                    "prescription": prescription,
+                    "course_tablets": prescription
+                    and capecitabine.prescribed_tablets(prescription),
+                    "dispensed_tablets": prescription
+                    and capecitabine.dispensed_tablets(prescription),
+                    "dispensings": prescription
+                    and prescription.dispensings.order_by("dispensed_at", "id"),
+                    "form": bound.get(f"prescribe-{cycle.number}")
+                    or CapecitabineForm(initial=_capecitabine_initial(patient, cycle)),
+                    "dispense_form": bound.get(f"dispense-{cycle.number}") or DispensingForm(),
+                    "assessment": assessment
+                    if assessment is not None and assessment.cycle == cycle.number
+                    else None,
+                }
+            )
+    shown = {f"{kind}-{row['cycle'].number}" for row in rows for kind in ("prescribe", "dispense")}
+    context = {
+        "patient": patient,
+        "refusal": refusal,
+        "rows": rows,
+        "roles": roles_at(request.user, patient.site),
+        "capecitabine_cycles": current_protocol().schedule.capecitabine_prrt_cycles,
+        "unshown_forms": [form for key, form in bound.items() if key not in shown],
+    }
+    return render(request, "pages/capecitabine.html", context, status=status)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from startrt.web.pages import treatment_views, views
+from startrt.web.pages import event_views, treatment_views, views
 
 app_name = "pages"
 urlpatterns: list[URLPattern] = [
@@ -30,6 +30,18 @@ urlpatterns: list[URLPattern] = [
         name="unlock",
     ),
     path("patients/<str:trial_id>/audit/", views.audit_trail, name="audit"),
+    path("patients/<str:trial_id>/audit.csv", views.audit_csv, name="audit_csv"),
+    path("patients/<str:trial_id>/events/", event_views.events_page, name="events"),
+    path(
+        "patients/<str:trial_id>/events/<slug:kind_slug>/",
+        event_views.add_record,
+        name="add_record",
+    ),
+    path(
+        "patients/<str:trial_id>/events/<slug:kind_slug>/<int:record_id>/",
+        event_views.correct_record,
+        name="correct_record",
+    ),
 ]
 
 treatment_urls: list[URLPattern] = [
@@ -53,6 +65,41 @@ treatment_urls: list[URLPattern] = [
         "patients/<str:trial_id>/treatment/cycles/<int:number>/dosimetry/",
         treatment_views.dosimetry,
         name="dosimetry",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/release/unlock/",
+        treatment_views.unlock_release,
+        name="unlock_release",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/reschedule/",
+        treatment_views.reschedule,
+        name="reschedule",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/cancel/",
+        treatment_views.cancel,
+        name="cancel_cycle",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/study/",
+        treatment_views.study,
+        name="study",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/capecitabine/",
+        treatment_views.capecitabine_page,
+        name="capecitabine",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/capecitabine/",
+        treatment_views.prescribe,
+        name="prescribe",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/capecitabine/dispense/",
+        treatment_views.dispense,
+        name="dispense",
     ),
     path("patients/<str:trial_id>/treatment/propose/", treatment_views.propose, name="propose"),
     path(

@@ -1,17 +1,27 @@
 """Server-rendered pages. Every action goes through the services (which check roles, audit and
 hold the transaction); patients outside the user's sites are 404; a refused value comes back as
-the form with the library's message next to the field (HTTP 422)."""
+the form with the library's message next to the field (HTTP 422); a change based on a version
+that has moved on, or of a signed record, is refused with a message saying so (HTTP 409).
+
+Long lists (the patients, a patient's audit trail) come in pages of settings.PAGE_SIZE rows,
+their filters kept from page to page; the audit trail downloads as CSV."""
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from startrt.validation import InvalidInputError
+from startrt.web.exports.tables import as_text, audit_table
 from startrt.web.pages.forms import (
     PasswordForm,
     RegisterForm,
@@ -24,34 +34,79 @@ from startrt.web.pages.forms import (
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning, Signature
 from startrt.web.trial import services as trial
-from startrt.web.trial.models import AuditEntry, Patient, Role, Screening
-from startrt.web.trial.permissions import roles_at, visible_patients
+from startrt.web.trial.changes import StaleVersionError
+from startrt.web.trial.models import AuditEntry, Patient, Role, Screening, Site
+from startrt.web.trial.permissions import require_role, roles_at, visible_patients
 
 INVALID = 422
+CONFLICT = 409
+AUDIT_EXPORT_ROLES = (Role.INVESTIGATOR, Role.MONITOR, Role.STATISTICIAN, Role.ADMINISTRATOR)
+"""Who may download a patient's audit trail: the site's investigators and the all-site roles
+(a file leaves the system; nurses, physicists and pharmacists read it on the page)."""
+AUDIT_ACTIONS = ("insert", "update", "delete")
 
 
-def _visible_patient(request: HttpRequest, trial_id: str) -> Patient:
+def visible_patient(request: HttpRequest, trial_id: str) -> Patient:
     """The patient if the user may see them; 404 otherwise (never revealing existence)."""
     patients = visible_patients(request.user).select_related("site")
     return get_object_or_404(patients, trial_id=trial_id)
+
+
+def refusal(form: forms.Form, error: InvalidInputError) -> int:
+    """Show a service's refusal in `form`; the HTTP status to answer with: 409 when the record
+    moved on since the user loaded it (or is signed), else 422."""
+    if isinstance(error, StaleVersionError):
+        form.add_error(
+            None,
+            "Not saved: someone changed this record after you opened it "
+            f"({error.rule.removesuffix(': reload it')}). Reload the page, check the current "
+            "values and enter your change again.",
+        )
+        return CONFLICT
+    add_library_errors(form, error)
+    return CONFLICT if isinstance(error, signing.RecordLockedError) else INVALID
+
+
+def paginate(request: HttpRequest, rows: QuerySet[Any]) -> Page[Any]:
+    """The page of `rows` the query asks for (?page=N; the first or last page when N is not a
+    page number)."""
+    return Paginator(rows, settings.PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _screening_of(patient: Patient) -> Screening | None:
     return Screening.objects.filter(patient=patient).first()
 
 
+class PatientFilter(forms.Form):
+    q = forms.CharField(required=False, label="Trial ID contains", max_length=32)
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.none(), required=False, empty_label="all", to_field_name="code"
+    )
+
+
 @require_GET
 @login_required
 def patient_list(request: HttpRequest) -> HttpResponse:
-    patients = (
-        visible_patients(request.user)
-        .select_related("site", "screening", "allocation")
-        .order_by("site__name", "trial_id")
+    """The patients of the user's sites, filtered by trial ID and site, a page at a time."""
+    patients = visible_patients(request.user)
+    filters = PatientFilter(request.GET)
+    site_field = filters.fields["site"]
+    assert isinstance(site_field, forms.ModelChoiceField)
+    site_field.queryset = Site.objects.filter(patients__in=patients).distinct().order_by("name")
+    if filters.is_valid():
+        if query := filters.cleaned_data["q"].strip():
+            patients = patients.filter(trial_id__icontains=query)
+        if site := filters.cleaned_data["site"]:
+            patients = patients.filter(site=site)
+    rows = patients.select_related("site", "screening", "allocation").order_by(
+        "site__name", "trial_id"
     )
-    can_register = entry_sites(request.user).exists()
-    return render(
-        request, "pages/patient_list.html", {"patients": patients, "can_register": can_register}
-    )
+    context = {
+        "page": paginate(request, rows),
+        "filters": filters,
+        "can_register": entry_sites(request.user).exists(),
+    }
+    return render(request, "pages/patient_list.html", context)
 
 
 @login_required
@@ -76,13 +131,13 @@ def register(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def patient_page(request: HttpRequest, trial_id: str) -> HttpResponse:
-    return _render_patient(request, _visible_patient(request, trial_id))
+    return _render_patient(request, visible_patient(request, trial_id))
 
 
 @require_POST
 @login_required
 def enter_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     form = ScreeningForm(request.POST)
     if form.is_valid():
         try:
@@ -94,17 +149,19 @@ def enter_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
                 expected_version=form.cleaned_data["expected_version"],
             )
         except InvalidInputError as error:
-            add_library_errors(form, error)
+            status = refusal(form, error)
         else:
             return redirect("pages:patient", trial_id=patient.trial_id)
-    return _render_patient(request, patient, status=INVALID, screening_form=form)
+    else:
+        status = INVALID
+    return _render_patient(request, patient, status=status, screening_form=form)
 
 
 @require_POST
 @login_required
 def randomize(request: HttpRequest, trial_id: str) -> HttpResponse:
     """Randomize, signed by the investigator's password (the allocation is the signed record)."""
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     form = PasswordForm(request.POST)
     if form.is_valid():
         try:
@@ -124,7 +181,7 @@ def randomize(request: HttpRequest, trial_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def sign_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     screening = get_object_or_404(Screening, patient=patient)
     form = SignForm(request.POST)
     if form.is_valid():
@@ -146,7 +203,7 @@ def sign_screening(request: HttpRequest, trial_id: str) -> HttpResponse:
 @require_POST
 @login_required
 def unlock_signature(request: HttpRequest, trial_id: str, signature_id: int) -> HttpResponse:
-    patient = _visible_patient(request, trial_id)
+    patient = visible_patient(request, trial_id)
     signature = get_object_or_404(Signature, pk=signature_id, patient=patient)
     form = UnlockForm(request.POST)
     if form.is_valid():
@@ -161,13 +218,57 @@ def unlock_signature(request: HttpRequest, trial_id: str, signature_id: int) -> 
     return _render_patient(request, patient, status=INVALID, unlock_forms={signature.pk: form})
 
 
+class AuditFilter(forms.Form):
+    table = forms.ChoiceField(required=False, label="Record")
+    action = forms.ChoiceField(
+        required=False, choices=[("", "all"), *((a, a) for a in AUDIT_ACTIONS)]
+    )
+
+
 @require_GET
 @login_required
 def audit_trail(request: HttpRequest, trial_id: str) -> HttpResponse:
-    patient = _visible_patient(request, trial_id)
+    """The patient's audit trail, oldest first, filtered by record table and action, a page at
+    a time; with the CSV download for the roles that may take it."""
+    patient = visible_patient(request, trial_id)
+    entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id)
+    tables = entries.order_by("table").values_list("table", flat=True).distinct()
+    filters = AuditFilter(request.GET)
+    table_field = filters.fields["table"]
+    assert isinstance(table_field, forms.ChoiceField)
+    table_field.choices = [("", "all"), *((table, table) for table in tables)]
+    if filters.is_valid():
+        wanted = {k: v for k, v in filters.cleaned_data.items() if v}
+        entries = entries.filter(**wanted)
+    page = paginate(request, entries.order_by("at", "pk"))
+    context = {
+        "patient": patient,
+        "page": page,
+        "rows": [(entry, _changes(entry.old, entry.new)) for entry in page],
+        "filters": filters,
+        "can_export": bool(
+            roles_at(request.user, patient.site) & {role.value for role in AUDIT_EXPORT_ROLES}
+        ),
+    }
+    return render(request, "pages/audit.html", context)
+
+
+@require_GET
+@login_required
+def audit_csv(request: HttpRequest, trial_id: str) -> HttpResponse:
+    """The patient's whole audit trail as CSV, in the columns and value format of the export's
+    audit_trail.csv (investigators of the site and the all-site roles; else 403)."""
+    patient = visible_patient(request, trial_id)
+    require_role(request.user, patient.site, *AUDIT_EXPORT_ROLES)
+    table = audit_table()
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="audit_trail_{patient.trial_id}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(table.columns)
     entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id).order_by("at", "pk")
-    rows = [(entry, _changes(entry.old, entry.new)) for entry in entries]
-    return render(request, "pages/audit.html", {"patient": patient, "rows": rows})
+    for entry in entries.iterator():
+        writer.writerow(as_text(field, getattr(entry, field.attname)) for field in table.fields)
+    return response
 
 
 def _render_patient(

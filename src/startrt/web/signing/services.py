@@ -58,10 +58,14 @@ def kind_of(record: models.Model) -> str:
 
 
 def content_sha256(record: models.Model) -> str:
-    """SHA-256 of the record's field values as canonical JSON (sorted keys, no spaces)."""
-    text = json.dumps(
-        audit.snapshot(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    """SHA-256 of the record's field values as canonical JSON (sorted keys, no spaces); of only
+    the fields its model names in `signed_fields` when it names them (a cycle's release covers
+    its plan, not the administration recorded after it)."""
+    values = audit.snapshot(record)
+    signed_fields = getattr(type(record), "signed_fields", None)
+    if signed_fields is not None:
+        values = {name: values[name] for name in signed_fields}
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -125,27 +129,48 @@ def content_unchanged(signature: Signature) -> bool:
 
 def unlock(request: HttpRequest, password: str, signature: Signature, reason: str) -> Signature:
     """End `signature`'s lock on its record: the password again and a reason; audited."""
-    if not reason.strip():
-        raise InvalidInputError("reason", reason, "unlocking a signed record needs a reason")
+    reason = _unlock_reason(reason)
     user = check_password(request, password)
     with transaction.atomic():
-        signature = (
-            Signature.objects.select_for_update()
-            .select_related("patient__site")
-            .get(pk=signature.pk)
-        )
-        if not visible_patients(user).filter(pk=signature.patient_id).exists():
-            raise Http404("no such signature")
-        if signature.signer_id != user.pk:
-            require_role(user, signature.patient.site, Role.INVESTIGATOR)
-        if not signature.active:
-            raise InvalidInputError("signature", signature.pk, "is already unlocked")
-        old = audit.snapshot(signature)
-        signature.unlocked_at = timezone.now()
-        signature.unlocked_by = user.get_username()
-        signature.unlock_reason = reason.strip()
-        signature.save()
-        _audit(user, "update", signature, old=old, reason=signature.unlock_reason)
+        return _unlock(user, signature, reason)
+
+
+def unlock_record(
+    request: HttpRequest, password: str, kind: str, record_id: int | str, reason: str
+) -> list[Signature]:
+    """End every active signature's lock on the record (one password check, one transaction);
+    refused when none is active."""
+    reason = _unlock_reason(reason)
+    user = check_password(request, password)
+    with transaction.atomic():
+        active = list(_active_signatures(kind, record_id).order_by("signed_at", "pk"))
+        if not active:
+            raise InvalidInputError("record", f"{kind} {record_id}", "carries no active signature")
+        return [_unlock(user, signature, reason) for signature in active]
+
+
+def _unlock_reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInputError("reason", reason, "unlocking a signed record needs a reason")
+    return reason.strip()
+
+
+def _unlock(user: AbstractBaseUser, signature: Signature, reason: str) -> Signature:
+    signature = (
+        Signature.objects.select_for_update().select_related("patient__site").get(pk=signature.pk)
+    )
+    if not visible_patients(user).filter(pk=signature.patient_id).exists():
+        raise Http404("no such signature")
+    if signature.signer_id != user.pk:
+        require_role(user, signature.patient.site, Role.INVESTIGATOR)
+    if not signature.active:
+        raise InvalidInputError("signature", signature.pk, "is already unlocked")
+    old = audit.snapshot(signature)
+    signature.unlocked_at = timezone.now()
+    signature.unlocked_by = user.get_username()
+    signature.unlock_reason = reason
+    signature.save()
+    _audit(user, "update", signature, old=old, reason=reason)
     return signature
 
 

@@ -3,15 +3,19 @@ change audited (a change with its reason), and the checks shared by several serv
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 from django.utils import timezone
 
 from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX
 from startrt.protocol.definition import Arm
-from startrt.validation import InvalidInputError, require_positive
+from startrt.validation import InvalidInputError, PlausibleRange, require_positive
+from startrt.web.treatment.models import IMAGING_SESSIONS_MAX, INPATIENT_DAYS_MAX
 from startrt.web.trial.models import Patient, Slot
-from startrt.web.trial.services import _protocol
+from startrt.web.trial.services import current_protocol
 
 
 def treatment_arm(patient: Patient) -> Arm:
@@ -19,7 +23,40 @@ def treatment_arm(patient: Patient) -> Arm:
     slot = Slot.objects.filter(patient=patient).first()
     if slot is None or not slot.treatment_arm:
         raise InvalidInputError("patient", patient.trial_id, "is not randomized: no treatment arm")
-    return _protocol().arm(slot.treatment_arm)
+    return current_protocol().arm(slot.treatment_arm)
+
+
+INPATIENT_DAYS = PlausibleRange(0.0, INPATIENT_DAYS_MAX, "days")
+
+
+def json_ready(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data as the JSON column will return it (e.g. integer keys become strings)."""
+    loaded: dict[str, Any] = json.loads(json.dumps(data))
+    return loaded
+
+
+def require_reason(reason: object, rule: str) -> str:
+    """A non-blank reason, stripped."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInputError("reason", reason, rule)
+    return reason.strip()
+
+
+def optional_inpatient_days(value: float | None) -> float | None:
+    """Days in hospital for the cycle (fractions allowed), 0-60, or not recorded."""
+    return None if value is None else INPATIENT_DAYS.check("inpatient_days", value)
+
+
+def optional_imaging_sessions(value: int | None) -> int | None:
+    """SPECT/CT sessions of a cycle's dosimetry: a whole number 1-10, or not recorded."""
+    if value is None:
+        return None
+    rule = f"must be a whole number of SPECT/CT sessions, 1-{IMAGING_SESSIONS_MAX}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError("imaging_sessions", value, rule)
+    if not 1 <= value <= IMAGING_SESSIONS_MAX:
+        raise InvalidInputError("imaging_sessions", value, rule)
+    return value
 
 
 def require_date(field: str, value: object) -> date:

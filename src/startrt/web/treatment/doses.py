@@ -4,7 +4,11 @@ administered cycles as `CycleDose`s, and dosimetry checked or computed from a st
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -16,9 +20,11 @@ from startrt.dosimetry.study import load_study
 from startrt.protocol.cycle_planning import CycleDose
 from startrt.protocol.records import parse_record
 from startrt.validation import InvalidInputError
-from startrt.web.treatment.models import Cycle
+from startrt.web.treatment.changes import json_ready
+from startrt.web.treatment.models import Cycle, PlanProposal
 from startrt.web.trial.models import Patient
 
+logger = logging.getLogger(__name__)
 STUDY_DATE_TOLERANCE_DAYS = 1  # DICOM times are local, infusion times UTC
 # CycleDose's names of the stored dosimetry values
 PLANNER_NAMES = {
@@ -64,6 +70,33 @@ def planner_cycles(patient: Patient) -> tuple[CycleDose, ...]:
     return (*measured, *unmeasured)
 
 
+def planner_inputs(patient: Patient) -> dict[str, Any]:
+    """The cycles the planner would read now, as a proposal stores them (`plan.inputs`)."""
+    cycles = [cycle.model_dump(mode="json") for cycle in planner_cycles(patient)]
+    return json_ready({"cycles": cycles})
+
+
+def made_on(proposal: PlanProposal, inputs: dict[str, Any]) -> bool:
+    """Whether the proposal was computed from these planner inputs (`planner_inputs`)."""
+    return inputs == {"cycles": proposal.plan["inputs"]["cycles"]}
+
+
+def deciding_proposal(cycle: Cycle) -> PlanProposal | None:
+    """The accepted or overridden proposal that planned the cycle (None for a cycle made
+    another way)."""
+    decided = (PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
+    proposals = cycle.patient.plan_proposals.filter(for_cycle=cycle.number, status__in=decided)
+    return proposals.order_by("-id").first()
+
+
+def plan_outdated(cycle: Cycle) -> bool:
+    """A planned cycle whose plan read doses or activities that were corrected since."""
+    if cycle.status != Cycle.Status.PLANNED:
+        return False
+    proposal = deciding_proposal(cycle)
+    return proposal is not None and not made_on(proposal, planner_inputs(cycle.patient))
+
+
 def checked_doses(cycle: Cycle, doses: dict[str, float | None]) -> dict[str, float | None]:
     """Both kidney doses required; every value within the planner's plausible ranges."""
     for field in ("left_kidney_gy", "right_kidney_gy"):
@@ -80,13 +113,20 @@ def checked_doses(cycle: Cycle, doses: dict[str, float | None]) -> dict[str, flo
     return doses
 
 
+def studies_root() -> Path:
+    """The folder holding the dosimetry studies: DATA_DIR/studies."""
+    return (Path(settings.DATA_DIR) / "studies").resolve()
+
+
 def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str, float | None]:
-    """Kidney (and marrow) doses of the study folder, by the organ S-value method."""
-    root = (Path(settings.DATA_DIR) / "studies").resolve()
-    folder = (root / study_path).resolve()
-    if not folder.is_relative_to(root) or not folder.is_dir():
-        raise InvalidInputError("study_path", study_path, f"must be a study folder under {root}")
-    study = load_study(folder)
+    """Kidney (and marrow) doses of the study folder, by the organ S-value method, and its
+    number of imaging sessions (time points)."""
+    root = studies_root()
+    folder = root / study_path
+    if "\x00" in study_path or not folder.resolve().is_relative_to(root) or not folder.is_dir():
+        raise InvalidInputError("study_path", study_path, "must be a study folder under studies/")
+    with _reading(study_path, root):
+        study = load_study(folder.resolve())
     if study.patient_sex is None:
         study = dataclasses.replace(study, patient_sex=patient.sex)
     elif study.patient_sex != patient.sex:
@@ -102,10 +142,28 @@ def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str,
             study_path,
             f"injection on {injected} in the study, cycle {cycle.number} given on {infused}",
         )
-    result = ledger_cycle(compute_dosimetry(study, method="organ"), cycle.number)
+    with _reading(study_path, root):
+        result = ledger_cycle(compute_dosimetry(study, method="organ"), cycle.number)
     return {
         "left_kidney_gy": result.left_kidney.dose_gy,
         "right_kidney_gy": result.right_kidney.dose_gy,
         "kidney_effective_half_life_h": result.kidney_effective_half_life_h,
         "marrow_gy": result.marrow_dose_gy,
+        "imaging_sessions": len(study.time_points),
     }
+
+
+@contextmanager
+def _reading(study_path: str, root: Path) -> Iterator[None]:
+    """Refusals of the study's files as refusals of `study_path`, naming the file relative to
+    the studies folder. The files come from users: any other error reading them is logged and
+    refused the same way rather than answered as a server error."""
+    try:
+        yield
+    except InvalidInputError as error:
+        rule = f"{error.field}={error.value!r}: {error.rule}"
+        raise InvalidInputError("study_path", study_path, rule.replace(f"{root}/", "")) from None
+    except Exception as error:
+        logger.exception("study %s could not be read", study_path)
+        rule = f"could not be read as a study ({type(error).__name__}: {error})"
+        raise InvalidInputError("study_path", study_path, rule.replace(f"{root}/", "")) from None

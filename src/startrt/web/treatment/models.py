@@ -11,6 +11,9 @@ from django.db.models import F, Q
 from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX
 from startrt.web.trial.models import Patient
 
+INPATIENT_DAYS_MAX = 60.0  # software plausibility limit of one cycle's hospital stay
+IMAGING_SESSIONS_MAX = 10  # software plausibility limit (the protocol images 4 times)
+
 
 def _activity_check(field: str, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(
@@ -21,8 +24,21 @@ def _activity_check(field: str, name: str) -> models.CheckConstraint:
 
 
 class Cycle(models.Model):
-    """One PRRT cycle: planned (with the accepted plan's activity), released after labs 'go',
-    administered (activity, lot, infusion times) or cancelled."""
+    """One PRRT cycle: planned (with the accepted plan's activity), released after labs 'go'
+    (signed; the signature covers `signed_fields`), administered (activity, lot, infusion
+    times, days in hospital) or cancelled. `window_deviation` keeps the library's message when
+    the cycle was moved outside its protocol window."""
+
+    signed_fields = (
+        "id",
+        "patient",
+        "number",
+        "planned_date",
+        "planned_activity_gbq",
+        "released_by",
+        "released_at",
+    )
+    """What a release signature attests: the plan as released, not the later administration."""
 
     class Status(models.TextChoices):
         PLANNED = "planned", "Planned"
@@ -37,6 +53,8 @@ class Cycle(models.Model):
     lot = models.CharField(max_length=64, blank=True)
     infusion_start = models.DateTimeField(null=True, blank=True)
     infusion_end = models.DateTimeField(null=True, blank=True)
+    inpatient_days = models.FloatField(null=True, blank=True)
+    window_deviation = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     released_by = models.CharField(max_length=150, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
@@ -63,6 +81,11 @@ class Cycle(models.Model):
                     infusion_end__isnull=False,
                 ),
                 name="administered_cycle_complete",
+            ),
+            models.CheckConstraint(
+                condition=Q(inpatient_days__isnull=True)
+                | Q(inpatient_days__gte=0, inpatient_days__lte=INPATIENT_DAYS_MAX),
+                name="inpatient_days_0_60",
             ),
         ]
 
@@ -124,7 +147,9 @@ class Dispensing(models.Model):
 
 
 class DosimetryResult(models.Model):
-    """The absorbed doses of one administered cycle: entered, or computed from a study folder."""
+    """The absorbed doses of one administered cycle: entered, or computed from a study folder
+    (`study_path` under DATA_DIR/studies); `imaging_sessions` counts the SPECT/CT sessions
+    (a computed result's time points)."""
 
     class Source(models.TextChoices):
         ENTERED = "entered", "Entered"
@@ -138,6 +163,7 @@ class DosimetryResult(models.Model):
     marrow_gy = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     study_path = models.CharField(max_length=500, blank=True)
+    imaging_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
     entered_by = models.CharField(max_length=150)
     entered_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
@@ -148,18 +174,25 @@ class DosimetryResult(models.Model):
                 condition=Q(left_kidney_gy__gte=0, left_kidney_gy__lte=KIDNEY_DOSE_GY_MAX)
                 & Q(right_kidney_gy__gte=0, right_kidney_gy__lte=KIDNEY_DOSE_GY_MAX),
                 name="kidney_doses_0_100_gy",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(imaging_sessions__isnull=True)
+                | Q(imaging_sessions__gte=1, imaging_sessions__lte=IMAGING_SESSIONS_MAX),
+                name="imaging_sessions_1_10",
+            ),
         ]
 
 
 class PlanProposal(models.Model):
     """The planner's proposal for the next cycle (`plan_next_cycle`), which the physicist
-    accepts or overrides with a reason and another activity."""
+    accepts or overrides with a reason and another activity; an undecided proposal is
+    superseded when the doses or activities it was computed from are corrected."""
 
     class Status(models.TextChoices):
         PROPOSED = "proposed", "Proposed"
         ACCEPTED = "accepted", "Accepted"
         OVERRIDDEN = "overridden", "Overridden"
+        SUPERSEDED = "superseded", "Superseded (its inputs were corrected)"
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="plan_proposals")
     for_cycle = models.PositiveSmallIntegerField()

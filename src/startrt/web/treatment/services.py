@@ -1,72 +1,108 @@
-"""The treatment course, one transaction per action: the library decides (schedule, lab grades
-and go/delay/stop, capecitabine dose, dosimetry, next-cycle plan); these functions check the
-user's role at the patient's site, persist, store the decision and audit every change.
+"""The treatment course, one transaction per action: the library decides (schedule and windows,
+lab grades and go/delay/stop, dosimetry, next-cycle plan); these functions check the user's
+role at the patient's site, persist, store the decision and audit every change (capecitabine:
+`treatment.capecitabine`; a study upload: `treatment.study_upload`).
 
 Edits name the version they were based on (`expected_version`) and are refused when the row
 moved on since (StaleVersionError); refused input leaves nothing behind.
 
 Course: the physicist accepts (or overrides) the planner's proposal, which creates the next
 cycle as planned; pre-cycle labs give go/delay/stop; the investigator releases a cycle on a
-'go'; the nurse records its administration; the physicist records its dosimetry, from which
-the next proposal follows. A cancelled cycle ends the course.
+'go', signing the release with the password; the nurse records its administration; the
+physicist records its dosimetry, from which the next proposal follows. A cancelled cycle ends
+the course.
+
+- A signed release locks the cycle's plan (date, activity, cancellation, re-planning) until the
+  signature is unlocked with a reason; the administration the release authorizes is recorded
+  (and corrected) on the locked cycle. A change of plan after the unlock withdraws the release:
+  the cycle is released again, signed again.
+- Rescheduling needs a reason and is checked against the cycle's protocol window (library
+  `cycle_window_check`; cycle 1's window is around the screening record's planned start): a
+  date outside is refused unless confirmed as a deviation (`accept_deviation`), whose message
+  the cycle keeps (`window_deviation`) with the audited reason.
+- Corrections (administration after first entry, dosimetry) need a reason and the version.
+  What depends on the corrected values is re-derived: the cumulative kidney dose is computed
+  from the stored rows; an undecided proposal made from the old values is marked superseded
+  (ask the planner again); a planned cycle whose accepted plan read the old values is neither
+  released nor given until the planner is asked again, and that proposal's decision re-plans it.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
-from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
-from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min
-from startrt.clinical.sex import Sex
 from startrt.dosimetry.ledger import DoseLedger
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
 from startrt.protocol.cycle_planning import plan_next_cycle
 from startrt.protocol.records import parse_record
-from startrt.protocol.schedule import Schedule, build_schedule
+from startrt.protocol.schedule import Schedule, WindowCheck, build_schedule, cycle_window_check
 from startrt.protocol.screening import PatientLabs
 from startrt.validation import InvalidInputError
+from startrt.web.signing import services as signing
+from startrt.web.signing.models import Meaning
 from startrt.web.treatment.changes import (
+    json_ready,
+    optional_imaging_sessions,
+    optional_inpatient_days,
     require_activity_gbq,
     require_date,
     require_past_instant,
+    require_reason,
     treatment_arm,
 )
-from startrt.web.treatment.doses import checked_doses, computed_doses, dose_ledger, planner_cycles
-from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
-from startrt.web.treatment.models import (
-    CapecitabinePrescription,
-    Cycle,
-    Dispensing,
-    DosimetryResult,
-    LabPanel,
-    PlanProposal,
+from startrt.web.treatment.doses import (
+    checked_doses,
+    computed_doses,
+    dose_ledger,
+    made_on,
+    plan_outdated,
+    planner_cycles,
+    planner_inputs,
 )
+from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
+from startrt.web.treatment.models import Cycle, DosimetryResult, LabPanel, PlanProposal
 from startrt.web.trial.changes import insert, locked, update
 from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import require_role
-from startrt.web.trial.services import ENTRY_ROLES, _protocol, _store_decision
+from startrt.web.trial.services import ENTRY_ROLES, current_protocol, store_decision
 
-BSA_FORMULAS = {"dubois": dubois_bsa_m2, "mosteller": mosteller_bsa_m2}
-
-
-def _json_ready(data: Mapping[str, Any]) -> dict[str, Any]:
-    """The data as the JSON column will return it (e.g. integer keys become strings)."""
-    loaded: dict[str, Any] = json.loads(json.dumps(data))
-    return loaded
+PLANNING_HORIZON_DAYS = 366  # software setting: a planned date further from the target is a typo
 
 
 def _require_planned(cycle: Cycle) -> None:
     if cycle.status != Cycle.Status.PLANNED:
         raise InvalidInputError("cycle", cycle.number, f"is {cycle.status}, not planned")
+
+
+def _require_unlocked(cycle: Cycle) -> None:
+    """Refuse a change of plan of a cycle whose release is signed (RecordLockedError)."""
+    signing.ensure_unlocked(signing.kind_of(cycle), cycle.pk)
+
+
+def release_locked(cycle: Cycle) -> bool:
+    """Whether the cycle carries an active release signature."""
+    return signing.is_locked(signing.kind_of(cycle), cycle.pk)
+
+
+def _withdrawn_release(cycle: Cycle) -> dict[str, Any]:
+    """The changes that withdraw a release (none if the cycle was not released)."""
+    return {"released_by": "", "released_at": None} if cycle.released_by else {}
+
+
+def _require_plan_current(cycle: Cycle) -> None:
+    if plan_outdated(cycle):
+        raise InvalidInputError(
+            "cycle",
+            cycle.number,
+            "was planned on doses or activities corrected since: ask the planner again "
+            "(the decision on its proposal re-plans this cycle)",
+        )
 
 
 # --- schedule ------------------------------------------------------------------------------
@@ -77,21 +113,24 @@ def _administered_dates(patient: Patient) -> dict[int, date]:
     return {cycle.number: timezone.localdate(cycle.infusion_start) for cycle in cycles}
 
 
-def _first_cycle_date(patient: Patient) -> date | None:
-    """Cycle 1's planned date, else the screening record's planned start."""
-    first = Cycle.objects.filter(patient=patient, number=1).first()
-    if first is not None:
-        return first.planned_date
+def _screening_start(patient: Patient) -> date | None:
+    """The screening record's planned start of treatment, if recorded."""
     screening = Screening.objects.filter(patient=patient).first()
     start = None if screening is None else screening.record.get("planned_start_date")
     return None if start is None else date.fromisoformat(start)
+
+
+def _first_cycle_date(patient: Patient) -> date | None:
+    """Cycle 1's planned date, else the screening record's planned start."""
+    first = Cycle.objects.filter(patient=patient, number=1).first()
+    return _screening_start(patient) if first is None else first.planned_date
 
 
 def _schedule(
     patient: Patient, planned_cycles: int, first_cycle_date: date, administered: dict[int, date]
 ) -> Schedule:
     return build_schedule(
-        _protocol().schedule,
+        current_protocol().schedule,
         first_cycle_date=first_cycle_date,
         planned_cycles=planned_cycles,
         administered=administered,
@@ -121,21 +160,56 @@ def target_date(patient: Patient, number: int) -> date:
     return schedule.cycle(number).target_date
 
 
+def window_check(cycle: Cycle, day: date) -> WindowCheck | None:
+    """`day` against the cycle's protocol window (library `cycle_window_check`): cycle n > 1
+    around cycle n-1's administration + the interval; cycle 1 around the screening record's
+    planned start (None, no window, when the record has none)."""
+    patient = cycle.patient
+    first = _screening_start(patient) if cycle.number == 1 else _first_cycle_date(patient)
+    if first is None:
+        return None
+    schedule = _schedule(patient, cycle.number, first, _administered_dates(patient))
+    return cycle_window_check(schedule, cycle.number, day)
+
+
 # --- cycles --------------------------------------------------------------------------------
 
 
 @transaction.atomic
 def reschedule_cycle(
-    user: AbstractBaseUser, cycle: Cycle, *, planned_date: date, reason: str, expected_version: int
+    user: AbstractBaseUser,
+    cycle: Cycle,
+    *,
+    planned_date: date,
+    reason: str,
+    expected_version: int,
+    accept_deviation: bool = False,
 ) -> Cycle:
-    """Move a planned cycle (e.g. delayed on its labs); the delay counts against the protocol's
-    maximum at the next lab check."""
+    """Move a planned cycle (e.g. delayed on its labs), with a reason; outside the protocol
+    window only as a confirmed deviation. The delay counts against the protocol's maximum at
+    the next lab check; a released cycle (once unlocked) is released again."""
     require_role(user, cycle.patient.site, Role.INVESTIGATOR)
     day = require_date("planned_date", planned_date)
+    reason = require_reason(reason, "a reschedule needs a reason")
+    if not isinstance(accept_deviation, bool):
+        raise InvalidInputError("accept_deviation", accept_deviation, "must be true or false")
     cycle = locked(cycle, expected_version, "cycle")
     _require_planned(cycle)
-    _require_after_previous(cycle, "planned_date", day)
-    update(user, cycle, cycle.patient, {"planned_date": day}, reason)
+    _require_unlocked(cycle)
+    _require_plannable(cycle, day)
+    check = window_check(cycle, day)
+    deviation = ""
+    if check is not None and not check.within:
+        if not accept_deviation:
+            raise InvalidInputError(
+                "planned_date",
+                day.isoformat(),
+                f"{check.message} Outside the protocol window: choose a date in the window "
+                "or confirm a protocol deviation (accept_deviation) with its reason",
+            )
+        deviation = check.message
+    changes = {"planned_date": day, "window_deviation": deviation, **_withdrawn_release(cycle)}
+    update(user, cycle, cycle.patient, changes, reason)
     return cycle
 
 
@@ -143,22 +217,39 @@ def reschedule_cycle(
 def cancel_cycle(
     user: AbstractBaseUser, cycle: Cycle, *, reason: str, expected_version: int
 ) -> Cycle:
-    """Cancel a planned cycle; the course ends with it (no further proposals)."""
+    """Cancel a planned cycle, with a reason; the course ends with it (no further proposals)."""
     require_role(user, cycle.patient.site, Role.INVESTIGATOR)
+    reason = require_reason(reason, "a cancellation needs a reason")
     cycle = locked(cycle, expected_version, "cycle")
     _require_planned(cycle)
+    _require_unlocked(cycle)
     update(user, cycle, cycle.patient, {"status": Cycle.Status.CANCELLED}, reason)
     return cycle
 
 
+def release_cycle(
+    request: HttpRequest, cycle: Cycle, *, password: str, expected_version: int
+) -> Cycle:
+    """Release a planned cycle for administration on a 'go' of its latest pre-cycle labs,
+    signed by the investigator's password (meaning: responsibility); the signature locks the
+    cycle's plan. Runs outside a transaction (a wrong password is counted even so)."""
+    signing.sign_action(
+        request,
+        password,
+        Meaning.RESPONSIBILITY,
+        lambda: _release(request.user, cycle, expected_version),
+    )
+    return Cycle.objects.get(pk=cycle.pk)
+
+
 @transaction.atomic
-def release_cycle(user: AbstractBaseUser, cycle: Cycle, *, expected_version: int) -> Cycle:
-    """Release a planned cycle for administration on a 'go' of its latest pre-cycle labs."""
+def _release(user: AbstractBaseUser, cycle: Cycle, expected_version: int) -> Cycle:
     require_role(user, cycle.patient.site, Role.INVESTIGATOR)
     cycle = locked(cycle, expected_version, "cycle")
     _require_planned(cycle)
     if cycle.released_by:
         raise InvalidInputError("cycle", cycle.number, f"was released by {cycle.released_by}")
+    _require_plan_current(cycle)
     panel = cycle.lab_panels.order_by("drawn_at", "id").last()
     if panel is None or panel.decision["action"] != "go":
         action = None if panel is None else panel.decision["action"]
@@ -171,6 +262,13 @@ def release_cycle(user: AbstractBaseUser, cycle: Cycle, *, expected_version: int
     return cycle
 
 
+def unlock_release(request: HttpRequest, cycle: Cycle, *, password: str, reason: str) -> Cycle:
+    """End the release signature's lock on the cycle (the signer or an investigator at the
+    site; password and reason; audited), so its plan may change."""
+    signing.unlock_record(request, password, signing.kind_of(cycle), cycle.pk, reason)
+    return Cycle.objects.get(pk=cycle.pk)
+
+
 @transaction.atomic
 def record_administration(
     user: AbstractBaseUser,
@@ -181,10 +279,11 @@ def record_administration(
     infusion_start: datetime,
     infusion_end: datetime,
     expected_version: int,
+    inpatient_days: float | None = None,
     reason: str = "",
 ) -> Cycle:
     """Record the administration of a released cycle (activity 0-15 GBq, lot, infusion start
-    and end), or correct a recorded one with a reason."""
+    and end, days in hospital 0-60), or correct a recorded one with a reason."""
     require_role(user, cycle.patient.site, *ENTRY_ROLES)
     activity = require_activity_gbq("activity_gbq", activity_gbq)
     lot = lot.strip() if isinstance(lot, str) else ""
@@ -194,11 +293,16 @@ def record_administration(
     end = require_past_instant("infusion_end", infusion_end)
     if end <= start:
         raise InvalidInputError("infusion_end", end.isoformat(), "must be after infusion_start")
+    days = optional_inpatient_days(inpatient_days)
     cycle = locked(cycle, expected_version, "cycle")
-    if cycle.status != Cycle.Status.ADMINISTERED:  # a first entry, not a correction
+    correction = cycle.status == Cycle.Status.ADMINISTERED
+    if correction:
+        reason = require_reason(reason, "a correction of an administration needs a reason")
+    else:
         _require_planned(cycle)
         if not cycle.released_by:
             raise InvalidInputError("cycle", cycle.number, "is not released for administration")
+        _require_plan_current(cycle)
         reason = f"administration of cycle {cycle.number}"
     _require_in_sequence(cycle, timezone.localdate(start))
     changes = {
@@ -207,8 +311,13 @@ def record_administration(
         "lot": lot,
         "infusion_start": start,
         "infusion_end": end,
+        "inpatient_days": days,
     }
     update(user, cycle, cycle.patient, changes, reason)
+    if correction:
+        _supersede_stale_proposals(
+            user, cycle.patient, f"administration of cycle {cycle.number} corrected: {reason}"
+        )
     return cycle
 
 
@@ -217,6 +326,21 @@ def _require_after_previous(cycle: Cycle, field: str, day: date) -> None:
     if previous is not None and day <= previous:
         raise InvalidInputError(
             field, day.isoformat(), f"must be after cycle {cycle.number - 1} (given {previous})"
+        )
+
+
+def _require_plannable(cycle: Cycle, day: date) -> None:
+    """A planned date after the previous cycle and within PLANNING_HORIZON_DAYS of the
+    schedule's target (a plausibility limit: a typing error in the year is refused)."""
+    _require_after_previous(cycle, "planned_date", day)
+    if _first_cycle_date(cycle.patient) is None:
+        return
+    target = target_date(cycle.patient, cycle.number)
+    if abs((day - target).days) > PLANNING_HORIZON_DAYS:
+        raise InvalidInputError(
+            "planned_date",
+            day.isoformat(),
+            f"must lie within {PLANNING_HORIZON_DAYS} days of the target {target.isoformat()}",
         )
 
 
@@ -262,129 +386,19 @@ def record_labs(
     labs = parse_record(PatientLabs, {**lab_values, "sex": patient.sex}, "labs")
     screening = Screening.objects.filter(patient=patient).first()
     grades = grade_labs(labs, limits, {} if screening is None else screening.record)
-    decision = check_pre_cycle_labs(labs, _protocol(), weeks_delayed=_weeks_delayed(cycle))
+    decision = check_pre_cycle_labs(labs, current_protocol(), weeks_delayed=_weeks_delayed(cycle))
     panel = LabPanel(
         patient=patient,
         cycle=cycle,
         drawn_at=drawn,
         values={**labs.model_dump(mode="json", exclude_none=True), **limits},
-        grades=_json_ready(grades),
+        grades=json_ready(grades),
         decision=decision.model_dump(mode="json"),
         entered_by=user.get_username(),
     )
     insert(user, panel, patient)
-    _store_decision(user, patient, decision)
+    store_decision(user, patient, decision)
     return panel
-
-
-# --- capecitabine --------------------------------------------------------------------------
-
-
-@transaction.atomic
-def prescribe_capecitabine(
-    user: AbstractBaseUser,
-    cycle: Cycle,
-    *,
-    weight_kg: float,
-    height_cm: float,
-    age_years: float,
-    creatinine_umol_l: float,
-    dose_level_percent: int = 100,
-) -> CapecitabinePrescription:
-    """Capecitabine with one of the first cycles of an arm that gives it: BSA by the protocol's
-    formula, Cockcroft-Gault CrCl, dose in whole tablets (library `capecitabine_dose`)."""
-    patient = cycle.patient
-    require_role(user, patient.site, Role.PHARMACIST, Role.INVESTIGATOR)
-    protocol = _protocol()
-    arm = treatment_arm(patient)
-    if not arm.capecitabine:
-        raise InvalidInputError("patient", patient.trial_id, f"arm {arm.id} gives no capecitabine")
-    courses = protocol.schedule.capecitabine_prrt_cycles
-    if cycle.number > courses:
-        raise InvalidInputError("cycle", cycle.number, f"capecitabine in cycles 1-{courses} only")
-    if cycle.status == Cycle.Status.CANCELLED:
-        raise InvalidInputError("cycle", cycle.number, "is cancelled")
-    if CapecitabinePrescription.objects.filter(cycle=cycle).exists():
-        raise InvalidInputError("cycle", cycle.number, "already has a capecitabine prescription")
-    options = protocol.capecitabine
-    bsa_m2 = BSA_FORMULAS[options.bsa_formula](height_cm, weight_kg)
-    crcl = cockcroft_gault_crcl_ml_min(Sex(patient.sex), age_years, weight_kg, creatinine_umol_l)
-    try:
-        dose = capecitabine_dose(
-            bsa_m2,
-            options.dose_mg_per_m2,
-            crcl_ml_min=crcl,
-            reduce_for_moderate_renal_impairment=options.reduce_for_moderate_renal_impairment,
-            dose_level_percent=dose_level_percent,
-        )
-    except CapecitabineContraindicatedError as error:
-        raise InvalidInputError("crcl_ml_min", round(crcl, 1), error.reason) from None
-    inputs = {
-        "weight_kg": weight_kg,
-        "height_cm": height_cm,
-        "age_years": age_years,
-        "creatinine_umol_l": creatinine_umol_l,
-        "crcl_ml_min": crcl,
-        "bsa_formula": options.bsa_formula,
-        "days": protocol.schedule.capecitabine_days,
-        "protocol": protocol.label,
-    }
-    prescription = CapecitabinePrescription(
-        patient=patient,
-        cycle=cycle,
-        dose=_json_ready({**dataclasses.asdict(dose), "inputs": inputs}),
-        prescribed_by=user.get_username(),
-    )
-    insert(user, prescription, patient)
-    return prescription
-
-
-def prescribed_tablets(prescription: CapecitabinePrescription) -> dict[int, int]:
-    """Tablets of each strength (mg) for the whole course: (morning + evening) x days."""
-    dose = prescription.dose
-    days: int = dose["inputs"]["days"]
-    return {
-        int(strength): (count + dose["tablets_evening"][strength]) * days
-        for strength, count in dose["tablets_morning"].items()
-    }
-
-
-@transaction.atomic
-def dispense(
-    user: AbstractBaseUser,
-    prescription: CapecitabinePrescription,
-    *,
-    tablets_500: int,
-    tablets_150: int,
-) -> Dispensing:
-    """Hand out tablets against a prescription, never more than the course prescribes."""
-    patient = prescription.patient
-    require_role(user, patient.site, Role.PHARMACIST)
-    prescription = CapecitabinePrescription.objects.select_for_update().get(pk=prescription.pk)
-    counts = {500: tablets_500, 150: tablets_150}
-    for strength, count in counts.items():
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidInputError(f"tablets_{strength}", count, "must be a whole number >= 0")
-    if not any(counts.values()):
-        raise InvalidInputError("tablets_500", tablets_500, "nothing to dispense")
-    prescribed = prescribed_tablets(prescription)
-    for strength, count in counts.items():
-        given = sum(row[f"tablets_{strength}"] for row in prescription.dispensings.values())
-        if given + count > prescribed[strength]:
-            raise InvalidInputError(
-                f"tablets_{strength}",
-                count,
-                f"the course prescribes {prescribed[strength]} x {strength} mg, "
-                f"{given} already dispensed",
-            )
-    dispensing = Dispensing(
-        prescription=prescription,
-        tablets_500=tablets_500,
-        tablets_150=tablets_150,
-        dispensed_by=user.get_username(),
-    )
-    insert(user, dispensing, patient)
-    return dispensing
 
 
 # --- dosimetry -----------------------------------------------------------------------------
@@ -394,19 +408,18 @@ def cumulative_kidney_doses(patient: Patient) -> list[tuple[int, float]]:
     """(cycle, cumulative absorbed dose in Gy of the kidney the protocol's limit names), for
     the cycles with dosimetry; the limit is `protocol.renal_limit.limit_gy`."""
     ledger, _ = dose_ledger(patient)
-    kidney = _protocol().renal_limit.kidney
+    kidney = current_protocol().renal_limit.kidney
     return [
         (cycle.cycle, DoseLedger(ledger.cycles[: index + 1]).cumulative_gy(kidney))
         for index, cycle in enumerate(ledger.cycles)
     ]
 
 
-def _require_administered(cycle: Cycle) -> None:
+def require_administered(cycle: Cycle) -> None:
     if cycle.status != Cycle.Status.ADMINISTERED:
         raise InvalidInputError("cycle", cycle.number, "dosimetry follows an administered cycle")
 
 
-@transaction.atomic
 def record_dosimetry(
     user: AbstractBaseUser,
     cycle: Cycle,
@@ -415,70 +428,121 @@ def record_dosimetry(
     right_kidney_gy: float | None = None,
     kidney_effective_half_life_h: float | None = None,
     marrow_gy: float | None = None,
+    imaging_sessions: int | None = None,
     study_path: str = "",
     reason: str = "",
     expected_version: int | None = None,
 ) -> DosimetryResult:
-    """The doses of an administered cycle, entered or computed from a study folder under
-    DATA_DIR/studies (load_study + compute_dosimetry, organ method); replacing earlier ones
-    needs their version and a reason."""
+    """The doses of an administered cycle, entered (with the number of SPECT/CT sessions) or
+    computed from a study folder under DATA_DIR/studies (load_study + compute_dosimetry, organ
+    method; its time points are the sessions); replacing earlier ones needs their version and
+    a reason. Undecided proposals made from other doses are superseded. A study is computed
+    before the transaction opens (it takes seconds; no lock is held meanwhile)."""
     patient = cycle.patient
     require_role(user, patient.site, Role.PHYSICIST)
-    _require_administered(cycle)
+    require_administered(cycle)
     entered = {
         "left_kidney_gy": left_kidney_gy,
         "right_kidney_gy": right_kidney_gy,
         "kidney_effective_half_life_h": kidney_effective_half_life_h,
         "marrow_gy": marrow_gy,
+        "imaging_sessions": imaging_sessions,
     }
     if study_path and any(value is not None for value in entered.values()):
         raise InvalidInputError("study_path", study_path, "give the doses or a study, not both")
-    doses = computed_doses(patient, cycle, study_path) if study_path else entered
+    if study_path:
+        doses = computed_doses(patient, cycle, study_path)
+    else:
+        doses = {**entered, "imaging_sessions": optional_imaging_sessions(imaging_sessions)}
     values = {
         **checked_doses(cycle, doses),
         "source": DosimetryResult.Source.COMPUTED if study_path else DosimetryResult.Source.ENTERED,
         "study_path": study_path,
         "entered_by": user.get_username(),
     }
-    cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)  # after the computation
-    _require_administered(cycle)
+    with transaction.atomic():
+        return _store_dosimetry(user, cycle, values, reason, expected_version)
+
+
+def _store_dosimetry(
+    user: AbstractBaseUser,
+    cycle: Cycle,
+    values: dict[str, Any],
+    reason: str,
+    expected_version: int | None,
+) -> DosimetryResult:
+    """Insert the cycle's dosimetry, or replace it at `expected_version` with a reason."""
+    patient = cycle.patient
+    cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)
+    require_administered(cycle)
     existing = DosimetryResult.objects.filter(cycle=cycle).first()
     if existing is None:
-        result = DosimetryResult(patient=patient, cycle=cycle, **values)
-        insert(user, result, patient)
-        return result
-    if expected_version is None:
-        raise InvalidInputError("expected_version", None, "replacing dosimetry names its version")
-    result = locked(existing, expected_version, "dosimetry result")
-    update(user, result, patient, values, reason)
+        result = insert(user, DosimetryResult(patient=patient, cycle=cycle, **values), patient)
+        change = f"dosimetry of cycle {cycle.number} entered"
+    else:
+        if expected_version is None:
+            raise InvalidInputError(
+                "expected_version", None, "replacing dosimetry names its version"
+            )
+        reason = require_reason(reason, "a correction of dosimetry needs a reason")
+        result = locked(existing, expected_version, "dosimetry result")
+        update(user, result, patient, values, reason)
+        change = f"dosimetry of cycle {cycle.number} corrected: {reason}"
+    _supersede_stale_proposals(user, patient, change)
     return result
 
 
 # --- next-cycle plan -----------------------------------------------------------------------
 
 
-def _require_course_open(patient: Patient) -> None:
-    """Every cycle so far administered: none waiting, none cancelled (which ends the course)."""
-    pending = Cycle.objects.filter(patient=patient).exclude(status=Cycle.Status.ADMINISTERED)
-    cycle = pending.order_by("number").first()
-    if cycle is not None:
-        rule = (
-            "the course ended with it"
-            if cycle.status == Cycle.Status.CANCELLED
-            else "give or cancel it before planning the next"
-        )
-        raise InvalidInputError("cycle", cycle.number, f"is {cycle.status}: {rule}")
+def _supersede_stale_proposals(user: AbstractBaseUser, patient: Patient, reason: str) -> None:
+    """Mark superseded every undecided proposal computed from other doses or activities than
+    those recorded now (audited, with what changed)."""
+    inputs = planner_inputs(patient)
+    open_proposals = PlanProposal.objects.select_for_update().filter(
+        patient=patient, status=PlanProposal.Status.PROPOSED
+    )
+    for proposal in open_proposals:
+        if not made_on(proposal, inputs):
+            changes = {
+                "status": PlanProposal.Status.SUPERSEDED,
+                "decided_by": user.get_username(),
+                "decided_at": timezone.now(),
+                "reason": reason,
+            }
+            update(user, proposal, patient, changes, reason)
+
+
+def _replannable_cycle(patient: Patient) -> Cycle | None:
+    """None when every cycle so far was administered; the one planned cycle if its plan read
+    corrected values (to be re-planned); refused otherwise (a cycle waits, or the course
+    ended with a cancelled one)."""
+    cycle = (
+        Cycle.objects.filter(patient=patient)
+        .exclude(status=Cycle.Status.ADMINISTERED)
+        .order_by("number")
+        .first()
+    )
+    if cycle is None or plan_outdated(cycle):
+        return cycle
+    rule = (
+        "the course ended with it"
+        if cycle.status == Cycle.Status.CANCELLED
+        else "give or cancel it before planning the next"
+    )
+    raise InvalidInputError("cycle", cycle.number, f"is {cycle.status}: {rule}")
 
 
 @transaction.atomic
 def propose_next_cycle(user: AbstractBaseUser, patient: Patient) -> PlanProposal:
     """The planner's proposal for the next cycle from the dose ledger (library
-    `plan_next_cycle` with the patient's arm), stored with its decision."""
+    `plan_next_cycle` with the patient's arm), stored with its decision; also for a planned
+    cycle whose plan read corrected values."""
     require_role(user, patient.site, Role.PHYSICIST, Role.INVESTIGATOR)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     arm = treatment_arm(patient)
-    _require_course_open(patient)
-    plan = plan_next_cycle(arm.id, planner_cycles(patient), _protocol())
+    _replannable_cycle(patient)
+    plan = plan_next_cycle(arm.id, planner_cycles(patient), current_protocol())
     proposal = PlanProposal(
         patient=patient,
         for_cycle=plan.next_cycle,
@@ -486,13 +550,15 @@ def propose_next_cycle(user: AbstractBaseUser, patient: Patient) -> PlanProposal
         proposed_by=user.get_username(),
     )
     insert(user, proposal, patient)
-    _store_decision(user, patient, plan)
+    store_decision(user, patient, plan)
     return proposal
 
 
-def _open_proposal(proposal: PlanProposal, expected_version: int) -> PlanProposal:
-    """The proposal, locked, if it may still be decided: undecided, the patient's latest, and
-    made on the cycles and doses recorded now."""
+def _open_proposal(
+    proposal: PlanProposal, expected_version: int
+) -> tuple[PlanProposal, Cycle | None]:
+    """The proposal, locked, if it may still be decided (undecided, the patient's latest, made
+    on the cycles and doses recorded now), and the planned cycle it re-plans, if any."""
     patient = Patient.objects.select_for_update().get(pk=proposal.patient_id)
     proposal = locked(proposal, expected_version, "proposal")
     if proposal.status != PlanProposal.Status.PROPOSED:
@@ -501,33 +567,46 @@ def _open_proposal(proposal: PlanProposal, expected_version: int) -> PlanProposa
         )
     if patient.plan_proposals.latest("id").pk != proposal.pk:
         raise InvalidInputError("proposal", proposal.pk, "a newer proposal exists: decide on it")
-    _require_course_open(patient)
-    cycles = [cycle.model_dump(mode="json") for cycle in planner_cycles(patient)]
-    if _json_ready({"cycles": cycles}) != {"cycles": proposal.plan["inputs"]["cycles"]}:
+    replanned = _replannable_cycle(patient)
+    if not made_on(proposal, planner_inputs(patient)):
         raise InvalidInputError(
             "proposal", proposal.pk, "the cycles or doses changed since: propose again"
         )
-    return proposal
+    if replanned is not None:
+        replanned = Cycle.objects.select_for_update().get(pk=replanned.pk)
+    return proposal, replanned
 
 
 def _plan_cycle(
-    user: AbstractBaseUser, proposal: PlanProposal, activity_gbq: float, planned_date: date | None
+    user: AbstractBaseUser,
+    proposal: PlanProposal,
+    activity_gbq: float,
+    planned_date: date | None,
+    replanned: Cycle | None,
 ) -> Cycle:
-    """The decided cycle, planned on `planned_date` or else its schedule target."""
+    """The decided cycle, planned on `planned_date` or else its schedule target; or the
+    re-planned cycle with the new activity (and date, if given), its release withdrawn."""
     patient = proposal.patient
-    if planned_date is None:
-        day = target_date(patient, proposal.for_cycle)
-    else:
-        day = require_date("planned_date", planned_date)
+    day = None if planned_date is None else require_date("planned_date", planned_date)
+    if replanned is not None:
+        _require_unlocked(replanned)
+        changes: dict[str, Any] = {
+            "planned_activity_gbq": activity_gbq,
+            **_withdrawn_release(replanned),
+        }
+        if day is not None:
+            _require_plannable(replanned, day)
+            changes["planned_date"] = day
+        reason = f"re-planned by proposal {proposal.pk} on corrected values: {activity_gbq:g} GBq"
+        return update(user, replanned, patient, changes, reason)
     cycle = Cycle(
         patient=patient,
         number=proposal.for_cycle,
-        planned_date=day,
+        planned_date=target_date(patient, proposal.for_cycle) if day is None else day,
         planned_activity_gbq=activity_gbq,
     )
-    _require_after_previous(cycle, "planned_date", day)
-    insert(user, cycle, patient)
-    return cycle
+    _require_plannable(cycle, cycle.planned_date)
+    return insert(user, cycle, patient)
 
 
 @transaction.atomic
@@ -539,9 +618,10 @@ def accept_proposal(
     planned_date: date | None = None,
 ) -> PlanProposal:
     """The physicist accepts the plan: its cycle is planned with the proposed activity (on
-    `planned_date`, default the schedule's target); a 'stop' plans none."""
+    `planned_date`, default the schedule's target); a 'stop' plans none (and cancels a cycle
+    it re-plans)."""
     require_role(user, proposal.patient.site, Role.PHYSICIST)
-    proposal = _open_proposal(proposal, expected_version)
+    proposal, replanned = _open_proposal(proposal, expected_version)
     plan = proposal.plan
     changes = {
         "status": PlanProposal.Status.ACCEPTED,
@@ -551,7 +631,11 @@ def accept_proposal(
     reason = f"plan accepted: {plan['action']} {plan['activity_gbq']:g} GBq"
     update(user, proposal, proposal.patient, changes, reason)
     if plan["action"] != "stop":
-        _plan_cycle(user, proposal, plan["activity_gbq"], planned_date)
+        _plan_cycle(user, proposal, plan["activity_gbq"], planned_date, replanned)
+    elif replanned is not None:
+        _require_unlocked(replanned)
+        cancelled = {"status": Cycle.Status.CANCELLED}
+        update(user, replanned, proposal.patient, cancelled, f"{reason} (proposal {proposal.pk})")
     return proposal
 
 
@@ -566,19 +650,18 @@ def override_proposal(
     planned_date: date | None = None,
 ) -> PlanProposal:
     """The physicist overrides the plan with another activity (0-15 GBq) and a reason; the
-    cycle is planned with that activity."""
+    cycle is planned (or re-planned) with that activity."""
     require_role(user, proposal.patient.site, Role.PHYSICIST)
     activity = require_activity_gbq("activity_gbq", activity_gbq)
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInputError("reason", reason, "an override needs a reason")
-    proposal = _open_proposal(proposal, expected_version)
+    reason = require_reason(reason, "an override needs a reason")
+    proposal, replanned = _open_proposal(proposal, expected_version)
     changes = {
         "status": PlanProposal.Status.OVERRIDDEN,
         "decided_by": user.get_username(),
         "decided_at": timezone.now(),
-        "reason": reason.strip(),
+        "reason": reason,
         "override_activity_gbq": activity,
     }
-    update(user, proposal, proposal.patient, changes, reason.strip())
-    _plan_cycle(user, proposal, activity, planned_date)
+    update(user, proposal, proposal.patient, changes, reason)
+    _plan_cycle(user, proposal, activity, planned_date, replanned)
     return proposal

@@ -62,9 +62,21 @@ class Patient(models.Model):
 
 
 class Consent(models.Model):
+    """A signed informed consent: the version of the form and the date it was signed (a new
+    form version after an amendment is a new row)."""
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="consents")
     form_version = models.CharField(max_length=32)
     signed_on = models.DateField()
+    version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "form_version"], name="one_consent_per_form_version"
+            ),
+        ]
 
 
 class Screening(models.Model):

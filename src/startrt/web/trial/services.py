@@ -9,12 +9,14 @@ refused instead of silently overwriting the newer one.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from pydantic import StringConstraints
 
 from startrt.protocol.arm_assignment import assign_treatment_arm
 from startrt.protocol.decision import Decision as DecisionRecord
@@ -22,7 +24,7 @@ from startrt.protocol.definition import Protocol, default_protocol
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.randomization import RandomizationList as BlockList
 from startrt.protocol.randomization import stratum_label
-from startrt.protocol.records import parse_record
+from startrt.protocol.records import Record, parse_record
 from startrt.protocol.screening import ScreeningRecord
 from startrt.protocol.stratification import patient_stratum
 from startrt.validation import InvalidInputError
@@ -30,6 +32,7 @@ from startrt.web.signing.services import ensure_unlocked, kind_of
 from startrt.web.trial import audit
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import (
+    Consent,
     Decision,
     Patient,
     RandomizationList,
@@ -42,13 +45,26 @@ from startrt.web.trial.permissions import require_role
 
 TRIAL_ID = re.compile(r"S01-[A-Z]{3}-[0-9]{3}")
 ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
+FormVersion = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[^\x00]*$"),
+]
 
 
-def _protocol() -> Protocol:
+class ConsentRecord(Record):
+    """A signed informed consent as entered: the form's version and the date of signing."""
+
+    form_version: FormVersion
+    signed_on: dt.date
+
+
+def current_protocol() -> Protocol:
+    """The protocol version the services apply (START-01 v1.0 until an amendment)."""
     return default_protocol()
 
 
-def _store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
+def store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
+    """Keep a decision as made (kind, inputs, rule, protocol version), audited."""
     stored = Decision(
         patient=patient,
         kind=decision.kind,
@@ -92,7 +108,7 @@ def record_screening(
     A first entry needs no reason; a change does, and must name the version it was based on."""
     require_role(user, patient.site, *ENTRY_ROLES)
     record = parse_record(ScreeningRecord, {**data, "sex": patient.sex}, "screening record")
-    protocol = _protocol()
+    protocol = current_protocol()
     decision = assess_eligibility(record, protocol)
     existing = Screening.objects.select_for_update().filter(patient=patient).first()
     if existing is not None:
@@ -109,8 +125,60 @@ def record_screening(
     else:
         check_version(existing, expected_version, "screening record")
         screening = update(user, existing, patient, values, reason)
-    _store_decision(user, patient, decision)
+    store_decision(user, patient, decision)
     return screening
+
+
+@transaction.atomic
+def record_consent(user: AbstractBaseUser, patient: Patient, data: dict[str, Any]) -> Consent:
+    """Record a signed informed consent (a new form version after an amendment is a new row)."""
+    patient = _locked_patient(user, patient)
+    values = _consent_values(patient, data, None)
+    return insert(user, Consent(patient=patient, **values), patient)
+
+
+@transaction.atomic
+def change_consent(
+    user: AbstractBaseUser,
+    consent: Consent,
+    data: dict[str, Any],
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> Consent:
+    """Correct a consent (every field re-entered), with a reason and the version it is based on."""
+    patient = _locked_patient(user, consent.patient)
+    values = _consent_values(patient, data, consent.pk)
+    current = Consent.objects.get(pk=consent.pk)
+    check_version(current, expected_version, "consent")
+    return update(user, current, patient, values, reason)
+
+
+def _locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
+    """The patient row locked for this action, once the user's entry role is checked."""
+    require_role(user, patient.site, *ENTRY_ROLES)
+    return Patient.objects.select_for_update().get(pk=patient.pk)
+
+
+def _consent_values(
+    patient: Patient, data: dict[str, Any], consent_id: int | None
+) -> dict[str, Any]:
+    """Validated values: signed between the protocol's effective date and today (UTC), one
+    consent per form version."""
+    record = parse_record(ConsentRecord, data, "consent")
+    earliest, today = current_protocol().effective_date, timezone.localdate()
+    if not earliest <= record.signed_on <= today:
+        raise InvalidInputError(
+            "signed_on",
+            record.signed_on.isoformat(),
+            f"must lie between the protocol's effective date ({earliest}) and today ({today})",
+        )
+    same_form = Consent.objects.filter(patient=patient, form_version=record.form_version)
+    if same_form.exclude(pk=consent_id).exists():
+        raise InvalidInputError(
+            "form_version", record.form_version, "a consent to this form version is recorded"
+        )
+    return record.model_dump()
 
 
 @transaction.atomic
@@ -120,7 +188,7 @@ def load_randomization_list(
     """Store a concealed list (generated from a secret seed or imported) with its SHA-256."""
     require_role(user, site, Role.ADMINISTRATOR, Role.STATISTICIAN)
     stored = RandomizationList.objects.create(
-        name=name, protocol=_protocol().label, sha256=listing.sha256, csv=listing.to_csv()
+        name=name, protocol=current_protocol().label, sha256=listing.sha256, csv=listing.to_csv()
     )
     Slot.objects.bulk_create(
         Slot(
@@ -148,7 +216,7 @@ def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
     screening = Screening.objects.filter(patient=patient).first()
     if screening is None or screening.eligible is not True:
         raise InvalidInputError("patient", patient.trial_id, "is not (yet) eligible")
-    protocol = _protocol()
+    protocol = current_protocol()
     fdg_positive = screening.record.get("fdg_pet_positive")
     stratum = stratum_label(
         patient_stratum(protocol, site=patient.site.name, fdg_pet_positive=fdg_positive)
@@ -180,5 +248,5 @@ def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
         reason="randomization (allocation of the next slot)",
         patient_trial_id=patient.trial_id,
     )
-    _store_decision(user, patient, assignment)
+    store_decision(user, patient, assignment)
     return slot

@@ -1,5 +1,8 @@
 """The audit trail is append-only in the database itself: UPDATE and DELETE on
-trial_auditentry are refused by triggers (SQLite and PostgreSQL), whatever the client."""
+trial_auditentry are refused by triggers (SQLite and PostgreSQL), whatever the client.
+
+The SQL comes from `trial.append_only` (shared with the signatures' triggers); it is the SQL this
+migration always ran: the same triggers, functions and names."""
 
 from __future__ import annotations
 
@@ -7,45 +10,18 @@ from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
+from startrt.web.trial import append_only
+
+TABLE = "trial_auditentry"
 MESSAGE = "the audit trail is append-only"
 
-SQLITE = [
-    f"""CREATE TRIGGER trial_auditentry_no_update BEFORE UPDATE ON trial_auditentry
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-    f"""CREATE TRIGGER trial_auditentry_no_delete BEFORE DELETE ON trial_auditentry
-        BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
-]
-SQLITE_REVERSE = [
-    "DROP TRIGGER trial_auditentry_no_update",
-    "DROP TRIGGER trial_auditentry_no_delete",
-]
-POSTGRESQL = [
-    f"""CREATE FUNCTION trial_auditentry_append_only() RETURNS trigger AS $$
-        BEGIN RAISE EXCEPTION '{MESSAGE}'; END; $$ LANGUAGE plpgsql""",
-    """CREATE TRIGGER trial_auditentry_no_change BEFORE UPDATE OR DELETE ON trial_auditentry
-        FOR EACH ROW EXECUTE FUNCTION trial_auditentry_append_only()""",
-]
-POSTGRESQL_REVERSE = [
-    "DROP TRIGGER trial_auditentry_no_change ON trial_auditentry",
-    "DROP FUNCTION trial_auditentry_append_only()",
-]
-STATEMENTS = {"sqlite": (SQLITE, SQLITE_REVERSE), "postgresql": (POSTGRESQL, POSTGRESQL_REVERSE)}
+
+def create(apps: StateApps | None, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    append_only.create(schema_editor, TABLE, MESSAGE)
 
 
-def _run(schema_editor: BaseDatabaseSchemaEditor, reverse: bool) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor not in STATEMENTS:
-        raise RuntimeError(f"no append-only triggers for the {vendor} database")
-    for statement in STATEMENTS[vendor][1 if reverse else 0]:
-        schema_editor.execute(statement)
-
-
-def create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    _run(schema_editor, reverse=False)
-
-
-def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    _run(schema_editor, reverse=True)
+def drop(apps: StateApps | None, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    append_only.drop(schema_editor, TABLE)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,274 @@
+"""The trial database as an analysis dataset (startrt.analysis.dataset): what `startrt report
+--database URL` analyses. Reads every site (the report is the trial's, not a user's view),
+in one consistent snapshot, and keeps what is dated on or before the cut-off.
+
+Derived columns, stated: a cycle's kidney dose is the value of the kidney the protocol limits
+(START-01 v1.0: the mean of both kidneys); doses entered without a number of imaging sessions
+count the protocol's dosimetry time points (START-01 v1.0: 4); eGFR over time is LMR
+(Bjork 2011) from each panel's creatinine, with the age at screening carried forward; a visit
+is a distinct date on which the patient had a screening, a lab draw, an administration, a
+tumour assessment, a follow-up contact or the end-of-treatment visit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+from startrt.analysis.dataset import TrialDataset, make_dataset
+from startrt.clinical.ctcae import LabTerm
+from startrt.clinical.egfr import lmr_egfr
+from startrt.clinical.sex import Sex
+from startrt.dosimetry.ledger import of_kidney
+from startrt.protocol.definition import Protocol, default_protocol
+from startrt.web.events.models import (
+    AdverseEvent,
+    Death,
+    EndOfTreatment,
+    FollowUp,
+    TumourAssessment,
+)
+from startrt.web.exports.tables import consistent_snapshot
+from startrt.web.treatment.models import Cycle, Dispensing, DosimetryResult, LabPanel
+from startrt.web.trial.models import Patient
+
+Rows = list[dict[str, Any]]
+EGFR_UNIT = "ml/min/1.73 m2"
+
+
+def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDataset:
+    """Every site's patients and their records dated on or before `cut_off`."""
+    protocol = protocol or default_protocol()
+    with consistent_snapshot():
+        tables = {
+            "patients": _patients(),
+            "cycles": _cycles(protocol),
+            "capecitabine": _capecitabine(),
+            "labs": _labs(),
+            "adverse_events": _adverse_events(),
+            "assessments": _assessments(),
+            "follow_up": _follow_up(),
+            "deaths": [
+                {"trial_id": d.patient.trial_id, "died_on": d.date, "cause": d.cause}
+                for d in Death.objects.select_related("patient")
+            ],
+            "end_of_treatment": [
+                {"trial_id": e.patient.trial_id, "ended_on": e.date, "reason": e.reason}
+                for e in EndOfTreatment.objects.select_related("patient")
+            ],
+        }
+    tables["visits"] = _visits(tables)
+    return make_dataset(cut_off, protocol.label, "trial database", _as_of(cut_off, tables))
+
+
+def _patients() -> Rows:
+    rows = []
+    for patient in Patient.objects.select_related("site", "screening", "allocation").order_by("pk"):
+        screening = getattr(patient, "screening", None)
+        slot = getattr(patient, "allocation", None)
+        rows.append(
+            {
+                "trial_id": patient.trial_id,
+                "site": patient.site.name,
+                "screened_on": _screened_on(patient),
+                "eligible": None if screening is None else screening.eligible,
+                "randomized_on": None if slot is None else _day(slot.allocated_at),
+                "arm": None if slot is None else slot.arm,
+                "treatment_arm": None if slot is None else slot.treatment_arm or None,
+                "stratum": None if slot is None else slot.stratum,
+            }
+        )
+    return rows
+
+
+def _screened_on(patient: Patient) -> dt.date:
+    screening = getattr(patient, "screening", None)
+    recorded = None if screening is None else screening.record.get("screening_date")
+    return dt.date.fromisoformat(recorded) if recorded else _day(patient.registered_at)
+
+
+def _cycles(protocol: Protocol) -> Rows:
+    kidney = protocol.renal_limit.kidney
+    rows = []
+    given = Cycle.objects.filter(status=Cycle.Status.ADMINISTERED).select_related("patient")
+    for cycle in given.order_by("patient_id", "number"):
+        dosimetry = getattr(cycle, "dosimetry", None)
+        rows.append(
+            {
+                "trial_id": cycle.patient.trial_id,
+                "cycle": cycle.number,
+                "administered_on": _day(cycle.infusion_start),
+                "activity_gbq": cycle.administered_activity_gbq,
+                "kidney_dose_gy": None
+                if dosimetry is None
+                else of_kidney(dosimetry.left_kidney_gy, dosimetry.right_kidney_gy, kidney),
+                "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_gy,
+                "dosimetry_sessions": _sessions(dosimetry, protocol),
+                "inpatient_days": cycle.inpatient_days or 0.0,
+            }
+        )
+    return rows
+
+
+def _sessions(dosimetry: DosimetryResult | None, protocol: Protocol) -> int:
+    """SPECT/CT sessions of a cycle: as recorded, else the protocol's imaging time points."""
+    if dosimetry is None:
+        return 0
+    if dosimetry.imaging_sessions is None:
+        return len(protocol.schedule.dosimetry_imaging_hours)
+    return int(dosimetry.imaging_sessions)
+
+
+def _capecitabine() -> Rows:
+    dispensings = Dispensing.objects.select_related("prescription__cycle__patient")
+    return [
+        {
+            "trial_id": d.prescription.cycle.patient.trial_id,
+            "cycle": d.prescription.cycle.number,
+            "dispensed_on": _day(d.dispensed_at),
+            "tablets_500": d.tablets_500,
+            "tablets_150": d.tablets_150,
+        }
+        for d in dispensings.order_by("pk")
+    ]
+
+
+def _labs() -> Rows:
+    rows = []
+    for patient in Patient.objects.select_related("screening").order_by("pk"):
+        screening = getattr(patient, "screening", None)
+        record = {} if screening is None else screening.record
+        if record.get("creatinine_umol_l") is not None:
+            rows.append(_egfr_row(patient, record, _screened_on(patient), record))
+        for panel in LabPanel.objects.filter(patient=patient).order_by("drawn_at", "pk"):
+            drawn_on = _day(panel.drawn_at)
+            for graded in panel.grades.values():
+                rows.append(
+                    {
+                        "trial_id": patient.trial_id,
+                        "drawn_on": drawn_on,
+                        "term": graded["ctcae_term"],
+                        "value": graded["value"],
+                        "unit": LabTerm(graded["term"]).unit,
+                        "grade": graded["grade"],
+                    }
+                )
+            if panel.values.get("creatinine_umol_l") is not None and record:
+                rows.append(_egfr_row(patient, panel.values, drawn_on, record))
+    return rows
+
+
+def _egfr_row(
+    patient: Patient, values: dict[str, Any], drawn_on: dt.date, screening: dict[str, Any]
+) -> dict[str, Any]:
+    screened_on = dt.date.fromisoformat(screening["screening_date"])
+    age_years = screening["age_years"] + (drawn_on - screened_on).days / 365.25
+    egfr = lmr_egfr(Sex(patient.sex), age_years, values["creatinine_umol_l"])
+    return {
+        "trial_id": patient.trial_id,
+        "drawn_on": drawn_on,
+        "term": "egfr",
+        "value": round(egfr, 2),
+        "unit": EGFR_UNIT,
+        "grade": None,
+    }
+
+
+def _adverse_events() -> Rows:
+    return [
+        {
+            "trial_id": ae.patient.trial_id,
+            "term": ae.term,
+            "grade": ae.ctcae_grade,
+            "serious": ae.serious,
+            "onset_on": ae.onset_date,
+        }
+        for ae in AdverseEvent.objects.select_related("patient").order_by("pk")
+    ]
+
+
+def _assessments() -> Rows:
+    """Each patient's time-point responses from the latest evaluation of their series."""
+    latest: dict[str, TumourAssessment] = {}
+    for assessment in TumourAssessment.objects.select_related("patient").order_by(
+        "assessment_date", "pk"
+    ):
+        latest[assessment.patient.trial_id] = assessment
+    return [
+        {
+            "trial_id": trial_id,
+            "assessed_on": dt.date.fromisoformat(point["date"]),
+            "response": point["overall"],
+        }
+        for trial_id, assessment in latest.items()
+        for point in assessment.response["assessments"]
+    ]
+
+
+def _follow_up() -> Rows:
+    return [
+        {
+            "trial_id": f.patient.trial_id,
+            "contact_on": f.date,
+            "status": f.status,
+            "progression_on": f.progression_date if f.progression else None,
+        }
+        for f in FollowUp.objects.select_related("patient").order_by("date", "pk")
+    ]
+
+
+_VISIT_DATES = {
+    "patients": ("screened_on", "screening"),
+    "cycles": ("administered_on", "cycle"),
+    "labs": ("drawn_on", "labs"),
+    "assessments": ("assessed_on", "assessment"),
+    "follow_up": ("contact_on", "follow_up"),
+    "end_of_treatment": ("ended_on", "end_of_treatment"),
+}
+
+
+def _visits(tables: dict[str, Rows]) -> Rows:
+    """One visit per patient and date, named after the first kind of record seen that day."""
+    kinds: dict[tuple[str, dt.date], str] = {}
+    for table, (column, kind) in _VISIT_DATES.items():
+        for row in tables[table]:
+            kinds.setdefault((row["trial_id"], row[column]), kind)
+    per_patient: defaultdict[str, list[dt.date]] = defaultdict(list)
+    for trial_id, day in kinds:
+        per_patient[trial_id].append(day)
+    return [
+        {"trial_id": trial_id, "visit_on": day, "kind": kinds[(trial_id, day)]}
+        for trial_id in sorted(per_patient)
+        for day in sorted(per_patient[trial_id])
+    ]
+
+
+_RANDOMIZATION = ("randomized_on", "arm", "treatment_arm", "stratum")
+
+
+def _as_of(cut_off: dt.date, tables: dict[str, Rows]) -> dict[str, Rows]:
+    """The tables as known at the cut-off: patients screened by then (randomized only if
+    randomized by then) and the records dated on or before it."""
+    patients = []
+    for row in tables["patients"]:
+        if row["screened_on"] > cut_off:
+            continue
+        if row["randomized_on"] is not None and row["randomized_on"] > cut_off:
+            row = {**row, **dict.fromkeys(_RANDOMIZATION)}
+        patients.append(row)
+    known = {row["trial_id"] for row in patients}
+    kept = {
+        name: [row for row in rows if row["trial_id"] in known and _dated_by(cut_off, row)]
+        for name, rows in tables.items()
+        if name != "patients"
+    }
+    return {"patients": patients, **kept}
+
+
+def _dated_by(cut_off: dt.date, row: dict[str, Any]) -> bool:
+    return all(value <= cut_off for value in row.values() if isinstance(value, dt.date))
+
+
+def _day(moment: dt.datetime) -> dt.date:
+    return moment.date()

@@ -1,0 +1,281 @@
+"""A cycle's study uploaded as a zip: stored under DATA_DIR/studies, unzipped safely, computed
+by the dosimetry layer in the request and stored as the cycle's DosimetryResult (source
+"computed", the study path, its time points as imaging sessions); unsafe or broken archives are
+refused naming the rule, leaving no file behind.
+
+The study is a 32^3 phantom (19.2 mm voxels, four time points at 4, 24, 96 and 168 h, injected
+7.4 GBq on 3 March 2025) written by `make_phantom_study`, as `startrt phantom make` does; its
+truth is the analytic kidney dose."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import warnings
+import zipfile
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from startrt.imaging.phantom_study import make_phantom_study
+from startrt.validation import InvalidInputError
+from startrt.web.treatment.models import Cycle, DosimetryResult
+from startrt.web.treatment.study_upload import upload_study
+from startrt.web.trial.models import AuditEntry, Patient
+from web.test_treatment import Sites, Staff, give, planned_cycle, randomized, team
+
+__all__ = ["team"]  # the fixture, used by name
+
+INJECTED = date(2025, 3, 3)  # the phantom's injection day (make_phantom_study's default)
+API_URL = "/api/patients/S01-LUN-001/cycles/1/dosimetry/study"
+Study = tuple[bytes, dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def phantom_zip(tmp_path_factory: pytest.TempPathFactory) -> Study:
+    """The zipped study folder (one top folder, `study/`) and the phantom's truth."""
+    folder = tmp_path_factory.mktemp("phantom_32") / "study"
+    written = make_phantom_study(folder, seed=2, grid_size=32, ct_subdivision=1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, Path("study") / path.relative_to(folder))
+    truth = json.loads(written.truth_file.read_text(encoding="utf-8"))
+    return buffer.getvalue(), truth
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, settings: Any) -> Path:
+    settings.DATA_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def given(team: Staff, sites: Sites) -> Cycle:
+    """S01-LUN-001 (dTOC): cycle 1 planned on the phantom's injection day and given."""
+    patient: Patient = randomized(team, sites, 1)
+    return give(team, planned_cycle(team, patient, planned_date=INJECTED), 7.4)
+
+
+def stored_files(data_dir: Path) -> list[Path]:
+    studies = data_dir / "studies"
+    return sorted(path for path in studies.rglob("*") if path.is_file()) if studies.exists() else []
+
+
+def client_for(user: Any) -> Client:
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    return client
+
+
+def zipped(write: Callable[[zipfile.ZipFile], None]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns on the duplicate name written below
+        with zipfile.ZipFile(buffer, "w") as archive:
+            write(archive)
+    return buffer.getvalue()
+
+
+def symlink(archive: zipfile.ZipFile) -> None:
+    info = zipfile.ZipInfo("study/link.dcm")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    archive.writestr(info, "/etc/passwd")
+
+
+def encrypted() -> bytes:
+    """A one-member zip whose headers say "encrypted" (general purpose flag bit 0; zipfile
+    cannot write one): the flag set in the local header (offset 6) and the central one (8)."""
+    content = bytearray(zipped(lambda archive: archive.writestr("study/a.dcm", b"x")))
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        content[content.index(signature) + offset] |= 0x1
+    return bytes(content)
+
+
+def twice(archive: zipfile.ZipFile) -> None:
+    archive.writestr("study/a.dcm", b"x")
+    archive.writestr("study/a.dcm", b"y")
+
+
+UNSAFE: list[tuple[str, bytes, str]] = [
+    ("not a zip", b"PK\x03\x04 but not really a zip archive", "is not a zip archive"),
+    (
+        "parent folder",
+        zipped(lambda archive: archive.writestr("study/../../evil.dcm", b"x")),
+        "paths must stay inside the study folder",
+    ),
+    (
+        "absolute path",
+        zipped(lambda archive: archive.writestr("/etc/cron.d/evil", b"x")),
+        "paths must stay inside the study folder",
+    ),
+    (
+        "drive letter",
+        zipped(lambda archive: archive.writestr("C:/evil.dcm", b"x")),
+        "paths must stay inside the study folder",
+    ),
+    ("symbolic link", zipped(symlink), "no links or devices"),
+    ("encrypted", encrypted(), "encrypted members are refused"),
+    ("a member twice", zipped(twice), "could not be unzipped (File exists)"),
+    (
+        "no study inside",
+        zipped(lambda archive: archive.writestr("study/readme.txt", b"hello")),
+        "a study needs SPECT images",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "rule"), [(c, r) for _, c, r in UNSAFE], ids=[i for i, _, _ in UNSAFE]
+)
+def test_unsafe_or_broken_archives_are_refused_and_leave_nothing(
+    team: Staff, given: Cycle, data_dir: Path, content: bytes, rule: str
+) -> None:
+    upload = SimpleUploadedFile("study.zip", content, content_type="application/zip")
+    with pytest.raises(InvalidInputError) as refused:
+        upload_study(team["physicist"], given, upload)
+    assert (refused.value.field, refused.value.value) == ("study", "study.zip")
+    assert rule in refused.value.rule
+    assert stored_files(data_dir) == []
+    assert not DosimetryResult.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("setting", "limit", "rule"),
+    [
+        ("STARTRT_STUDY_UPLOAD_MAX_BYTES", 100, "must be at most 100 bytes"),
+        ("STARTRT_STUDY_MAX_MEMBERS", 2, "holds 3 files, at most 2"),
+        ("STARTRT_STUDY_UNZIPPED_MAX_BYTES", 2999, "unzips to 3000 bytes, at most 2999"),
+    ],
+)
+def test_size_limits_are_enforced(
+    team: Staff,
+    given: Cycle,
+    data_dir: Path,
+    settings: Any,
+    setting: str,
+    limit: int,
+    rule: str,
+) -> None:
+    setattr(settings, setting, limit)
+
+    def three_files(archive: zipfile.ZipFile) -> None:
+        for index in range(3):
+            archive.writestr(f"study/{index}.dcm", b"\x00" * 1000)
+
+    upload = SimpleUploadedFile("big.zip", zipped(three_files))
+    with pytest.raises(InvalidInputError, match="study") as refused:
+        upload_study(team["physicist"], given, upload)
+    assert rule in refused.value.rule
+    assert stored_files(data_dir) == []
+
+
+def test_only_a_physicist_uploads_and_only_for_a_given_cycle(
+    team: Staff, sites: Sites, data_dir: Path
+) -> None:
+    patient = randomized(team, sites, 1)
+    cycle = planned_cycle(team, patient)
+    upload = SimpleUploadedFile("study.zip", zipped(symlink))
+    with pytest.raises(PermissionDenied):
+        upload_study(team["investigator"], cycle, upload)
+    with pytest.raises(InvalidInputError, match="dosimetry follows an administered cycle"):
+        upload_study(team["physicist"], cycle, upload)
+    assert stored_files(data_dir) == []
+
+
+@pytest.mark.slow
+def test_a_study_from_another_day_is_refused(
+    team: Staff, sites: Sites, data_dir: Path, phantom_zip: Study
+) -> None:
+    cycle = give(team, planned_cycle(team, randomized(team, sites, 1)), 7.4)  # 17 March
+    upload = SimpleUploadedFile("study.zip", phantom_zip[0])
+    with pytest.raises(InvalidInputError, match="injection on 2025-03-03 in the study") as refused:
+        upload_study(team["physicist"], cycle, upload)
+    assert refused.value.field == "study"
+    assert stored_files(data_dir) == []
+
+
+@pytest.mark.slow
+def test_the_api_computes_the_uploaded_study_and_replaces_it_with_a_reason(
+    team: Staff, given: Cycle, data_dir: Path, phantom_zip: Study
+) -> None:
+    content, truth = phantom_zip
+    physicist = client_for(team["physicist"])
+    refused = client_for(team["nurse"]).post(
+        API_URL, {"study": SimpleUploadedFile("study.zip", content)}
+    )
+    assert refused.status_code == 403, refused.content
+    assert stored_files(data_dir) == []
+    hidden = client_for(team["uppsala"]).post(
+        API_URL, {"study": SimpleUploadedFile("study.zip", content)}
+    )
+    assert hidden.status_code == 404
+
+    answer = physicist.post(API_URL, {"study": SimpleUploadedFile("study.zip", content)})
+    assert answer.status_code == 200, answer.content
+    result = answer.json()
+    assert (result["source"], result["imaging_sessions"], result["version"]) == ("computed", 4, 1)
+    assert result["study_path"].startswith("S01-LUN-001/cycle-1/")
+    assert result["study_path"].endswith("/study")
+    folder = data_dir / "studies" / result["study_path"]
+    assert (folder / "truth.json").is_file()
+    assert folder.parent.with_suffix(".zip").read_bytes() == content
+    # the organ method on 19.2 mm voxels finds the known kidney doses within 10 %
+    vois = truth["vois"]
+    assert result["left_kidney_gy"] == pytest.approx(vois["left_kidney"]["dose_gy"], rel=0.1)
+    assert result["right_kidney_gy"] == pytest.approx(vois["right_kidney"]["dose_gy"], rel=0.1)
+    kidney = physicist.get("/api/patients/S01-LUN-001/kidney-dose").json()
+    mean = (result["left_kidney_gy"] + result["right_kidney_gy"]) / 2
+    assert kidney["cumulative"] == [{"cycle": 1, "cumulative_gy": pytest.approx(mean)}]
+
+    again = physicist.post(API_URL, {"study": SimpleUploadedFile("study.zip", content)})
+    assert (again.status_code, again.json()["field"]) == (422, "expected_version")
+    stale = physicist.post(
+        API_URL,
+        {
+            "study": SimpleUploadedFile("study.zip", content),
+            "expected_version": "2",
+            "reason": "re-export",
+        },
+    )
+    assert stale.status_code == 409
+    replaced = physicist.post(
+        API_URL,
+        {
+            "study": SimpleUploadedFile("study.zip", content),
+            "expected_version": "1",
+            "reason": "VOIs redrawn in the clinic",
+        },
+    )
+    assert replaced.status_code == 200
+    assert replaced.json()["version"] == 2
+    assert replaced.json()["study_path"] != result["study_path"]
+    entry = AuditEntry.objects.get(table="treatment_dosimetryresult", action="update")
+    assert entry.reason == "VOIs redrawn in the clinic"
+    assert entry.old["study_path"] == result["study_path"]
+    # both studies kept (the audit trail names the old one)
+    assert len(list((data_dir / "studies" / "S01-LUN-001" / "cycle-1").glob("*.zip"))) == 2
+
+
+@pytest.mark.slow
+def test_the_page_uploads_and_shows_the_computed_result(
+    team: Staff, given: Cycle, data_dir: Path, phantom_zip: Study
+) -> None:
+    physicist = client_for(team["physicist"])
+    url = "/patients/S01-LUN-001/treatment/cycles/1/study/"
+    broken = physicist.post(url, {"study": SimpleUploadedFile("notes.zip", b"not a zip")})
+    assert broken.status_code == 422
+    assert "is not a zip archive" in broken.content.decode()
+    answer = physicist.post(url, {"study": SimpleUploadedFile("study.zip", phantom_zip[0])})
+    assert (answer.status_code, answer["Location"]) == (302, "/patients/S01-LUN-001/treatment/")
+    html = physicist.get("/patients/S01-LUN-001/treatment/").content.decode()
+    assert "Dosimetry (computed, physicist.lund, version 1)" in html
+    assert "4 imaging sessions" in html
+    assert DosimetryResult.objects.get().source == "computed"
