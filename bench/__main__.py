@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import dosimetry
+from bench import dosimetry, simulation
 from bench.convolution import compare_convolution
 from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
 from startrt.protocol.definition import default_protocol
@@ -91,6 +91,7 @@ SECTIONS = {
     "protocol": protocol_benchmarks,
     "convolution": convolution_benchmark,
     "dosimetry": dosimetry.main,
+    "simulation": simulation.main,
 }
 
 

@@ -14,6 +14,7 @@ import typer
 
 from startrt.cli_dosimetry import dosimetry_app, phantom_app
 from startrt.cli_report import report
+from startrt.cli_simulate import simulate
 from startrt.cli_support import (
     InputFile,
     JsonFlag,
@@ -326,6 +327,7 @@ def protocol_command(
 app.command()(serve)
 app.command()(export)
 app.command()(report)
+app.command()(simulate)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(manage)
 app.add_typer(dosimetry_app, name="dosimetry")
 app.add_typer(phantom_app, name="phantom")

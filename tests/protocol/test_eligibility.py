@@ -241,3 +241,11 @@ def test_eu_register_criteria_are_a_protocol_amendment(
     assert assess(eu, **{**complete, "ki67_percent": 51}).eligible is False
     late_pet = (SCREENING - timedelta(days=92)).isoformat()  # 92 / 30.4375 = 3.02 months
     assert assess(eu, **{**complete, "sstr_pet_date": late_pet}).eligible is False
+
+
+def test_a_very_high_cockcroft_gault_clearance_is_judged_not_refused(protocol: Protocol) -> None:
+    # 18 y, 200 kg, creatinine 40 umol/L: (140 - 18) x 200 x 1.23 / 40 = 750.3 ml/min, from
+    # plausible inputs; the capecitabine renal check must judge it (no contraindication)
+    decision = assess(protocol, age_years=18, weight_kg=200, creatinine_umol_l=40)
+    assert status_of(decision, "EX04") is Status.NOT_MET  # contraindication to capecitabine
+    assert decision.eligible is True

@@ -1,0 +1,286 @@
+"""The analysis dataset (`analysis.dataset`) of one simulated trial: every screened candidate,
+the cycles, capecitabine, labs, adverse events, assessments, follow-up, deaths, ends of
+treatment and visits, dated from the trial's start date and cut at the data cut-off.
+
+Visits of each patient come from the protocol's schedule (`build_schedule` with the
+administered dates); a standard-arm cycle keeps as many dosimetry imaging visits as the
+parameter file gives it SPECT/CT sessions.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from startrt.analysis.dataset import TrialDataset, make_dataset
+from startrt.clinical.ctcae import LabTerm
+from startrt.protocol.definition import Protocol
+from startrt.protocol.schedule import VisitKind, build_schedule
+from startrt.simulation.cohort import Cohort, Screening
+from startrt.simulation.course import END_REASONS, TERMS, Course
+from startrt.simulation.endpoints import RESPONSES, Endpoints, cut_off_day
+from startrt.simulation.engine import Decisions
+from startrt.simulation.parameters import Parameters
+
+Rows = list[dict[str, Any]]
+KIDNEY_TERM = "Chronic kidney disease"
+
+
+def trial_id(candidate: int) -> str:
+    return f"SIM-{candidate + 1:04d}"
+
+
+class _Builder:
+    def __init__(
+        self,
+        parameters: Parameters,
+        protocol: Protocol,
+        decisions: Decisions,
+        screening: Screening,
+        cohort: Cohort,
+        course: Course,
+        ends: Endpoints,
+    ) -> None:
+        self.parameters, self.protocol, self.decisions = parameters, protocol, decisions
+        self.screening, self.cohort, self.course, self.ends = screening, cohort, course, ends
+        self.start = parameters.trial.start_date
+        self.cut_off = self.start + timedelta(days=cut_off_day(parameters))
+        self.tables: dict[str, Rows] = {name: [] for name in _TABLES}
+        self.lab_visits: set[tuple[int, date]] = set()
+
+    def on(self, j: int, day: float) -> date:
+        """Date of day `day` after patient j's randomization."""
+        return self.start + timedelta(days=int(self.cohort.randomized_day[j]) + int(np.floor(day)))
+
+    def add(self, table: str, j: int, when: date, **row: Any) -> None:
+        """Add a row of randomized patient j unless it falls after the cut-off."""
+        if when <= self.cut_off:
+            self.tables[table].append({"trial_id": self.ids[j], **row})
+
+    def build(self) -> dict[str, Rows]:
+        self._patients()
+        for j in range(len(self.cohort)):
+            cycle_dates = self._cycles(j)
+            self._visits(j, cycle_dates)
+            self._follow_up(j)
+        self._labs()
+        return self.tables
+
+    def _patients(self) -> None:
+        screening, cohort = self.screening, self.cohort
+        randomized = {int(c): j for j, c in enumerate(screening.randomized)}
+        self.ids = [trial_id(int(c)) for c in screening.randomized]
+        for c in range(len(screening.candidates)):
+            screened = self.start + timedelta(days=int(screening.screening_day[c]))
+            row: dict[str, Any] = {
+                "trial_id": trial_id(c),
+                "site": self.protocol.sites[int(screening.candidates.site[c])],
+                "screened_on": screened,
+                "eligible": bool(screening.eligible[c]),
+                "randomized_on": None,
+                "arm": None,
+                "treatment_arm": None,
+                "stratum": None,
+            }
+            j = randomized.get(c)
+            if j is not None:
+                row.update(
+                    randomized_on=self.on(j, 0),
+                    arm=cohort.randomized_arm[j],
+                    treatment_arm=self.protocol.arms[int(cohort.arm[j])].id,
+                    stratum=cohort.stratum[j],
+                )
+            self.tables["patients"].append(row)
+            self.tables["visits"].append(
+                {"trial_id": trial_id(c), "visit_on": screened, "kind": "screening"}
+            )
+
+    def _sessions(self, j: int, cycle: int) -> int:
+        arm = self.protocol.arms[int(self.cohort.arm[j])]
+        if arm.dosimetry_guided:
+            return self.decisions.cycle_visits(cycle, arm.capecitabine)[2]
+        return int(self.parameters.resources.standard_arm_spect_sessions_per_cycle.value)
+
+    def _cycles(self, j: int) -> dict[int, date]:
+        c = self.course
+        dates: dict[int, date] = {}
+        for k in range(int(c.cycles[j])):
+            given = self.on(j, c.day[j, k])
+            dates[k + 1] = given
+            sessions = self._sessions(j, k + 1)
+            self.add(
+                "cycles",
+                j,
+                given,
+                cycle=k + 1,
+                administered_on=given,
+                activity_gbq=float(c.activity_gbq[j, k]),
+                kidney_dose_gy=round(float(c.kidney_measured_gy[j, k]), 4) if sessions else None,
+                marrow_dose_gy=round(float(c.marrow_gy[j, k]), 4),
+                dosimetry_sessions=sessions,
+                inpatient_days=self.parameters.resources.inpatient_days_per_cycle.value,
+            )
+            if c.tablets_500[j, k] + c.tablets_150[j, k]:
+                self.add(
+                    "capecitabine",
+                    j,
+                    given,
+                    cycle=k + 1,
+                    dispensed_on=given,
+                    tablets_500=int(c.tablets_500[j, k]),
+                    tablets_150=int(c.tablets_150[j, k]),
+                )
+        return dates
+
+    def _visits(self, j: int, cycle_dates: dict[int, date]) -> None:
+        """Visits of the administered cycles from the protocol's schedule, and the end of
+        treatment (at the schedule's end-of-treatment visit, or at the ending event)."""
+        arm = self.protocol.arms[int(self.cohort.arm[j])]
+        c = self.course
+        self.add("visits", j, self.on(j, 0), visit_on=self.on(j, 0), kind="randomization")
+        reason = int(c.end_reason[j])
+        ended = self.on(j, c.end_day[j])
+        by_event = END_REASONS[reason] in ("progression", "death", "lost to follow-up")
+        if cycle_dates:
+            schedule = build_schedule(
+                self.protocol.schedule,
+                first_cycle_date=cycle_dates[1],
+                planned_cycles=len(cycle_dates),
+                administered=cycle_dates,
+                with_capecitabine=arm.capecitabine,
+            )
+            imaging: dict[int | None, int] = {}
+            for visit in schedule.visits:
+                if visit.kind is VisitKind.END_OF_TREATMENT:
+                    ended = ended if by_event else visit.visit_date
+                    continue
+                if visit.kind is VisitKind.DOSIMETRY_IMAGING:
+                    imaging[visit.cycle_number] = imaging.get(visit.cycle_number, 0) + 1
+                    if imaging[visit.cycle_number] > self._sessions(j, visit.cycle_number or 1):
+                        continue
+                if visit.kind is VisitKind.PRE_CYCLE_LAB:
+                    self.lab_visits.add((j, visit.visit_date))
+                self.add(
+                    "visits", j, visit.visit_date, visit_on=visit.visit_date, kind=visit.kind.value
+                )
+        if reason:
+            self.add("end_of_treatment", j, ended, ended_on=ended, reason=END_REASONS[reason])
+
+    def _follow_up(self, j: int) -> None:
+        ends, parameters = self.ends, self.parameters
+        interval = 7 * parameters.efficacy.assessment_interval_weeks.value
+        progression = float(self.course.progression_day[j])
+        progressed = bool(ends.pfs_event[j]) and progression <= ends.pfs_days[j]
+        observed_until = float(min(ends.pfs_days[j], ends.follow_up_days[j]))
+        response = RESPONSES[int(ends.response[j])]
+        day = interval
+        while day <= observed_until:
+            shown = response if response in ("CR", "PR") else "SD"
+            when = self.on(j, day)
+            self.add("assessments", j, when, assessed_on=when, response=shown)
+            self.add("visits", j, when, visit_on=when, kind="assessment")
+            day += interval
+        if progressed:
+            when = self.on(j, progression)
+            self.add("assessments", j, when, assessed_on=when, response="PD")
+        death = float(ends.death_day[j])
+        died = death <= ends.follow_up_days[j]
+        last = self.on(j, death if died else ends.follow_up_days[j])
+        self.add(
+            "follow_up",
+            j,
+            last,
+            contact_on=last,
+            status="dead" if died else "alive",
+            progression_on=self.on(j, progression) if progressed else None,
+        )
+        self.add("visits", j, last, visit_on=last, kind="follow_up")
+        if died:
+            cause = "progressive disease" if progression < death else "other"
+            self.add("deaths", j, last, died_on=last, cause=cause)
+        self.add(
+            "labs",
+            j,
+            last,
+            drawn_on=last,
+            term=LabTerm.EGFR.value,
+            value=float(ends.gfr_end[j]),
+            unit=LabTerm.EGFR.unit,
+            grade=int(ends.kidney_grade[j]),
+        )
+        if ends.kidney_grade[j] >= 3:
+            grade = int(ends.kidney_grade[j])
+            self.add(
+                "adverse_events",
+                j,
+                last,
+                term=KIDNEY_TERM,
+                grade=grade,
+                serious=grade >= 4,
+                onset_on=last,
+            )
+
+    def _labs(self) -> None:
+        """Pre-cycle and nadir labs with CTCAE grades; nadirs of grade >= 3 as adverse events."""
+        haematology = self.parameters.haematology
+        lln = {term.value: haematology.term(term.value).lln for term in TERMS}
+        lln[LabTerm.EGFR.value] = self.parameters.kidney.egfr_lln.value
+        for record in self.course.labs:
+            j, term = int(record["patient"]), LabTerm(str(record["term"]))
+            value = float(record["value"])
+            grade = int(self.decisions.grades(term, np.array([value]), lln[term.value])[0])
+            when = self.on(j, float(record["day"]))
+            self.add(
+                "labs",
+                j,
+                when,
+                drawn_on=when,
+                term=term.value,
+                value=value,
+                unit=term.unit,
+                grade=grade,
+            )
+            if record["kind"] == "pre_cycle" and (j, when) not in self.lab_visits:
+                self.lab_visits.add((j, when))  # a repeated check of a delayed cycle
+                self.add("visits", j, when, visit_on=when, kind=VisitKind.PRE_CYCLE_LAB.value)
+            if record["kind"] == "nadir" and grade >= 3:
+                self.add(
+                    "adverse_events",
+                    j,
+                    when,
+                    term=term.ctcae_term,
+                    grade=grade,
+                    serious=grade >= 4,
+                    onset_on=when,
+                )
+
+
+_TABLES = (
+    "patients",
+    "cycles",
+    "capecitabine",
+    "labs",
+    "adverse_events",
+    "assessments",
+    "follow_up",
+    "deaths",
+    "end_of_treatment",
+    "visits",
+)
+
+
+def trial_dataset(
+    parameters: Parameters,
+    protocol: Protocol,
+    decisions: Decisions,
+    screening: Screening,
+    cohort: Cohort,
+    course: Course,
+    ends: Endpoints,
+) -> TrialDataset:
+    """The validated analysis dataset of one simulated trial (see the module docstring)."""
+    builder = _Builder(parameters, protocol, decisions, screening, cohort, course, ends)
+    tables = builder.build()
+    return make_dataset(builder.cut_off, protocol.label, "simulation", tables)
