@@ -237,7 +237,7 @@ class _Builder:
                 j,
                 when,
                 drawn_on=when,
-                term=term.value,
+                term=term.ctcae_term,
                 value=value,
                 unit=term.unit,
                 grade=grade,
