@@ -24,7 +24,7 @@ def setup_django() -> None:
     django.setup()
 
 
-def _ensure_sites() -> None:
+def ensure_sites() -> None:
     """The protocol's sites, created once (configuration, not trial data)."""
     from startrt.protocol.definition import default_protocol
     from startrt.web.trial.models import Site
@@ -66,7 +66,7 @@ def serve(
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    _ensure_sites()
+    ensure_sites()
     _ensure_admin(admin_user)
     import waitress
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from startrt.analysis.dataset import TrialDataset, make_dataset
+from startrt.analysis.dataset import TABLES, TrialDataset, make_dataset
 
 CUT_OFF = date(2025, 12, 31)
 PROTOCOL = "START-01 v1.0"
@@ -169,7 +169,7 @@ def report_tables() -> dict[str, list[dict[str, Any]]]:
     """The rows of every table. Visits: a screening visit, one per cycle, one per tumour
     assessment and one per follow-up contact (P01 9, P02 5, P03 2, P04 10, P05 7, P06 8,
     P07 5; P08-P10 1 each)."""
-    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in _TABLES}
+    tables: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
     for trial_id, site, screened, eligible, randomized_on, arm, treatment, fdg in _PATIENTS:
         stratum = None if fdg is None else f"site={site};fdg={fdg}"
         tables["patients"].append(
@@ -218,18 +218,6 @@ def report_dataset(**tables: list[dict[str, Any]]) -> TrialDataset:
     return make_dataset(CUT_OFF, PROTOCOL, "hand-made test data", report_tables() | tables)
 
 
-_TABLES = (
-    "patients",
-    "cycles",
-    "capecitabine",
-    "labs",
-    "adverse_events",
-    "assessments",
-    "follow_up",
-    "deaths",
-    "end_of_treatment",
-    "visits",
-)
 _PATIENT_COLUMNS = ("trial_id", "site", "screened_on", "eligible")
 
 

@@ -19,9 +19,7 @@ from startrt.web.treatment import services
 from startrt.web.trial import services as trial_services
 from support.records import SCREENING, eligible_screening
 from web.test_events import PR_AT_MINUS_30, adverse_event, series_data
-from web.test_treatment import FIRST_CYCLE, Sites, Staff, give, planned_cycle, randomized, team
-
-__all__ = ["team"]  # the fixture, imported for pytest
+from web.test_treatment import FIRST_CYCLE, Sites, Staff, give, planned_cycle, randomized
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from web.test_browser import (
     sign_in,
     sign_out,
 )
-from web.test_treatment import GOOD_LABS, Sites, Staff, randomized, team
+from web.test_treatment import GOOD_LABS, Sites, Staff, randomized
 
-__all__ = ["audit_triggers_back", "flushable_audit_trail", "team"]  # fixtures, used by name
+__all__ = ["audit_triggers_back", "flushable_audit_trail"]  # fixtures, used by name
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TREATMENT = "/patients/S01-LUN-001/treatment/"
 

@@ -20,9 +20,7 @@ from startrt.validation import InvalidInputError
 from startrt.web.treatment import capecitabine, services
 from startrt.web.treatment.models import CapecitabinePrescription, Cycle, Dispensing
 from startrt.web.trial.models import AuditEntry, Patient
-from web.test_treatment import GOOD_LABS, Sites, Staff, at, planned_cycle, randomized, team
-
-__all__ = ["team"]  # the fixture, used by name
+from web.test_treatment import GOOD_LABS, Sites, Staff, at, planned_cycle, randomized
 
 BODY: dict[str, Any] = {"weight_kg": 78, "height_cm": 178, "age_years": 64, "creatinine_umol_l": 85}
 # Moderate renal impairment, male: CrCl (140 - 70) x 60 x 1.23 / 150 = 34.44 ml/min -> 75 %.

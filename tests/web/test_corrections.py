@@ -22,17 +22,15 @@ from startrt.web.trial import services
 from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import AuditEntry, Consent, Decision, Patient, Screening, Site
 from support.records import eligible_screening
+from web.conftest import Randomized
 from web.test_events import (
     PD_AT_PLUS_20,
     PR_AT_MINUS_30,
     SD_BELOW_20,
-    Randomized,
     adverse_event,
-    randomized,
     series_data,
 )
 
-__all__ = ["randomized"]  # a fixture, used by name
 Staff = dict[str, User]
 PASSWORD = "correct horse battery"  # the password tests/web/conftest.py gives every user
 API = "/api/patients/S01-LUN-001"

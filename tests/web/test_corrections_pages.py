@@ -27,16 +27,14 @@ from startrt.web.exports.tables import audit_table
 from startrt.web.trial import services
 from startrt.web.trial.models import AuditEntry, Consent, Patient, Site
 from support.records import eligible_screening
+from web.conftest import Randomized
 from web.test_events import (
     PD_AT_PLUS_20,
     PR_AT_MINUS_30,
-    Randomized,
     adverse_event,
-    randomized,
     series_data,
 )
 
-__all__ = ["randomized"]  # a fixture, used by name
 Staff = dict[str, User]
 
 

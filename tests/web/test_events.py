@@ -3,7 +3,7 @@ database (SQLite by default; PostgreSQL with STARTRT_DATABASE_URL)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -13,46 +13,16 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from startrt.protocol.definition import default_protocol
-from startrt.protocol.randomization import generate_block_list
-from startrt.protocol.stratification import protocol_strata
 from startrt.validation import InvalidInputError
 from startrt.web.events import services
 from startrt.web.events.models import AdverseEvent, Death, TumourAssessment
 from startrt.web.trial import services as trial
 from startrt.web.trial.changes import StaleVersionError
-from startrt.web.trial.models import AuditEntry, Decision, Patient, Site
-from support.records import eligible_screening
+from startrt.web.trial.models import AuditEntry, Decision, Site
+from web.conftest import Randomized
 
 Staff = dict[str, User]
 Sites = dict[str, Site]
-Randomized = Callable[[bool], Patient]
-
-
-@pytest.fixture
-def randomized(staff: Staff, sites: Sites) -> Randomized:
-    """Randomizes new Lund patients (FDG-PET positive) until one lands in an arm with (or
-    without) capecitabine: standard gives none, CAP-dTOC gives it."""
-    listing = generate_block_list(
-        seed=4242, n_per_stratum=8, strata=protocol_strata(default_protocol())
-    )
-    trial.load_randomization_list(staff["statistician"], sites["Lund"], "main", listing)
-    numbers = iter(range(1, 9))
-
-    def make(capecitabine: bool) -> Patient:
-        for number in numbers:
-            patient = trial.register_patient(
-                staff["nurse"], sites["Lund"], f"S01-LUN-{number:03d}", "male"
-            )
-            trial.record_screening(
-                staff["nurse"], patient, eligible_screening(fdg_pet_positive=True)
-            )
-            slot = trial.randomize(staff["investigator"], patient)
-            if default_protocol().arm(slot.treatment_arm).capecitabine == capecitabine:
-                return patient
-        raise AssertionError("the list ran out of slots")
-
-    return make
 
 
 def adverse_event(**changes: Any) -> dict[str, Any]:

@@ -15,18 +15,7 @@ from startrt.web.pages.treatment_views import kidney_dose_svg
 from startrt.web.treatment import services
 from startrt.web.treatment.models import Cycle, PlanProposal
 from startrt.web.trial.models import Patient
-from web.test_treatment import (
-    PASSWORD,
-    Sites,
-    Staff,
-    give,
-    labs_go,
-    planned_cycle,
-    randomized,
-    team,
-)
-
-__all__ = ["team"]  # the fixture, used by name
+from web.test_treatment import PASSWORD, Sites, Staff, give, labs_go, planned_cycle, randomized
 
 
 def signed_in(client: Client, user: User) -> Client:

@@ -29,9 +29,7 @@ from startrt.validation import InvalidInputError
 from startrt.web.treatment.models import Cycle, DosimetryResult
 from startrt.web.treatment.study_upload import upload_study
 from startrt.web.trial.models import AuditEntry, Patient
-from web.test_treatment import Sites, Staff, give, planned_cycle, randomized, team
-
-__all__ = ["team"]  # the fixture, used by name
+from web.test_treatment import Sites, Staff, give, planned_cycle, randomized
 
 INJECTED = date(2025, 3, 3)  # the phantom's injection day (make_phantom_study's default)
 API_URL = "/api/patients/S01-LUN-001/cycles/1/dosimetry/study"

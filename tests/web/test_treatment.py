@@ -29,10 +29,8 @@ from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import (
     AuditEntry,
     Decision,
-    Membership,
     Patient,
     RandomizationList,
-    Role,
     Site,
     Slot,
 )
@@ -59,22 +57,6 @@ GOOD_LABS: dict[str, Any] = {
 
 def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-@pytest.fixture
-def team(staff: Staff, sites: Sites) -> Staff:
-    """The conftest staff plus a physicist and a pharmacist at Lund."""
-
-    def member(username: str, role: Role) -> User:
-        user = User.objects.create_user(username, password="correct horse battery")
-        Membership.objects.create(user=user, site=sites["Lund"], role=role)
-        return user
-
-    return {
-        **staff,
-        "physicist": member("physicist.lund", Role.PHYSICIST),
-        "pharmacist": member("pharmacist.lund", Role.PHARMACIST),
-    }
 
 
 def randomized(

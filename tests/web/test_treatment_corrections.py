@@ -28,10 +28,7 @@ from web.test_treatment import (
     planned_cycle,
     randomized,
     release,
-    team,
 )
-
-__all__ = ["team"]  # the fixture, used by name
 
 
 @pytest.fixture

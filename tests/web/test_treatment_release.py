@@ -31,10 +31,7 @@ from web.test_treatment import (
     randomized,
     release,
     request_by,
-    team,
 )
-
-__all__ = ["team"]  # the fixture, used by name
 
 
 @pytest.fixture

@@ -48,9 +48,7 @@ def schoenfeld_events(
 ) -> int:
     """Events for the log-rank test: d = (z_alpha + z_beta)^2 / (p (1 - p) log(HR)^2), rounded
     up (Schoenfeld, Biometrika 1981;68:316-319 and Biometrics 1983;39:499-503)."""
-    theta = _hazard_ratio(hazard_ratio)
-    p = _fraction("allocation", allocation)
-    z_sum = _z_alpha(alpha, two_sided) + _z_power(power)
+    theta, p, z_sum = _log_rank_inputs(hazard_ratio, alpha, power, allocation, two_sided)
     return _ceil(z_sum**2 / (p * (1.0 - p) * math.log(theta) ** 2))
 
 
@@ -64,10 +62,8 @@ def freedman_events(
     """Events for the log-rank test after Freedman (Stat Med 1982;1:121-129):
     d = (z_alpha + z_beta)^2 (1 + k HR)^2 / (k (1 - HR)^2), k = p / (1 - p) the allocation
     ratio experimental:control; for 1:1, (1 + HR)^2 / (1 - HR)^2 (z_alpha + z_beta)^2."""
-    theta = _hazard_ratio(hazard_ratio)
-    p = _fraction("allocation", allocation)
+    theta, p, z_sum = _log_rank_inputs(hazard_ratio, alpha, power, allocation, two_sided)
     ratio = p / (1.0 - p)
-    z_sum = _z_alpha(alpha, two_sided) + _z_power(power)
     return _ceil(z_sum**2 * (1.0 + ratio * theta) ** 2 / (ratio * (1.0 - theta) ** 2))
 
 
@@ -313,6 +309,15 @@ def _information_fractions(values: Any) -> list[float]:
     if any(later <= earlier for earlier, later in itertools.pairwise(fractions)):
         raise InvalidInputError("information_fractions", values, "must be strictly increasing")
     return fractions
+
+
+def _log_rank_inputs(
+    hazard_ratio: float, alpha: float, power: float, allocation: float, two_sided: bool
+) -> tuple[float, float, float]:
+    """(hazard ratio, allocation fraction, z_alpha + z_beta) of an events formula, validated."""
+    theta = _hazard_ratio(hazard_ratio)
+    p = _fraction("allocation", allocation)
+    return theta, p, _z_alpha(alpha, two_sided) + _z_power(power)
 
 
 def _z_alpha(alpha: float, two_sided: bool) -> float:

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from startrt.protocol.definition import Protocol
 from startrt.protocol.randomization import (
     Minimizer,
+    RandomizationList,
     Stratum,
     generate_block_list,
     stratum_label,
@@ -147,15 +148,36 @@ def recruit(
     )
 
 
-def allocate(protocol: Protocol, patients: Candidates, seed: int) -> tuple[list[str], list[str]]:
-    """Randomized arm and stratum label of each patient, in order, by the protocol's method."""
+def patient_strata(protocol: Protocol, patients: Candidates) -> list[Stratum]:
+    """Each patient's randomization stratum (site and FDG-PET result), in order."""
     strata: dict[tuple[int, bool], Stratum] = {}
     keys = list(zip(patients.site.tolist(), patients.fdg_positive.tolist(), strict=True))
     for site, fdg in set(keys):
         strata[(site, fdg)] = patient_stratum(
             protocol, site=protocol.sites[site], fdg_pet_positive=fdg
         )
-    of_patient = [strata[key] for key in keys]
+    return [strata[key] for key in keys]
+
+
+def block_list(protocol: Protocol, of_patient: Sequence[Stratum], seed: int) -> RandomizationList:
+    """The protocol's stratified permuted-block list, long enough for these patients."""
+    settings = protocol.randomization
+    counts: dict[Stratum, int] = {}
+    for stratum in of_patient:
+        counts[stratum] = counts.get(stratum, 0) + 1
+    return generate_block_list(
+        seed=seed,
+        n_per_stratum=max(counts.values()),
+        strata=protocol_strata(protocol),
+        arms=settings.arms,
+        ratio=settings.ratio,
+        block_sizes=settings.block_sizes,
+    )
+
+
+def allocate(protocol: Protocol, patients: Candidates, seed: int) -> tuple[list[str], list[str]]:
+    """Randomized arm and stratum label of each patient, in order, by the protocol's method."""
+    of_patient = patient_strata(protocol, patients)
     settings = protocol.randomization
     if settings.method == "minimization":
         design = protocol_strata(protocol)
@@ -172,17 +194,7 @@ def allocate(protocol: Protocol, patients: Candidates, seed: int) -> tuple[list[
             history.append((levels, minimizer.assign(levels, history).arm))
         arms = [arm for _, arm in history]
     else:
-        counts: dict[Stratum, int] = {}
-        for stratum in of_patient:
-            counts[stratum] = counts.get(stratum, 0) + 1
-        listing = generate_block_list(
-            seed=seed,
-            n_per_stratum=max(counts.values()),
-            strata=protocol_strata(protocol),
-            arms=settings.arms,
-            ratio=settings.ratio,
-            block_sizes=settings.block_sizes,
-        )
+        listing = block_list(protocol, of_patient, seed)
         used: dict[Stratum, int] = {}
         arms = []
         for stratum in of_patient:

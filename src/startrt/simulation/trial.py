@@ -20,7 +20,15 @@ import pandas as pd
 
 from startrt.analysis.dataset import TrialDataset
 from startrt.protocol.definition import Protocol, default_protocol
-from startrt.simulation.cohort import Cohort, recruit, screen
+from startrt.protocol.randomization import RandomizationList
+from startrt.simulation.cohort import (
+    Cohort,
+    Screening,
+    block_list,
+    patient_strata,
+    recruit,
+    screen,
+)
 from startrt.simulation.course import END_REASONS, TERMS, Course, run_course
 from startrt.simulation.endpoints import (
     RESPONSES,
@@ -31,7 +39,7 @@ from startrt.simulation.endpoints import (
 )
 from startrt.simulation.engine import Decisions, EngineDecisions
 from startrt.simulation.parameters import Parameters
-from startrt.simulation.streams import check_seed
+from startrt.simulation.streams import check_seed, randomization_seed
 from startrt.simulation.trial_dataset import trial_dataset, trial_id
 
 TRIAL_REPLICATE = 0
@@ -39,11 +47,13 @@ TRIAL_REPLICATE = 0
 
 @dataclass(frozen=True)
 class TrialRun:
-    """One simulated trial: its dataset, per-patient and per-cycle records (with what the
-    dataset does not hold: true doses, capecitabine dose level), per-arm summaries and PFS
-    statistics (log-rank, hazard ratio)."""
+    """One simulated trial: the candidates it screened, the list it randomized from, its
+    dataset, per-patient and per-cycle records (with what the dataset does not hold: true doses,
+    capecitabine dose level), per-arm summaries and PFS statistics (log-rank, hazard ratio)."""
 
     seed: int
+    screening: Screening
+    randomization_list: RandomizationList | None  # None when the protocol minimizes
     dataset: TrialDataset
     patients: pd.DataFrame
     cycles: pd.DataFrame
@@ -69,12 +79,22 @@ def simulate_trial(
     statistics = statistics_rows(cohort, course, ends, parameters, protocol)[0]
     return TrialRun(
         seed=seed,
+        screening=screening,
+        randomization_list=_randomization_list(protocol, cohort, seed),
         dataset=trial_dataset(parameters, protocol, decisions, screening, cohort, course, ends),
         patients=patient_records(protocol, screening.randomized, cohort, course, ends),
         cycles=cycle_records(screening.randomized, course),
         arms=arm_table(statistics, protocol),
         statistics=statistics,
     )
+
+
+def _randomization_list(protocol: Protocol, cohort: Cohort, seed: int) -> RandomizationList | None:
+    """The block list the trial's patients were randomized from (cohort.allocate)."""
+    if protocol.randomization.method == "minimization":
+        return None
+    strata = patient_strata(protocol, cohort.patients)
+    return block_list(protocol, strata, randomization_seed(seed, TRIAL_REPLICATE))
 
 
 def patient_records(

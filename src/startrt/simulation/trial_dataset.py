@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from startrt.analysis.dataset import TrialDataset, make_dataset
+from startrt.analysis.dataset import TABLES, TrialDataset, make_dataset
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
 from startrt.protocol.schedule import VisitKind, build_schedule
@@ -47,7 +47,7 @@ class _Builder:
         self.screening, self.cohort, self.course, self.ends = screening, cohort, course, ends
         self.start = parameters.trial.start_date
         self.cut_off = self.start + timedelta(days=cut_off_day(parameters))
-        self.tables: dict[str, Rows] = {name: [] for name in _TABLES}
+        self.tables: dict[str, Rows] = {name: [] for name in TABLES}
         self.lab_visits: set[tuple[int, date]] = set()
 
     def on(self, j: int, day: float) -> date:
@@ -255,20 +255,6 @@ class _Builder:
                     serious=grade >= 4,
                     onset_on=when,
                 )
-
-
-_TABLES = (
-    "patients",
-    "cycles",
-    "capecitabine",
-    "labs",
-    "adverse_events",
-    "assessments",
-    "follow_up",
-    "deaths",
-    "end_of_treatment",
-    "visits",
-)
 
 
 def trial_dataset(

@@ -22,6 +22,7 @@ from startrt.web.api.trial import (
     RecordId,
     RecordIn,
     TrialId,
+    apply_change,
     paginated,
     patient_record,
     patient_responses,
@@ -194,10 +195,7 @@ def correct_adverse_event(
     every field re-entered), with a reason and the version it is based on."""
     patient = visible_patient(request, trial_id)
     event = patient_record(patient, AdverseEvent, event_id, "event")
-    corrected: AdverseEvent = services.change_adverse_event(
-        request.user, event, body.record, reason=body.reason, expected_version=body.expected_version
-    )
-    return corrected
+    return apply_change(services.change_adverse_event, request, event, body)
 
 
 @router.get(
@@ -222,14 +220,7 @@ def record_tumour_assessment(
 ) -> Status[TumourAssessment]:
     """Add the next time point of the series (or correct the latest) with its responses."""
     patient = visible_patient(request, trial_id)
-    assessment = services.record_tumour_assessment(
-        request.user,
-        patient,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return Status(201, assessment)
+    return Status(201, apply_change(services.record_tumour_assessment, request, patient, body))
 
 
 @router.put(
@@ -245,14 +236,7 @@ def correct_tumour_assessment(
     """Correct the latest assessment; its RECIST responses are computed again."""
     patient = visible_patient(request, trial_id)
     assessment = patient_record(patient, TumourAssessment, assessment_id, "assessment")
-    corrected: TumourAssessment = services.change_tumour_assessment(
-        request.user,
-        assessment,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return corrected
+    return apply_change(services.change_tumour_assessment, request, assessment, body)
 
 
 @router.get(
@@ -272,14 +256,7 @@ def record_end_of_treatment(
 ) -> EndOfTreatment:
     """Record (or change, with a reason and its version) the end of protocol treatment."""
     patient = visible_patient(request, trial_id)
-    ended: EndOfTreatment = services.record_end_of_treatment(
-        request.user,
-        patient,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return ended
+    return apply_change(services.record_end_of_treatment, request, patient, body)
 
 
 @router.put(
@@ -292,10 +269,7 @@ def correct_end_of_treatment(
     """Correct the end of treatment, with a reason and the version it is based on."""
     patient = visible_patient(request, trial_id)
     end = _one(patient, EndOfTreatment, "end of treatment")
-    corrected: EndOfTreatment = services.change_end_of_treatment(
-        request.user, end, body.record, reason=body.reason, expected_version=body.expected_version
-    )
-    return corrected
+    return apply_change(services.change_end_of_treatment, request, end, body)
 
 
 @router.get("/patients/{trial_id}/follow-ups", response=patient_responses(200, list[FollowUpOut]))
@@ -325,14 +299,7 @@ def correct_follow_up(
     """Correct a follow-up contact, with a reason and the version it is based on."""
     patient = visible_patient(request, trial_id)
     follow_up = patient_record(patient, FollowUp, follow_up_id, "follow-up")
-    corrected: FollowUp = services.change_follow_up(
-        request.user,
-        follow_up,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return corrected
+    return apply_change(services.change_follow_up, request, follow_up, body)
 
 
 @router.get("/patients/{trial_id}/death", response=patient_responses(200, DeathOut))
@@ -345,14 +312,7 @@ def get_death(request: HttpRequest, trial_id: TrialId) -> Any:
 def record_death(request: HttpRequest, trial_id: TrialId, body: DeathIn) -> Death:
     """Record (or change, with a reason and its version) the patient's death."""
     patient = visible_patient(request, trial_id)
-    death: Death = services.record_death(
-        request.user,
-        patient,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return death
+    return apply_change(services.record_death, request, patient, body)
 
 
 @router.put("/patients/{trial_id}/death", response=patient_responses(200, DeathOut, 403, 409))
@@ -360,7 +320,4 @@ def correct_death(request: HttpRequest, trial_id: TrialId, body: DeathCorrection
     """Correct the death record, with a reason and the version it is based on."""
     patient = visible_patient(request, trial_id)
     death = _one(patient, Death, "death")
-    corrected: Death = services.change_death(
-        request.user, death, body.record, reason=body.reason, expected_version=body.expected_version
-    )
-    return corrected
+    return apply_change(services.change_death, request, death, body)

@@ -42,6 +42,7 @@ TrialId = Annotated[str, Path(pattern=TRIAL_ID_PATTERN, example=EXAMPLE_TRIAL_ID
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, example=1)]
 MAX_OFFSET = 10**9
 Owned = TypeVar("Owned", bound=Model)
+Changed = TypeVar("Changed")
 
 
 class Pages(PaginationBase):
@@ -297,6 +298,23 @@ def patient_record(patient: Patient, model: type[Owned], record_id: int, what: s
     return found
 
 
+def apply_change(
+    change: Callable[..., Changed],
+    request: HttpRequest,
+    target: Any,
+    body: ChangeIn | CorrectionIn | ScreeningIn,
+) -> Changed:
+    """The service `change(user, target, record, reason=..., expected_version=...)` applied
+    to a first entry, change or correction as sent in `body`."""
+    return change(
+        request.user,
+        target,
+        body.record,
+        reason=body.reason,
+        expected_version=body.expected_version,
+    )
+
+
 def _screening_out(patient: Patient, screening: Screening) -> ScreeningOut:
     stored = Decision.objects.filter(patient=patient, kind="eligibility").latest("id")
     decision = EligibilityDecision.model_validate(stored.record)
@@ -356,14 +374,7 @@ def put_screening(request: HttpRequest, trial_id: TrialId, body: ScreeningIn) ->
 
     A change needs a reason and the version it is based on (409 if the record moved on)."""
     patient = visible_patient(request, trial_id)
-    screening = services.record_screening(
-        request.user,
-        patient,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return _screening_out(patient, screening)
+    return _screening_out(patient, apply_change(services.record_screening, request, patient, body))
 
 
 @router.post("/patients/{trial_id}/randomize", response=patient_responses(200, AllocationOut, 403))
@@ -425,11 +436,4 @@ def correct_consent(
 ) -> Consent:
     """Correct a consent, with a reason and the version the correction is based on."""
     consent = patient_record(visible_patient(request, trial_id), Consent, consent_id, "consent")
-    corrected: Consent = services.change_consent(
-        request.user,
-        consent,
-        body.record,
-        reason=body.reason,
-        expected_version=body.expected_version,
-    )
-    return corrected
+    return apply_change(services.change_consent, request, consent, body)

@@ -58,8 +58,8 @@ from startrt.web.events.models import (
 )
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
-from startrt.web.trial.permissions import require_role, visible_patients
-from startrt.web.trial.services import ENTRY_ROLES, store_decision
+from startrt.web.trial.permissions import visible_patients
+from startrt.web.trial.services import change_record, locked_patient, store_decision
 
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -122,7 +122,7 @@ def report_adverse_event(
     user: AbstractBaseUser, patient: Patient, data: dict[str, Any]
 ) -> AdverseEvent:
     """Record a new adverse event of a randomized patient."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     values = _adverse_event_values(patient, data)
     return _insert(user, patient, AdverseEvent(patient=patient, **values))
 
@@ -137,10 +137,11 @@ def change_adverse_event(
     expected_version: int | None,
 ) -> AdverseEvent:
     """Change an adverse event (every field re-entered), with a reason and its version."""
-    patient = _locked_patient(user, event.patient)
-    values = _adverse_event_values(patient, data)
-    current = AdverseEvent.objects.get(pk=event.pk)
-    return _update(user, patient, current, values, reason, expected_version)
+
+    def values(patient: Patient) -> dict[str, Any]:
+        return _adverse_event_values(patient, data)
+
+    return change_record(user, event, values, reason=reason, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -154,7 +155,7 @@ def record_tumour_assessment(
 ) -> TumourAssessment:
     """Add the next time point of the RECIST series (or correct the latest one, with a reason
     and its version) with the responses computed by the library and their decision record."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     stored = list(TumourAssessment.objects.filter(patient=patient).order_by("assessment_date"))
     if expected_version is not None:
         if not stored:
@@ -181,7 +182,7 @@ def change_tumour_assessment(
 ) -> TumourAssessment:
     """Correct an assessment (the latest only: later ones were computed from it) with a reason
     and its version; the responses are computed again and stored as a new decision."""
-    patient = _locked_patient(user, assessment.patient)
+    patient = locked_patient(user, assessment.patient)
     stored = list(TumourAssessment.objects.filter(patient=patient).order_by("assessment_date"))
     if stored[-1].pk != assessment.pk:
         raise InvalidInputError(
@@ -240,7 +241,7 @@ def record_end_of_treatment(
     expected_version: int | None = None,
 ) -> EndOfTreatment:
     """Record (or change, with a reason and its version) the end of protocol treatment."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     values = _end_of_treatment_values(patient, data)
     return _upsert(user, patient, EndOfTreatment, values, reason, expected_version)
 
@@ -255,16 +256,17 @@ def change_end_of_treatment(
     expected_version: int | None,
 ) -> EndOfTreatment:
     """Correct the end of treatment (every field re-entered), with a reason and its version."""
-    patient = _locked_patient(user, end.patient)
-    values = _end_of_treatment_values(patient, data)
-    current = EndOfTreatment.objects.get(pk=end.pk)
-    return _update(user, patient, current, values, reason, expected_version)
+
+    def values(patient: Patient) -> dict[str, Any]:
+        return _end_of_treatment_values(patient, data)
+
+    return change_record(user, end, values, reason=reason, expected_version=expected_version)
 
 
 @transaction.atomic
 def record_follow_up(user: AbstractBaseUser, patient: Patient, data: dict[str, Any]) -> FollowUp:
     """Record a follow-up contact: vital status and progression."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     values = _follow_up_values(patient, data, None)
     return _insert(user, patient, FollowUp(patient=patient, **values))
 
@@ -279,10 +281,11 @@ def change_follow_up(
     expected_version: int | None,
 ) -> FollowUp:
     """Change a follow-up contact (every field re-entered), with a reason and its version."""
-    patient = _locked_patient(user, follow_up.patient)
-    values = _follow_up_values(patient, data, follow_up.pk)
-    current = FollowUp.objects.get(pk=follow_up.pk)
-    return _update(user, patient, current, values, reason, expected_version)
+
+    def values(patient: Patient) -> dict[str, Any]:
+        return _follow_up_values(patient, data, follow_up.pk)
+
+    return change_record(user, follow_up, values, reason=reason, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -295,7 +298,7 @@ def record_death(
     expected_version: int | None = None,
 ) -> Death:
     """Record (or change, with a reason and its version) the patient's death."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     values = _death_values(patient, data)
     return _upsert(user, patient, Death, values, reason, expected_version)
 
@@ -310,15 +313,11 @@ def change_death(
     expected_version: int | None,
 ) -> Death:
     """Correct the death record (every field re-entered), with a reason and its version."""
-    patient = _locked_patient(user, death.patient)
-    values = _death_values(patient, data)
-    current = Death.objects.get(pk=death.pk)
-    return _update(user, patient, current, values, reason, expected_version)
 
+    def values(patient: Patient) -> dict[str, Any]:
+        return _death_values(patient, data)
 
-def _locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
-    require_role(user, patient.site, *ENTRY_ROLES)
-    return Patient.objects.select_for_update().get(pk=patient.pk)
+    return change_record(user, death, values, reason=reason, expected_version=expected_version)
 
 
 def _insert(user: AbstractBaseUser, patient: Patient, instance: VersionedT) -> VersionedT:

@@ -179,6 +179,27 @@ def _proposal(patient: Patient, proposal_id: int) -> PlanProposal:
     return get_object_or_404(PlanProposal, patient=patient, pk=proposal_id)
 
 
+def _cycle_view(
+    service: Callable[..., object],
+    form_class: type[forms.Form],
+    key: str,
+    *,
+    page: str = "treatment",
+) -> Callable[[HttpRequest, str, int], HttpResponse]:
+    """The POST view that runs `service(user, cycle, **form data)` on the patient's cycle
+    `number` through `_act` (the form keyed `{key}-{number}`)."""
+
+    @require_POST
+    @login_required
+    def view(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+        def action(patient: Patient, data: dict[str, Any]) -> object:
+            return service(request.user, _cycle(patient, number), **data)
+
+        return _act(request, trial_id, form_class, f"{key}-{number}", action, page=page)
+
+    return view
+
+
 @require_GET
 @login_required
 def treatment_page(request: HttpRequest, trial_id: str) -> HttpResponse:
@@ -223,40 +244,10 @@ def unlock_release(request: HttpRequest, trial_id: str, number: int) -> HttpResp
     return _act(request, trial_id, UnlockForm, f"unlock-{number}", action)
 
 
-@require_POST
-@login_required
-def reschedule(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return treatment.reschedule_cycle(request.user, _cycle(patient, number), **data)
-
-    return _act(request, trial_id, RescheduleForm, f"reschedule-{number}", action)
-
-
-@require_POST
-@login_required
-def cancel(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return treatment.cancel_cycle(request.user, _cycle(patient, number), **data)
-
-    return _act(request, trial_id, CancelForm, f"cancel-{number}", action)
-
-
-@require_POST
-@login_required
-def administer(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return treatment.record_administration(request.user, _cycle(patient, number), **data)
-
-    return _act(request, trial_id, AdministrationForm, f"administration-{number}", action)
-
-
-@require_POST
-@login_required
-def dosimetry(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return treatment.record_dosimetry(request.user, _cycle(patient, number), **data)
-
-    return _act(request, trial_id, DosimetryForm, f"dosimetry-{number}", action)
+reschedule = _cycle_view(treatment.reschedule_cycle, RescheduleForm, "reschedule")
+cancel = _cycle_view(treatment.cancel_cycle, CancelForm, "cancel")
+administer = _cycle_view(treatment.record_administration, AdministrationForm, "administration")
+dosimetry = _cycle_view(treatment.record_dosimetry, DosimetryForm, "dosimetry")
 
 
 @require_POST
@@ -463,15 +454,9 @@ def capecitabine_page(request: HttpRequest, trial_id: str) -> HttpResponse:
     )
 
 
-@require_POST
-@login_required
-def prescribe(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return capecitabine.prescribe_capecitabine(request.user, _cycle(patient, number), **data)
-
-    return _act(
-        request, trial_id, CapecitabineForm, f"prescribe-{number}", action, page="capecitabine"
-    )
+prescribe = _cycle_view(
+    capecitabine.prescribe_capecitabine, CapecitabineForm, "prescribe", page="capecitabine"
+)
 
 
 @require_POST

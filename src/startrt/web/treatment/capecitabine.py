@@ -171,25 +171,13 @@ def _contraindications(cycle: Cycle, crcl_ml_min: float) -> tuple[Contraindicati
 def prescribe_capecitabine(
     user: AbstractBaseUser,
     cycle: Cycle,
-    *,
-    weight_kg: float,
-    height_cm: float,
-    age_years: float,
-    creatinine_umol_l: float,
-    dose_level_percent: int = 100,
+    **measurements: float,
 ) -> CapecitabinePrescription:
-    """Store the course the library computed (`assess_capecitabine`) for one of the arm's first
-    cycles; refused, naming each finding, when capecitabine is contraindicated."""
+    """Store the course the library computed (`assess_capecitabine`, given the same keyword
+    `measurements`) for one of the arm's first cycles; refused, naming each finding, when
+    capecitabine is contraindicated."""
     cycle = Cycle.objects.select_for_update().get(pk=cycle.pk)
-    assessment = assess_capecitabine(
-        user,
-        cycle,
-        weight_kg=weight_kg,
-        height_cm=height_cm,
-        age_years=age_years,
-        creatinine_umol_l=creatinine_umol_l,
-        dose_level_percent=dose_level_percent,
-    )
+    assessment = assess_capecitabine(user, cycle, **measurements)
     if CapecitabinePrescription.objects.filter(cycle=cycle).exists():
         raise InvalidInputError("cycle", cycle.number, "already has a capecitabine prescription")
     if assessment.contraindications or assessment.dose is None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from pydantic import StringConstraints
 
@@ -45,6 +46,7 @@ from startrt.web.trial.permissions import require_role
 
 TRIAL_ID = re.compile(r"S01-[A-Z]{3}-[0-9]{3}")
 ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
+PatientRow = TypeVar("PatientRow", bound=models.Model)
 FormVersion = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[^\x00]*$"),
@@ -132,7 +134,7 @@ def record_screening(
 @transaction.atomic
 def record_consent(user: AbstractBaseUser, patient: Patient, data: dict[str, Any]) -> Consent:
     """Record a signed informed consent (a new form version after an amendment is a new row)."""
-    patient = _locked_patient(user, patient)
+    patient = locked_patient(user, patient)
     values = _consent_values(patient, data, None)
     return insert(user, Consent(patient=patient, **values), patient)
 
@@ -147,17 +149,35 @@ def change_consent(
     expected_version: int | None,
 ) -> Consent:
     """Correct a consent (every field re-entered), with a reason and the version it is based on."""
-    patient = _locked_patient(user, consent.patient)
-    values = _consent_values(patient, data, consent.pk)
-    current = Consent.objects.get(pk=consent.pk)
-    check_version(current, expected_version, "consent")
-    return update(user, current, patient, values, reason)
+
+    def values(patient: Patient) -> dict[str, Any]:
+        return _consent_values(patient, data, consent.pk)
+
+    return change_record(user, consent, values, reason=reason, expected_version=expected_version)
 
 
-def _locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
+def locked_patient(user: AbstractBaseUser, patient: Patient) -> Patient:
     """The patient row locked for this action, once the user's entry role is checked."""
     require_role(user, patient.site, *ENTRY_ROLES)
     return Patient.objects.select_for_update().get(pk=patient.pk)
+
+
+def change_record(
+    user: AbstractBaseUser,
+    row: PatientRow,
+    values: Callable[[Patient], dict[str, Any]],
+    *,
+    reason: str,
+    expected_version: int | None,
+) -> PatientRow:
+    """Correct a patient's record: the patient locked (`locked_patient`), the new values
+    validated by `values(patient)`, then the row, if still at `expected_version`
+    (StaleVersionError otherwise), updated and audited with `reason`."""
+    patient = locked_patient(user, row.patient)  # type: ignore[attr-defined]
+    new_values = values(patient)
+    current = type(row)._default_manager.get(pk=row.pk)
+    check_version(current, expected_version)
+    return update(user, current, patient, new_values, reason)
 
 
 def _consent_values(
