@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from startrt.demo import MARKER, data_folder, demo_parameters
+from startrt.simulation.endpoints import cut_off_day
 from startrt.validation import InvalidInputError
 
 
@@ -15,7 +17,7 @@ def test_a_foreign_database_is_refused_and_the_demos_own_replaced(
 ) -> None:
     monkeypatch.setenv("STARTRT_DATA_DIR", str(tmp_path))
     (tmp_path / "startrt.sqlite3").write_text("a trial's data")
-    with pytest.raises(InvalidInputError, match="STARTRT_DATA_DIR.*did not make"):
+    with pytest.raises(InvalidInputError, match=r"STARTRT_DATA_DIR.*did not make"):
         data_folder()
     assert (tmp_path / "startrt.sqlite3").read_text() == "a trial's data"
 
@@ -25,7 +27,7 @@ def test_a_foreign_database_is_refused_and_the_demos_own_replaced(
 
 
 def test_the_demo_cohort_is_cut_before_today() -> None:
-    trial = demo_parameters().trial
-    assert trial.patients == 40
-    # 2022-11-01 + 24 months accrual + 9 months follow-up: August 2025, in the past
-    assert (trial.accrual_months, trial.minimum_follow_up_months) == (24.0, 9.0)
+    parameters = demo_parameters()
+    # 2022-11-01 + 24 months accrual + 9 months follow-up: around 1 August 2025
+    cut_off = parameters.trial.start_date + timedelta(days=cut_off_day(parameters))
+    assert date(2025, 7, 25) <= cut_off <= date(2025, 8, 8) < date.today()
