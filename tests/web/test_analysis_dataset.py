@@ -61,7 +61,9 @@ def course(team: Staff, sites: Sites) -> str:
         team["nurse"], patient, {"date": "2025-08-01", "status": "alive", "progression": False}
     )
     other = trial_services.register_patient(team["nurse"], sites["Lund"], "S01-LUN-002", "female")
-    trial_services.record_screening(team["nurse"], other, eligible_screening(ecog=3))
+    trial_services.record_screening(
+        team["nurse"], other, eligible_screening(ecog=3, measured_gfr_ml_min_173=None)
+    )
     return patient.trial_id
 
 
@@ -97,10 +99,12 @@ def test_the_database_as_dataset(course: str, tmp_path: object) -> None:
     # Hb 128 g/L with LLN 134: grade 1 (LLN - 100 g/L) on each of the two pre-cycle panels
     assert anaemia["grade"].tolist() == [1, 1]
     egfr = labs[labs["term"] == "egfr"]
-    # screening creatinine 85 umol/L at 64 y, then the panels' 85 umol/L a little older
+    # the measured GFR (72) at screening and on both pre-cycle panels
     assert egfr["drawn_on"].iloc[0].date() == SCREENING
-    assert egfr["value"].iloc[0] == pytest.approx(lmr_egfr(Sex.MALE, 64, 85), abs=0.01)
-    assert len(egfr) == 3
+    assert egfr["value"].tolist() == [72, 72, 72]
+    # no measured GFR: LMR from creatinine 85 umol/L, female, 64 y
+    other = dataset.labs[dataset.labs["trial_id"] == "S01-LUN-002"]
+    assert other["value"].tolist() == [pytest.approx(lmr_egfr(Sex.FEMALE, 64, 85), abs=0.01)]
 
     visits = dataset.visits[dataset.visits["trial_id"] == course]
     assert visits["visit_on"].is_monotonic_increasing

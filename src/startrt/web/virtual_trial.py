@@ -35,6 +35,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import RequestFactory
 
+from startrt.clinical.ctcae import LabTerm
 from startrt.imaging.phantom_study import make_phantom_study
 from startrt.protocol.definition import Protocol
 from startrt.simulation.course import TERMS
@@ -64,7 +65,10 @@ END_REASONS = {
     "death": "death",
     "lost to follow-up": "withdrawal",
 }
-FIELD_OF_TERM = {term.ctcae_term: field for field, (term, _side) in GRADED_LABS.items()}
+FIELD_OF_TERM = {
+    **{term.ctcae_term: field for field, (term, _side) in GRADED_LABS.items()},
+    LabTerm.EGFR.value: "measured_gfr_ml_min_173",  # the simulation's GFR is measured
+}
 
 
 @dataclass(frozen=True)
@@ -399,7 +403,7 @@ class _Course:
             )
 
     def _lab_panels(self, sim_id: str) -> Iterator[tuple[datetime, Callable[[], Any]]]:
-        """The simulated laboratory results of a day as one panel (graded terms only)."""
+        """The simulated laboratory results of a day as one panel (the terms a panel holds)."""
         labs = self.entry._rows("labs", sim_id)
         graded = labs[labs["term"].isin(list(FIELD_OF_TERM))]
         for day, rows in graded.groupby("drawn_on"):

@@ -4,8 +4,8 @@ in one consistent snapshot, and keeps what is dated on or before the cut-off.
 
 Derived columns, stated: a cycle's kidney dose is the value of the kidney the protocol limits
 (START-01 v1.0: the mean of both kidneys); doses entered without a number of imaging sessions
-count the protocol's dosimetry time points (START-01 v1.0: 4); eGFR over time is LMR
-(Bjork 2011) from each panel's creatinine, with the age at screening carried forward; a visit
+count the protocol's dosimetry time points (START-01 v1.0: 4); kidney function over time is
+each panel's measured GFR, else LMR (Bjork 2011) from its creatinine; a visit
 is a distinct date on which the patient had a screening, a lab draw, an administration, a
 tumour assessment, a follow-up contact or the end-of-treatment visit.
 """
@@ -139,8 +139,7 @@ def _labs() -> Rows:
     for patient in Patient.objects.select_related("screening").order_by("pk"):
         screening = getattr(patient, "screening", None)
         record = {} if screening is None else screening.record
-        if record.get("creatinine_umol_l") is not None:
-            rows.append(_egfr_row(patient, record, _screened_on(patient), record))
+        rows.extend(_gfr_rows(patient, record, _screened_on(patient), record))
         for panel in LabPanel.objects.filter(patient=patient).order_by("drawn_at", "pk"):
             drawn_on = _day(panel.drawn_at)
             for graded in panel.grades.values():
@@ -154,25 +153,24 @@ def _labs() -> Rows:
                         "grade": graded["grade"],
                     }
                 )
-            if panel.values.get("creatinine_umol_l") is not None and record:
-                rows.append(_egfr_row(patient, panel.values, drawn_on, record))
+            rows.extend(_gfr_rows(patient, panel.values, drawn_on, record))
     return rows
 
 
-def _egfr_row(
+def _gfr_rows(
     patient: Patient, values: dict[str, Any], drawn_on: dt.date, screening: dict[str, Any]
-) -> dict[str, Any]:
-    screened_on = dt.date.fromisoformat(screening["screening_date"])
-    age_years = screening["age_years"] + (drawn_on - screened_on).days / 365.25
-    egfr = lmr_egfr(Sex(patient.sex), age_years, values["creatinine_umol_l"])
-    return {
-        "trial_id": patient.trial_id,
-        "drawn_on": drawn_on,
-        "term": "egfr",
-        "value": round(egfr, 2),
-        "unit": EGFR_UNIT,
-        "grade": None,
-    }
+) -> Rows:
+    """The kidney function of a panel: the measured GFR where given (the protocol's first
+    choice), else LMR from creatinine with the age at screening carried forward."""
+    gfr = values.get("measured_gfr_ml_min_173")
+    if gfr is None and values.get("creatinine_umol_l") is not None and screening:
+        screened_on = dt.date.fromisoformat(screening["screening_date"])
+        age_years = screening["age_years"] + (drawn_on - screened_on).days / 365.25
+        gfr = lmr_egfr(Sex(patient.sex), age_years, values["creatinine_umol_l"])
+    if gfr is None:
+        return []
+    row = {"trial_id": patient.trial_id, "drawn_on": drawn_on, "term": "egfr"}
+    return [{**row, "value": round(float(gfr), 2), "unit": EGFR_UNIT, "grade": None}]
 
 
 def _adverse_events() -> Rows:
