@@ -48,6 +48,7 @@ CREATININE_UMOL_L = PlausibleRange(10.0, 3000.0, "umol/L")
 CYSTATIN_C_MG_L = PlausibleRange(0.2, 10.0, "mg/L")
 # Cockcroft-Gault from plausible inputs reaches ~750 ml/min (18 y, 200 kg, creatinine 40 umol/L)
 CRCL_ML_MIN = PlausibleRange(0.0, 1000.0, "ml/min")
+ABSOLUTE_GFR_ML_MIN = PlausibleRange(0.0, 300.0, "ml/min")
 GFR_ML_MIN_173 = PlausibleRange(0.0, 250.0, "ml/min/1.73 m2")
 BSA_M2 = PlausibleRange(0.5, 3.5, "m2")
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from startrt.clinical.sex import Sex
 from startrt.validation import (
+    ABSOLUTE_GFR_ML_MIN,
     ADULT_AGE_YEARS,
     AGE_YEARS,
     BSA_M2,
-    CRCL_ML_MIN,
     CREATININE_UMOL_L,
     CYSTATIN_C_MG_L,
     GFR_ML_MIN_173,
@@ -185,7 +185,7 @@ def absolute_gfr_ml_min(relative_ml_min_173: float, bsa_m2: float) -> float:
 
 def relative_gfr_ml_min_173(absolute_ml_min: float, bsa_m2: float) -> float:
     """GFR per 1.73 m2, ml/min/1.73 m2, from absolute GFR in ml/min: GFR_abs * 1.73 / BSA."""
-    absolute = CRCL_ML_MIN.check("absolute_ml_min", absolute_ml_min)
+    absolute = ABSOLUTE_GFR_ML_MIN.check("absolute_ml_min", absolute_ml_min)
     bsa = BSA_M2.check("bsa_m2", bsa_m2)
     return absolute * STANDARD_BSA_M2 / bsa
 
