@@ -3,16 +3,13 @@ and screens, an investigator randomizes with an electronic signature; screenshot
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth.models import User
-from django.db import connection
 from playwright.sync_api import Page, expect, sync_playwright
 
 from startrt.protocol.definition import default_protocol
@@ -35,35 +32,6 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-APPEND_ONLY = [
-    importlib.import_module("startrt.web.trial.migrations.0002_audit_append_only"),
-    importlib.import_module("startrt.web.signing.migrations.0002_signature_append_only"),
-]
-
-
-def _audit_triggers(create: bool) -> None:
-    with connection.schema_editor() as editor:
-        for migration in APPEND_ONLY:
-            (migration.create if create else migration.drop)(apps, editor)
-
-
-@pytest.fixture(scope="module")
-def audit_triggers_back(django_db_blocker: Any) -> Iterator[None]:
-    """Brings the audit trail's append-only triggers back after the flush (see below)."""
-    yield
-    if connection.vendor == "sqlite":
-        with django_db_blocker.unblock():
-            _audit_triggers(create=True)
-
-
-@pytest.fixture
-def flushable_audit_trail(audit_triggers_back: None, transactional_db: None) -> Iterator[None]:
-    """A live-server test ends by emptying every table; SQLite's flush DELETEs rows, which the
-    append-only triggers refuse (PostgreSQL's TRUNCATE does not fire them): lift the triggers
-    for the flush only."""
-    yield
-    if connection.vendor == "sqlite":
-        _audit_triggers(create=False)
 
 
 @contextmanager

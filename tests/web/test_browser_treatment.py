@@ -15,17 +15,9 @@ from playwright.sync_api import Page, expect
 from startrt.web.events.models import AdverseEvent
 from startrt.web.signing.models import Signature
 from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
-from web.test_browser import (
-    PASSWORD,
-    audit_triggers_back,
-    chromium_page,
-    flushable_audit_trail,
-    sign_in,
-    sign_out,
-)
+from web.test_browser import PASSWORD, chromium_page, sign_in, sign_out
 from web.test_treatment import GOOD_LABS, Sites, Staff, randomized
 
-__all__ = ["audit_triggers_back", "flushable_audit_trail"]  # fixtures, used by name
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 TREATMENT = "/patients/S01-LUN-001/treatment/"
 
