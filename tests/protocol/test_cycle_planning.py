@@ -45,6 +45,22 @@ def test_reduced_cycle_keeps_cumulative_dose_under_the_limit(protocol: Protocol)
     assert "7.3 GBq" in plan.reason
 
 
+def test_an_expected_rise_in_gy_per_gbq_is_planned_for(
+    protocol: Protocol, amend: Callable[..., Protocol]
+) -> None:
+    # latest 6.0 Gy / 7.5 GBq = 0.8 Gy/GBq, predicted x 1.08 = 0.864 Gy/GBq; cumulative 24 Gy:
+    # (30 - 24) / 0.864 = 6.944 GBq -> 6.9 GBq -> 24 + 6.9 x 0.864 = 29.9616 Gy
+    # (without the rise, 0.8 Gy/GBq: 24 + 7.5 x 0.8 = 30.0, a full cycle)
+    rising = amend("renal_limit", kidney_gy_per_gbq_rise_per_cycle=0.08)
+    plan = plan_next_cycle("dTOC", given_cycles(6.0, 6.0, 6.0, 6.0), rising)
+    assert (plan.action, plan.activity_gbq) == ("reduced", pytest.approx(6.9))
+    assert plan.kidney_gy_per_gbq == pytest.approx(0.864)
+    assert plan.predicted_cumulative_kidney_gy == pytest.approx(29.9616, abs=1e-4)
+    assert plan_next_cycle("dTOC", given_cycles(6.0, 6.0, 6.0, 6.0), protocol).action == "full"
+    with pytest.raises(ValueError, match="kidney_gy_per_gbq_rise_per_cycle"):
+        amend("renal_limit", kidney_gy_per_gbq_rise_per_cycle=-0.1)
+
+
 def test_stop_when_room_is_below_the_minimum_activity(protocol: Protocol) -> None:
     # 25 + 4.5 = 29.5 Gy; 4.5 / 7.5 = 0.6 Gy/GBq; 0.5 Gy left -> 0.833 GBq -> 0.8 < 1.0 minimum
     plan = plan_next_cycle("dTOC", given_cycles(25.0, 4.5), protocol)

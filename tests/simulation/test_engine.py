@@ -88,11 +88,14 @@ def random_history(rng: np.random.Generator, n: int, k: int) -> History:
     )
 
 
-def test_allowed_activity_is_the_engines_bit_for_bit(protocol: Protocol) -> None:
+@pytest.mark.parametrize("rise", [0.0, 0.08])
+def test_allowed_activity_is_the_engines_bit_for_bit(protocol: Protocol, rise: float) -> None:
+    limit = protocol.renal_limit.model_copy(update={"kidney_gy_per_gbq_rise_per_cycle": rise})
+    protocol = protocol.model_copy(update={"renal_limit": limit})
     rng = np.random.default_rng(7)
     for k in (1, 2, 5, 9):
         history = random_history(rng, 200, k)
-        mine = allowed_activity_gbq(history, protocol.renal_limit.limit_gy)
+        mine = allowed_activity_gbq(history, protocol.renal_limit)
         for i in range(200):
             engine = DoseHistory.from_cycles(history.planner_cycles(i), protocol, guided=True)
             assert mine[i] == engine.allowed_activity_gbq(protocol)["kidney"]

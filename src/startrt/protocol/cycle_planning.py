@@ -109,6 +109,7 @@ class DoseHistory:
     kidney_bed_gy: tuple[float, ...]
     kidney_half_life_h: float | None
     marrow_gy: tuple[float, ...]
+    kidney_rise_per_cycle: float = 0.0
 
     @classmethod
     def from_cycles(
@@ -119,6 +120,7 @@ class DoseHistory:
         kidney = [_governing_kidney_dose(c, limit.kidney) for c in cycles]
         if not guided and None in kidney:
             return cls(tuple(c.activity_gbq for c in cycles), (), (), None, ())
+        rise = limit.kidney_gy_per_gbq_rise_per_cycle
         kidney_gy = _required(
             kidney,
             "kidney_dose_gy",
@@ -143,14 +145,19 @@ class DoseHistory:
                 "marrow_dose_gy",
                 "the protocol has a marrow limit",
             )
-        return cls(tuple(c.activity_gbq for c in cycles), kidney_gy, beds, half_life, marrow)
+        activities = tuple(c.activity_gbq for c in cycles)
+        return cls(activities, kidney_gy, beds, half_life, marrow, kidney_rise_per_cycle=rise)
 
     def _per_gbq(self, doses: tuple[float, ...]) -> float | None:
         return doses[-1] / self.activities_gbq[-1] if doses else None
 
     @property
     def kidney_gy_per_gbq(self) -> float | None:
-        return self._per_gbq(self.kidney_gy)
+        """The next cycle's predicted kidney Gy/GBq: the latest cycle's, raised by the
+        protocol's expected rise per cycle (0 in START-01 v1.0; ~8 %/cycle was seen in LUMEN,
+        REFERENCE.md)."""
+        latest = self._per_gbq(self.kidney_gy)
+        return None if latest is None else latest * (1.0 + self.kidney_rise_per_cycle)
 
     @property
     def marrow_gy_per_gbq(self) -> float | None:

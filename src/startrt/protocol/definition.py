@@ -74,6 +74,8 @@ class RenalLimit(_Frozen):
     kidney: Literal["mean", "left", "right", "worse"]
     alpha_beta_gy: float = Field(gt=0, le=20)
     repair_half_time_h: float = Field(gt=0, le=24)
+    # the next cycle's kidney Gy/GBq is predicted as the latest x (1 + this)
+    kidney_gy_per_gbq_rise_per_cycle: float = Field(default=0.0, ge=0, le=0.5)
 
 
 class MarrowLimit(_Frozen):

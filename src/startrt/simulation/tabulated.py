@@ -41,7 +41,7 @@ from startrt.clinical.capecitabine import (
 from startrt.protocol.criteria import Criterion, Value, evaluate
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
 from startrt.protocol.cycle_planning import CycleDose, DoseHistory
-from startrt.protocol.definition import Protocol
+from startrt.protocol.definition import Protocol, RenalLimit
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.screening import DERIVED_FIELDS, PatientLabs, gfr_values, screening_values
 from startrt.simulation.engine import (
@@ -67,13 +67,15 @@ Bools = NDArray[np.bool_]
 _PROBE_ACTIVITY_TOP_GBQ = 1e4  # allowed activities above this are planned by the engine
 
 
-def allowed_activity_gbq(history: History, limit_gy: float) -> Floats:
+def allowed_activity_gbq(history: History, limit: RenalLimit) -> Floats:
     """The activity the kidney budget allows after the cycles of `history` (GBq): the
-    planner's max(limit - cumulative dose, 0) / latest Gy/GBq (inf for a zero rate), with the
-    same floating-point operations as `DoseHistory.allowed_activity_gbq` (a sequential sum)."""
+    planner's max(limit - cumulative dose, 0) / predicted Gy/GBq (the latest x (1 + rise); inf
+    for a zero rate), with the same floating-point operations as
+    `DoseHistory.allowed_activity_gbq` (a sequential sum)."""
     cumulative = np.cumsum(history.kidney_gy, axis=1)[:, -1]
-    rate = history.kidney_gy[:, -1] / history.activity_gbq[:, -1]
-    budget = np.maximum(limit_gy - cumulative, 0.0)
+    growth = 1.0 + limit.kidney_gy_per_gbq_rise_per_cycle
+    rate = history.kidney_gy[:, -1] / history.activity_gbq[:, -1] * growth
+    budget = np.maximum(limit.limit_gy - cumulative, 0.0)
     with np.errstate(divide="ignore"):
         return np.where(rate <= 0, math.inf, budget / np.where(rate <= 0, 1.0, rate))
 
@@ -172,7 +174,7 @@ class TabulatedDecisions(Decisions):
         activity = np.zeros(n, dtype=np.float64)
         limiting = np.zeros(n, dtype=np.int64)
         allowed = (
-            allowed_activity_gbq(history, self.protocol.renal_limit.limit_gy)
+            allowed_activity_gbq(history, self.protocol.renal_limit)
             if k and self.tabulated_planning
             else np.zeros(n)
         )
