@@ -103,8 +103,11 @@ def enter_simulated_trial(
     phantom_studies: int = 2,
 ) -> Enrolment:
     """Enter `run` (see the module docstring); returns the counts entered."""
-    entry = _Entry(run, protocol, teams, password, phantom_studies)
-    entry.lower_limits = lower_limits(parameters)
+    if run.randomization_list is None:
+        raise InvalidInputError(
+            "protocol.randomization.method", "minimization", "only a block-list trial is entered"
+        )
+    entry = _Entry(run, parameters, protocol, teams, password, phantom_studies)
     with clock(_moment(protocol.effective_date, 8)):
         entry.load_list(statistician)
     queue: list[tuple[datetime, int, Steps]] = []
@@ -144,6 +147,7 @@ class _Entry:
     def __init__(
         self,
         run: TrialRun,
+        parameters: Parameters,
         protocol: Protocol,
         teams: dict[str, SiteTeam],
         password: str,
@@ -151,9 +155,10 @@ class _Entry:
     ) -> None:
         self.run, self.protocol, self.teams, self.password = run, protocol, teams, password
         self.dataset = run.dataset
+        self.lower_limits = lower_limits(parameters)
+        self.first_cycle_after = timedelta(days=parameters.trial.randomization_to_first_cycle_days)
         self.phantoms_left = phantom_studies
         self.numbers: dict[str, int] = {}
-        self.lower_limits: dict[str, float] = {}
         self.counts = {"screened": 0, "randomized": 0, "cycles": 0, "studies": 0}
 
     def enrolment(self) -> Enrolment:
@@ -163,6 +168,7 @@ class _Entry:
     def load_list(self, statistician: User) -> None:
         """The randomization list the simulation drew, loaded as the trial's concealed list."""
         listing = self.run.randomization_list
+        assert listing is not None  # checked by enter_simulated_trial
         trial.load_randomization_list(statistician, Site.objects.first(), "START-01", listing)
 
     def patients(self) -> Iterator[Steps]:
@@ -190,7 +196,8 @@ class _Entry:
         )
         data = record.model_dump(mode="json", exclude_none=True)
         if not pd.isna(row.randomized_on):
-            data["planned_start_date"] = (row.randomized_on.date() + timedelta(days=14)).isoformat()
+            planned_start = row.randomized_on.date() + self.first_cycle_after
+            data["planned_start_date"] = planned_start.isoformat()
         screening = trial.record_screening(team.nurse, patient, data)
         self.counts["screened"] += 1
         if bool(screening.eligible) != bool(row.eligible):
@@ -315,7 +322,6 @@ class _Course:
             grid_size=64,
             ct_subdivision=2,
             injection_datetime=injected.replace(tzinfo=None),
-            spec=None,
         )
         return relative
 

@@ -91,7 +91,8 @@ def _screened_on(patient: Patient) -> dt.date:
 def _cycles(protocol: Protocol) -> Rows:
     kidney = protocol.renal_limit.kidney
     rows = []
-    given = Cycle.objects.filter(status=Cycle.Status.ADMINISTERED).select_related("patient")
+    given = Cycle.objects.filter(status=Cycle.Status.ADMINISTERED)
+    given = given.select_related("patient", "dosimetry")
     for cycle in given.order_by("patient_id", "number"):
         dosimetry = getattr(cycle, "dosimetry", None)
         rows.append(
@@ -135,12 +136,15 @@ def _capecitabine() -> Rows:
 
 
 def _labs() -> Rows:
+    panels: defaultdict[int, list[LabPanel]] = defaultdict(list)
+    for panel in LabPanel.objects.order_by("drawn_at", "pk"):
+        panels[panel.patient_id].append(panel)
     rows = []
     for patient in Patient.objects.select_related("screening").order_by("pk"):
         screening = getattr(patient, "screening", None)
         record = {} if screening is None else screening.record
         rows.extend(_gfr_rows(patient, record, _screened_on(patient), record))
-        for panel in LabPanel.objects.filter(patient=patient).order_by("drawn_at", "pk"):
+        for panel in panels[patient.pk]:
             drawn_on = _day(panel.drawn_at)
             for graded in panel.grades.values():
                 rows.append(
