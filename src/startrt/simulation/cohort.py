@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from startrt.protocol.definition import Protocol
 from startrt.protocol.randomization import (
@@ -27,14 +26,13 @@ from startrt.protocol.randomization import (
     stratum_label,
 )
 from startrt.protocol.stratification import patient_stratum, protocol_strata
+from startrt.simulation.arrays import Bools, Ints
 from startrt.simulation.engine import Decisions
 from startrt.simulation.parameters import DAYS_PER_MONTH, Parameters
 from startrt.simulation.population import Candidates, draw_candidates
 from startrt.simulation.streams import CANDIDATES, randomization_seed, stream
 from startrt.validation import InvalidInputError
 
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 MAX_CANDIDATE_BLOCKS = 1000
 
 

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.cohort import Cohort
 from startrt.simulation.engine import (
     LAB_ACTIONS,
@@ -48,10 +49,6 @@ from startrt.simulation.parameters import GRADES, HAEMATOLOGY_TERMS, Parameters
 from startrt.simulation.population import lognormal_factor
 from startrt.simulation.streams import CYCLE, stream
 from startrt.validation import InvalidInputError
-
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 
 # Why treatment ended (index into END_REASONS).
 END_REASONS = (

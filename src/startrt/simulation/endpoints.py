@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from startrt.analysis.survival import cox_log_hazard_ratio, kaplan_meier, logrank_test
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.cohort import Cohort
 from startrt.simulation.course import END_REASONS, TERMS, Course
 from startrt.simulation.engine import Decisions
@@ -27,9 +28,6 @@ from startrt.simulation.outcomes import (
 from startrt.simulation.parameters import DAYS_PER_MONTH, Parameters
 from startrt.validation import InvalidInputError
 
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 RESPONSES = ("CR", "PR", "SD", "PD")
 
 

@@ -17,7 +17,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
 from startrt.clinical.capecitabine import (
@@ -37,13 +36,10 @@ from startrt.protocol.screening import (
     DERIVED_FIELDS,
     PatientLabs,
 )
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.population import CONSTANT_FIELDS, Candidates, screening_record
 from startrt.simulation.tables import Memo
 from startrt.validation import InvalidInputError
-
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 
 PLAN_ACTIONS = ("stop", "reduced", "full")
 LIMITING = (None, "kidney", "marrow", "cycles")

@@ -41,19 +41,15 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from startrt.dosimetry.bed import bed_mono_exponential_gy
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.parameters import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     GRADES,
     Parameters,
 )
-
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from scipy.special import ndtr, ndtri
 from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min
 from startrt.clinical.sex import Sex
 from startrt.protocol.screening import ScreeningRecord
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.parameters import (
     GRADES,
     Categorical,
@@ -33,10 +34,6 @@ from startrt.simulation.parameters import (
     Parameters,
     TruncatedNormal,
 )
-
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 
 SCALES = {"leukocytes": 10, "neutrophils": 10, "lymphocytes": 10, "kidney_half_life": 10}
 

@@ -25,9 +25,10 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
+from startrt.simulation.arrays import Floats
+
 T = TypeVar("T", bound=Hashable)
 _MISSING = object()
-Floats = NDArray[np.float64]
 
 
 class Memo(Generic[T]):

@@ -44,6 +44,7 @@ from startrt.protocol.cycle_planning import CycleDose, DoseHistory
 from startrt.protocol.definition import Protocol, RenalLimit
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.screening import DERIVED_FIELDS, PatientLabs, gfr_values, screening_values
+from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.engine import (
     LAB_ACTIONS,
     LAB_FIELDS,
@@ -61,9 +62,6 @@ from startrt.simulation.population import CONSTANT_FIELDS, Candidates, screening
 from startrt.simulation.tables import StepTable, build_step_table, confirm_step_table
 from startrt.validation import CRCL_ML_MIN, InvalidInputError
 
-Floats = NDArray[np.float64]
-Ints = NDArray[np.int64]
-Bools = NDArray[np.bool_]
 _PROBE_ACTIVITY_TOP_GBQ = 1e4  # allowed activities above this are planned by the engine
 
 
