@@ -34,6 +34,24 @@ CHROMIUM_ARGS = [
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
+class Screenshots:
+    """Full-page screenshots of `page`, numbered in the order taken, in `folder`."""
+
+    def __init__(self, page: Page, folder: Path) -> None:
+        self.page, self.folder = page, folder
+        self.paths: list[Path] = []
+
+    def __call__(self, name: str) -> None:
+        self.paths.append(self.folder / f"{len(self.paths) + 1:02d}_{name}.png")
+        self.page.screenshot(path=self.paths[-1], full_page=True)
+
+    def check_written(self) -> None:
+        """Every screenshot is a PNG file of real content."""
+        for shot in self.paths:
+            assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert shot.stat().st_size > 1000
+
+
 @contextmanager
 def chromium_page() -> Iterator[Page]:
     """A page in headless Debian Chromium. No ORM call may run inside: Playwright's event loop
@@ -83,13 +101,8 @@ def test_a_patient_from_registration_to_randomization(
     )
     services.load_randomization_list(staff["statistician"], sites["Lund"], "main", listing)
     base_url = live_server.url
-    shots: list[Path] = []
-
     with chromium_page() as page:
-
-        def screenshot(name: str) -> None:
-            shots.append(tmp_path / f"{len(shots) + 1:02d}_{name}.png")
-            page.screenshot(path=shots[-1], full_page=True)
+        screenshot = Screenshots(page, tmp_path)
 
         sign_in(page, base_url, "nurse.lund")
         page.click("text=Register a patient")
@@ -123,12 +136,10 @@ def test_a_patient_from_registration_to_randomization(
     slot = Slot.objects.get(patient__trial_id="S01-LUN-001")
     assert allocated_arm == slot.treatment_arm
     assert slot.allocated_by == "investigator.lund"
-    assert [shot.name for shot in shots] == [
+    assert [shot.name for shot in screenshot.paths] == [
         "01_registration.png",
         "02_screened.png",
         "03_signing.png",
         "04_randomized.png",
     ]
-    for shot in shots:
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert shot.stat().st_size > 1000
+    screenshot.check_written()

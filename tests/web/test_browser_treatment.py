@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from startrt.web.events.models import AdverseEvent
 from startrt.web.signing.models import Signature
 from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
-from web.test_browser import PASSWORD, chromium_page, sign_in, sign_out
+from web.test_browser import PASSWORD, Screenshots, chromium_page, sign_in, sign_out
 from web.test_treatment import GOOD_LABS, Sites, Staff, randomized
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -39,13 +39,8 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
 ) -> None:
     randomized(team, sites, 1)  # dTOC; cycle 1 planned for 2025-03-17
     base_url = live_server.url
-    shots: list[Path] = []
-
     with chromium_page() as page:
-
-        def screenshot(name: str) -> None:
-            shots.append(tmp_path / f"{len(shots) + 1:02d}_{name}.png")
-            page.screenshot(path=shots[-1], full_page=True)
+        screenshot = Screenshots(page, tmp_path)
 
         def as_user(username: str) -> None:
             sign_in(page, base_url, username)
@@ -120,7 +115,5 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
     assert Signature.objects.get().kind == "treatment.cycle"
     assert PlanProposal.objects.filter(status=PlanProposal.Status.ACCEPTED).count() == 2
     assert AdverseEvent.objects.get().term == "Nausea"
-    assert len(shots) == 6
-    for shot in shots:
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert shot.stat().st_size > 1000
+    assert len(screenshot.paths) == 6
+    screenshot.check_written()
