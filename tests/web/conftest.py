@@ -85,9 +85,8 @@ def randomized(staff: dict[str, User], sites: dict[str, Site]) -> Randomized:
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """Tests create many users: a fast hasher here (production keeps Django's PBKDF2)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _every_web_test_hashes_fast(fast_password_hashing: None) -> None:
+    """Every web test uses the fast hasher of tests/conftest.py."""
 
 
 APPEND_ONLY = [

@@ -4,7 +4,7 @@
    sites and a team per site (nurse, investigator, physicist, pharmacist), a monitor, a
    statistician and an administrator.
 2. Simulates a START-01 trial of virtual patients (`simulation.simulate_trial`) and enters it
-   through the web layer's services at the trial's own dates (`web.virtual_trial`): screening and
+   through the web layer's services at the trial's own dates (`demo.virtual_trial`): screening and
    eligibility, randomization from the concealed list, cycles planned by the planner, signed
    releases, administrations, dosimetry (computed from generated phantom SPECT/CT studies for the
    first patients), capecitabine, labs, adverse events, RECIST assessments, follow-up.
@@ -92,9 +92,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     ensure_sites()
-    from startrt.web.demo_team import make_team
+    from startrt.demo.team import make_team
+    from startrt.demo.virtual_trial import enter_simulated_trial
     from startrt.web.exports.analysis_dataset import trial_dataset
-    from startrt.web.virtual_trial import enter_simulated_trial
 
     protocol = default_protocol()
     team = make_team(protocol, PASSWORD)
@@ -162,7 +162,3 @@ def _arm_rows(dataset: TrialDataset) -> list[dict[str, object]]:
             }
         )
     return rows
-
-
-if __name__ == "__main__":
-    main()

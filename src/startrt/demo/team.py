@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 
+from startrt.demo.virtual_trial import SiteTeam
 from startrt.protocol.definition import Protocol
 from startrt.web.trial.models import Membership, Role, Site
-from startrt.web.virtual_trial import SiteTeam
 
 SITE_ROLES = {
     "nurse": Role.RESEARCH_NURSE,

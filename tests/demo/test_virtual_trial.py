@@ -1,4 +1,4 @@
-"""A simulated trial entered through the services (web/virtual_trial.py), as `make demo` does:
+"""A simulated trial entered through the services (demo/virtual_trial.py), as `make demo` does:
 the services must agree with the simulation on eligibility and allocation, the clinic's
 planner must keep every planned cumulative kidney dose under the limit, and every entry must
 carry its date in the trial."""
@@ -12,15 +12,15 @@ from datetime import datetime
 import pytest
 import time_machine
 
+from startrt.demo.team import make_team
+from startrt.demo.virtual_trial import Enrolment, enter_simulated_trial
 from startrt.protocol.definition import default_protocol
 from startrt.simulation.parameters import load_parameters
 from startrt.simulation.trial import TrialRun, simulate_trial
-from startrt.web.demo_team import make_team
 from startrt.web.events.models import AdverseEvent, TumourAssessment
 from startrt.web.exports.analysis_dataset import trial_dataset
 from startrt.web.treatment.models import Cycle, PlanProposal
 from startrt.web.trial.models import AuditEntry, Patient, Site, Slot
-from startrt.web.virtual_trial import Enrolment, enter_simulated_trial
 
 pytestmark = pytest.mark.slow
 PASSWORD = "a demo password"

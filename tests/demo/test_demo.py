@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from startrt.demo import MARKER, data_folder, demo_parameters
+from startrt.demo.run import MARKER, data_folder, demo_parameters
 from startrt.simulation.endpoints import cut_off_day
 from startrt.validation import InvalidInputError
 

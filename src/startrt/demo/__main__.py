@@ -1,0 +1,5 @@
+"""`python -m startrt.demo` (what `make demo` runs)."""
+
+from startrt.demo.run import main
+
+main()
