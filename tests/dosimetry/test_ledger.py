@@ -68,6 +68,6 @@ def test_stored_records_round_trip_and_bad_records_are_named() -> None:
     again = ledger_from_records(ledger_records(LEDGER))
     assert again == LEDGER
     records = ledger_records(LEDGER)
-    records[1]["left_kidney_gy"] = "a lot"
-    with pytest.raises(InvalidInputError, match=r"cycles\[1\]\.left_kidney_gy"):
+    records[1]["left_kidney_dose_gy"] = "a lot"
+    with pytest.raises(InvalidInputError, match=r"cycles\[1\]\.left_kidney_dose_gy"):
         ledger_from_records(records)

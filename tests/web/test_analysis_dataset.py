@@ -42,10 +42,10 @@ def course(team: Staff, sites: Sites) -> str:
         expected_version=first.version,
     )
     services.record_dosimetry(
-        physicist, first, left_kidney_gy=4.0, right_kidney_gy=5.0, imaging_sessions=3
+        physicist, first, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0, imaging_sessions=3
     )
     second = give(team, planned_cycle(team, patient), 7.4)
-    services.record_dosimetry(physicist, second, left_kidney_gy=4.4, right_kidney_gy=5.2)
+    services.record_dosimetry(physicist, second, left_kidney_dose_gy=4.4, right_kidney_dose_gy=5.2)
     events.report_adverse_event(
         team["nurse"],
         patient,

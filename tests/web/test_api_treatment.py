@@ -105,7 +105,9 @@ def test_a_dtoc_cycle_from_proposal_to_dosimetry(team: Staff, patient: Patient) 
         "administered",
         7.4,
     )
-    doses = post(physicist, "cycles/1/dosimetry", {"left_kidney_gy": 4.0, "right_kidney_gy": 5.0})
+    doses = post(
+        physicist, "cycles/1/dosimetry", {"left_kidney_dose_gy": 4.0, "right_kidney_dose_gy": 5.0}
+    )
     assert doses.status_code == 200
     assert (doses.json()["source"], doses.json()["version"]) == ("entered", 1)
     kidney = nurse.get(f"{PATIENT_URL}/kidney-dose").json()
@@ -170,7 +172,7 @@ OPERATIONS = [
         "cycles/1/capecitabine/assessment",
         {"weight_kg": 78, "height_cm": 178, "age_years": 64, "creatinine_umol_l": 85},
     ),
-    ("post", "cycles/1/dosimetry", {"left_kidney_gy": 4.0, "right_kidney_gy": 5.0}),
+    ("post", "cycles/1/dosimetry", {"left_kidney_dose_gy": 4.0, "right_kidney_dose_gy": 5.0}),
     ("post", "plan", None),
     ("post", "plan/1/accept", {"expected_version": 1}),
     ("post", "plan/1/override", {"expected_version": 1, "reason": "r", "activity_gbq": 5}),
@@ -327,16 +329,16 @@ def test_corrections_need_a_reason_and_the_current_version(team: Staff, patient:
         4,
     )
 
-    doses = {"left_kidney_gy": 4.0, "right_kidney_gy": 5.0, "imaging_sessions": 4}
+    doses = {"left_kidney_dose_gy": 4.0, "right_kidney_dose_gy": 5.0, "imaging_sessions": 4}
     assert post(physicist, "cycles/1/dosimetry", doses).status_code == 200
     proposal = post(physicist, "plan").json()
-    corrected = {**doses, "left_kidney_gy": 8.0, "reason": "VOI redrawn"}
+    corrected = {**doses, "left_kidney_dose_gy": 8.0, "reason": "VOI redrawn"}
     stale = post(physicist, "cycles/1/dosimetry", {**corrected, "expected_version": 2})
     assert stale.status_code == 409
     answer = post(physicist, "cycles/1/dosimetry", {**corrected, "expected_version": 1})
     assert (answer.status_code, answer.json()["version"]) == (200, 2)
     [result] = nurse.get(f"{PATIENT_URL}/dosimetry").json()
-    assert (result["left_kidney_gy"], result["imaging_sessions"], result["source"]) == (
+    assert (result["left_kidney_dose_gy"], result["imaging_sessions"], result["source"]) == (
         8.0,
         4,
         "entered",

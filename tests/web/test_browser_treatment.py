@@ -80,11 +80,15 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
         sign_out(page)
 
         as_user("physicist.lund")
-        doses = {"left_kidney_gy": "4.0", "right_kidney_gy": "5.0", "marrow_gy": "0.3"}
+        doses = {
+            "left_kidney_dose_gy": "4.0",
+            "right_kidney_dose_gy": "5.0",
+            "marrow_dose_gy": "0.3",
+        }
         fill_and_submit(page, "#cycle-1 .dosimetry-entry", doses, "dosimetry")
         expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("right kidney 5.0 Gy")
         expect(page.locator("#kidney-dose circle")).to_have_count(1)
-        correction = {"left_kidney_gy": "4.4", "reason": "left kidney VOI redrawn"}
+        correction = {"left_kidney_dose_gy": "4.4", "reason": "left kidney VOI redrawn"}
         fill_and_submit(page, "#cycle-1 .dosimetry-entry", correction, "dosimetry")
         expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("left kidney 4.4 Gy")
         accept_a_new_proposal(page)
@@ -111,7 +115,11 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
     )
     assert cycle.inpatient_days == 1.5
     result = DosimetryResult.objects.get(cycle=cycle)
-    assert (result.entered_by, result.left_kidney_gy, result.version) == ("physicist.lund", 4.4, 2)
+    assert (result.entered_by, result.left_kidney_dose_gy, result.version) == (
+        "physicist.lund",
+        4.4,
+        2,
+    )
     assert Signature.objects.get().kind == "treatment.cycle"
     assert PlanProposal.objects.filter(status=PlanProposal.Status.ACCEPTED).count() == 2
     assert AdverseEvent.objects.get().term == "Nausea"

@@ -78,7 +78,9 @@ def test_the_kidney_dose_svg_has_the_polyline_and_the_limit_line(
     client: Client, team: Staff, patient: Patient
 ) -> None:
     cycle = give(team, planned_cycle(team, patient), 7.4)
-    services.record_dosimetry(team["physicist"], cycle, left_kidney_gy=4.0, right_kidney_gy=5.0)
+    services.record_dosimetry(
+        team["physicist"], cycle, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0
+    )
     html = signed_in(client, team["physicist"]).get("/patients/S01-LUN-001/treatment/")
     svg = re.search(r"<svg id=\"kidney-dose\".*?</svg>", html.content.decode(), re.S)
     assert svg is not None
@@ -161,7 +163,9 @@ def test_corrections_of_administration_and_dosimetry_through_the_page(
     team: Staff, patient: Patient
 ) -> None:
     cycle = give(team, planned_cycle(team, patient), 7.4)
-    services.record_dosimetry(team["physicist"], cycle, left_kidney_gy=4.0, right_kidney_gy=5.0)
+    services.record_dosimetry(
+        team["physicist"], cycle, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0
+    )
     proposal = services.propose_next_cycle(team["physicist"], patient)
     nurse = signed_in(Client(), team["nurse"])
     html = nurse.get(PAGE).content.decode()
@@ -184,8 +188,8 @@ def test_corrections_of_administration_and_dosimetry_through_the_page(
 
     physicist = signed_in(Client(), team["physicist"])
     corrected = {
-        "left_kidney_gy": "8",
-        "right_kidney_gy": "10",
+        "left_kidney_dose_gy": "8",
+        "right_kidney_dose_gy": "10",
         "imaging_sessions": "4",
         "expected_version": "1",
         "reason": "VOIs redrawn",
@@ -197,5 +201,5 @@ def test_corrections_of_administration_and_dosimetry_through_the_page(
     assert "Superseded: the values it was computed from were corrected." in html
     proposal.refresh_from_db()
     assert proposal.status == PlanProposal.Status.SUPERSEDED
-    stale = physicist.post(f"{CYCLE_PAGE}/dosimetry/", {**corrected, "left_kidney_gy": "7"})
+    stale = physicist.post(f"{CYCLE_PAGE}/dosimetry/", {**corrected, "left_kidney_dose_gy": "7"})
     assert stale.status_code == 409

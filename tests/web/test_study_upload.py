@@ -227,10 +227,10 @@ def test_the_api_computes_the_uploaded_study_and_replaces_it_with_a_reason(
     assert folder.parent.with_suffix(".zip").read_bytes() == content
     # the organ method on 19.2 mm voxels finds the known kidney doses within 10 %
     vois = truth["vois"]
-    assert result["left_kidney_gy"] == pytest.approx(vois["left_kidney"]["dose_gy"], rel=0.1)
-    assert result["right_kidney_gy"] == pytest.approx(vois["right_kidney"]["dose_gy"], rel=0.1)
+    assert result["left_kidney_dose_gy"] == pytest.approx(vois["left_kidney"]["dose_gy"], rel=0.1)
+    assert result["right_kidney_dose_gy"] == pytest.approx(vois["right_kidney"]["dose_gy"], rel=0.1)
     kidney = physicist.get("/api/patients/S01-LUN-001/kidney-dose").json()
-    mean = (result["left_kidney_gy"] + result["right_kidney_gy"]) / 2
+    mean = (result["left_kidney_dose_gy"] + result["right_kidney_dose_gy"]) / 2
     assert kidney["cumulative"] == [{"cycle": 1, "cumulative_gy": pytest.approx(mean)}]
 
     again = physicist.post(API_URL, {"study": SimpleUploadedFile("study.zip", content)})

@@ -153,7 +153,7 @@ def test_dtoc_course_full_cycles_then_reduced_near_the_30_gy_limit(
     cycle = accepted(team, first)
     assert (cycle.planned_date, cycle.planned_activity_gbq) == (FIRST_CYCLE, 7.5)
     given = give(team, cycle, 7.5)
-    services.record_dosimetry(physicist, given, left_kidney_gy=4.0, right_kidney_gy=5.0)
+    services.record_dosimetry(physicist, given, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0)
     # after cycle 1: mean 4.5 Gy = 0.6 Gy/GBq; 4.5 + 0.6 x 7.5 = 9.0 <= 30 -> full
     proposal = services.propose_next_cycle(physicist, patient)
     assert (proposal.plan["action"], proposal.plan["activity_gbq"]) == ("full", 7.5)
@@ -161,7 +161,7 @@ def test_dtoc_course_full_cycles_then_reduced_near_the_30_gy_limit(
     cycle = accepted(team, proposal)
     assert cycle.planned_date == date(2025, 5, 26)  # 17 March + 10 weeks
     services.record_dosimetry(
-        physicist, give(team, cycle, 7.5), left_kidney_gy=10.0, right_kidney_gy=12.0
+        physicist, give(team, cycle, 7.5), left_kidney_dose_gy=10.0, right_kidney_dose_gy=12.0
     )
     # after cycle 2: 4.5 + 11.0 = 15.5 Gy; 11.0 / 7.5 Gy/GBq; 15.5 + 11.0 = 26.5 <= 30 -> full
     proposal = services.propose_next_cycle(physicist, patient)
@@ -170,7 +170,7 @@ def test_dtoc_course_full_cycles_then_reduced_near_the_30_gy_limit(
     cycle = accepted(team, proposal)
     assert cycle.planned_date == date(2025, 8, 4)  # 26 May + 10 weeks
     services.record_dosimetry(
-        physicist, give(team, cycle, 7.5), left_kidney_gy=11.5, right_kidney_gy=12.5
+        physicist, give(team, cycle, 7.5), left_kidney_dose_gy=11.5, right_kidney_dose_gy=12.5
     )
     # after cycle 3: 15.5 + 12.0 = 27.5 Gy at 12.0 / 7.5 = 1.6 Gy/GBq; a full cycle gives
     # 27.5 + 12.0 = 39.5 > 30; (30 - 27.5) / 1.6 = 1.5625 -> 1.5 GBq (0.1 step, >= 1.0):
@@ -236,13 +236,15 @@ def test_a_decision_needs_the_latest_proposal_on_unchanged_doses(team: Staff, si
     patient = randomized(team, sites, 1)
     physicist = team["physicist"]
     cycle = give(team, planned_cycle(team, patient), 7.5)
-    dosimetry = services.record_dosimetry(physicist, cycle, left_kidney_gy=4, right_kidney_gy=5)
+    dosimetry = services.record_dosimetry(
+        physicist, cycle, left_kidney_dose_gy=4, right_kidney_dose_gy=5
+    )
     proposal = services.propose_next_cycle(physicist, patient)
     services.record_dosimetry(
         physicist,
         cycle,
-        left_kidney_gy=8,
-        right_kidney_gy=10,
+        left_kidney_dose_gy=8,
+        right_kidney_dose_gy=10,
         reason="VOIs redrawn",
         expected_version=dosimetry.version,
     )
@@ -275,17 +277,26 @@ def test_dosimetry_input_is_checked_and_corrections_need_version_and_reason(
     physicist = team["physicist"]
     cycle = planned_cycle(team, patient)
     with pytest.raises(InvalidInputError, match="dosimetry follows an administered cycle"):
-        services.record_dosimetry(physicist, cycle, left_kidney_gy=4, right_kidney_gy=5)
+        services.record_dosimetry(physicist, cycle, left_kidney_dose_gy=4, right_kidney_dose_gy=5)
     cycle = give(team, cycle, 7.5)
     with pytest.raises(PermissionDenied):
-        services.record_dosimetry(team["investigator"], cycle, left_kidney_gy=4, right_kidney_gy=5)
+        services.record_dosimetry(
+            team["investigator"], cycle, left_kidney_dose_gy=4, right_kidney_dose_gy=5
+        )
     bad: list[tuple[dict[str, float], str]] = [
-        ({"left_kidney_gy": -0.1, "right_kidney_gy": 5}, "left_kidney_gy"),
-        ({"left_kidney_gy": 4, "right_kidney_gy": 100.5}, "right_kidney_gy"),
-        ({"left_kidney_gy": 4}, "right_kidney_gy"),
-        ({"left_kidney_gy": 4, "right_kidney_gy": 5, "marrow_gy": 21}, "marrow_gy"),
+        ({"left_kidney_dose_gy": -0.1, "right_kidney_dose_gy": 5}, "left_kidney_dose_gy"),
+        ({"left_kidney_dose_gy": 4, "right_kidney_dose_gy": 100.5}, "right_kidney_dose_gy"),
+        ({"left_kidney_dose_gy": 4}, "right_kidney_dose_gy"),
         (
-            {"left_kidney_gy": 4, "right_kidney_gy": 5, "kidney_effective_half_life_h": 161},
+            {"left_kidney_dose_gy": 4, "right_kidney_dose_gy": 5, "marrow_dose_gy": 21},
+            "marrow_dose_gy",
+        ),
+        (
+            {
+                "left_kidney_dose_gy": 4,
+                "right_kidney_dose_gy": 5,
+                "kidney_effective_half_life_h": 161,
+            },
             "kidney_effective_half_life_h",
         ),
     ]
@@ -294,27 +305,31 @@ def test_dosimetry_input_is_checked_and_corrections_need_version_and_reason(
             services.record_dosimetry(physicist, cycle, **doses)
         assert refused.value.field == field
     result = services.record_dosimetry(
-        physicist, cycle, left_kidney_gy=4, right_kidney_gy=5, kidney_effective_half_life_h=50
+        physicist,
+        cycle,
+        left_kidney_dose_gy=4,
+        right_kidney_dose_gy=5,
+        kidney_effective_half_life_h=50,
     )
     with pytest.raises(InvalidInputError, match="expected_version"):
-        services.record_dosimetry(physicist, cycle, left_kidney_gy=4.2, right_kidney_gy=5)
+        services.record_dosimetry(physicist, cycle, left_kidney_dose_gy=4.2, right_kidney_dose_gy=5)
     with pytest.raises(InvalidInputError, match="reason"):
         services.record_dosimetry(
-            physicist, cycle, left_kidney_gy=4.2, right_kidney_gy=5, expected_version=1
+            physicist, cycle, left_kidney_dose_gy=4.2, right_kidney_dose_gy=5, expected_version=1
         )
     with pytest.raises(InvalidInputError, match="study_path"):
         services.record_dosimetry(physicist, cycle, study_path="../../etc", reason="x")
     result = services.record_dosimetry(
         physicist,
         cycle,
-        left_kidney_gy=4.2,
-        right_kidney_gy=5,
+        left_kidney_dose_gy=4.2,
+        right_kidney_dose_gy=5,
         reason="left VOI corrected",
         expected_version=1,
     )
-    assert (result.version, result.left_kidney_gy, result.source) == (2, 4.2, "entered")
+    assert (result.version, result.left_kidney_dose_gy, result.source) == (2, 4.2, "entered")
     update = AuditEntry.objects.get(table="treatment_dosimetryresult", action="update")
-    assert (update.old["left_kidney_gy"], update.new["left_kidney_gy"]) == (4, 4.2)
+    assert (update.old["left_kidney_dose_gy"], update.new["left_kidney_dose_gy"]) == (4, 4.2)
 
 
 @pytest.mark.slow
@@ -332,8 +347,8 @@ def test_dosimetry_computed_from_a_study_folder(
     assert result.source == "computed"
     # the organ method finds the phantom's known kidney doses within 5 % (left and right
     # differ by 10 %, so a swap would fail)
-    assert result.left_kidney_gy == pytest.approx(truth["left_kidney"]["dose_gy"], rel=0.05)
-    assert result.right_kidney_gy == pytest.approx(truth["right_kidney"]["dose_gy"], rel=0.05)
+    assert result.left_kidney_dose_gy == pytest.approx(truth["left_kidney"]["dose_gy"], rel=0.05)
+    assert result.right_kidney_dose_gy == pytest.approx(truth["right_kidney"]["dose_gy"], rel=0.05)
     assert result.kidney_effective_half_life_h is not None
 
 
@@ -394,8 +409,8 @@ def test_a_cycle_delayed_8_weeks_stops_on_failing_labs(team: Staff, sites: Sites
     services.record_dosimetry(
         team["physicist"],
         give(team, planned_cycle(team, patient), 7.5),
-        left_kidney_gy=4,
-        right_kidney_gy=5,
+        left_kidney_dose_gy=4,
+        right_kidney_dose_gy=5,
     )
     cycle = planned_cycle(team, patient)  # target 26 May 2025
     low = {**GOOD_LABS, "platelets_10e9_l": 80}

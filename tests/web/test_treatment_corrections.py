@@ -102,7 +102,7 @@ def test_a_dosimetry_correction_rederives_the_kidney_dose_and_supersedes_the_pro
     physicist = team["physicist"]
     cycle = give(team, planned_cycle(team, patient), 7.5)
     result = services.record_dosimetry(
-        physicist, cycle, left_kidney_gy=4.0, right_kidney_gy=5.0, imaging_sessions=4
+        physicist, cycle, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0, imaging_sessions=4
     )
     assert result.imaging_sessions == 4
     proposal = services.propose_next_cycle(physicist, patient)
@@ -113,16 +113,16 @@ def test_a_dosimetry_correction_rederives_the_kidney_dose_and_supersedes_the_pro
         services.record_dosimetry(
             physicist,
             cycle,
-            left_kidney_gy=8.0,
-            right_kidney_gy=10.0,
+            left_kidney_dose_gy=8.0,
+            right_kidney_dose_gy=10.0,
             reason="VOIs redrawn",
             expected_version=2,
         )
     corrected = services.record_dosimetry(
         physicist,
         cycle,
-        left_kidney_gy=8.0,
-        right_kidney_gy=10.0,
+        left_kidney_dose_gy=8.0,
+        right_kidney_dose_gy=10.0,
         imaging_sessions=3,
         reason="VOIs redrawn",
         expected_version=1,
@@ -147,10 +147,10 @@ def test_a_cycle_planned_on_corrected_doses_is_re_planned_before_its_release(
 ) -> None:
     physicist = team["physicist"]
     first = give(team, planned_cycle(team, patient), 7.5)
-    services.record_dosimetry(physicist, first, left_kidney_gy=10.0, right_kidney_gy=12.0)
+    services.record_dosimetry(physicist, first, left_kidney_dose_gy=10.0, right_kidney_dose_gy=12.0)
     second = give(team, planned_cycle(team, patient), 7.5)
     dosimetry = services.record_dosimetry(
-        physicist, second, left_kidney_gy=10.0, right_kidney_gy=12.0
+        physicist, second, left_kidney_dose_gy=10.0, right_kidney_dose_gy=12.0
     )
     # after cycle 2: 11 + 11 = 22 Gy at 11 / 7.5 Gy/GBq; 22 + 11 = 33 > 30 -> reduced:
     # (30 - 22) / (11 / 7.5) = 5.45 -> 5.4 GBq
@@ -162,8 +162,8 @@ def test_a_cycle_planned_on_corrected_doses_is_re_planned_before_its_release(
     services.record_dosimetry(
         physicist,
         second,
-        left_kidney_gy=13.0,
-        right_kidney_gy=15.0,
+        left_kidney_dose_gy=13.0,
+        right_kidney_dose_gy=15.0,
         reason="recovery coefficients applied",
         expected_version=dosimetry.version,
     )
@@ -193,7 +193,7 @@ def test_a_cycle_planned_on_corrected_doses_is_re_planned_before_its_release(
 def test_an_activity_correction_also_outdates_the_next_plan(team: Staff, patient: Patient) -> None:
     physicist = team["physicist"]
     first = give(team, planned_cycle(team, patient), 7.5)
-    services.record_dosimetry(physicist, first, left_kidney_gy=4.0, right_kidney_gy=5.0)
+    services.record_dosimetry(physicist, first, left_kidney_dose_gy=4.0, right_kidney_dose_gy=5.0)
     second = planned_cycle(team, patient)
     assert not plan_outdated(second)
     assert not PlanProposal.objects.filter(status="proposed").exists()
@@ -208,8 +208,8 @@ def test_dosimetry_input_bounds_for_sessions(team: Staff, patient: Patient) -> N
             services.record_dosimetry(
                 team["physicist"],
                 cycle,
-                left_kidney_gy=4.0,
-                right_kidney_gy=5.0,
+                left_kidney_dose_gy=4.0,
+                right_kidney_dose_gy=5.0,
                 imaging_sessions=sessions,  # type: ignore[arg-type]
             )
         assert refused.value.field == "imaging_sessions"

@@ -183,8 +183,8 @@ def test_the_next_cycles_window_follows_the_given_cycle(team: Staff, patient: Pa
     services.record_dosimetry(
         team["physicist"],
         give(team, planned_cycle(team, patient), 7.5),
-        left_kidney_gy=4,
-        right_kidney_gy=5,
+        left_kidney_dose_gy=4,
+        right_kidney_dose_gy=5,
     )
     cycle = planned_cycle(team, patient)  # given 17 March + 10 weeks = 26 May, +/- 14 days
     check = services.window_check(cycle, date(2025, 5, 11))

@@ -302,9 +302,11 @@ class _Course:
             services.record_dosimetry(
                 team.physicist,
                 cycle,
-                left_kidney_gy=round(kidney_gy * 0.95, 3),
-                right_kidney_gy=round(kidney_gy * 1.05, 3),
-                marrow_gy=round(simulated.marrow_gy / simulated.activity_gbq * activity, 4),
+                left_kidney_dose_gy=round(kidney_gy * 0.95, 3),
+                right_kidney_dose_gy=round(kidney_gy * 1.05, 3),
+                marrow_dose_gy=round(
+                    simulated.marrow_dose_gy / simulated.activity_gbq * activity, 4
+                ),
                 imaging_sessions=len(self.entry.protocol.schedule.dosimetry_imaging_hours),
             )
         return done + timedelta(hours=1)

@@ -154,8 +154,8 @@ class DoseLedger:
                 {
                     "cycle": cycle.cycle,
                     "activity_gbq": cycle.activity_gbq,
-                    "left_kidney_gy": cycle.dose_gy("left"),
-                    "right_kidney_gy": cycle.dose_gy("right"),
+                    "left_kidney_dose_gy": cycle.dose_gy("left"),
+                    "right_kidney_dose_gy": cycle.dose_gy("right"),
                     "mean_kidney_gy": cycle.dose_gy("mean"),
                     "left_gy_per_gbq": cycle.gy_per_gbq("left"),
                     "right_gy_per_gbq": cycle.gy_per_gbq("right"),
@@ -164,7 +164,7 @@ class DoseLedger:
                     "cumulative_right_gy": so_far.cumulative_gy("right"),
                     "cumulative_mean_gy": so_far.cumulative_gy("mean"),
                     "cumulative_mean_bed_gy": so_far.cumulative_bed_gy("mean"),
-                    "marrow_gy": cycle.marrow_dose_gy,
+                    "marrow_dose_gy": cycle.marrow_dose_gy,
                 }
             )
         return rows
@@ -191,8 +191,8 @@ class LedgerRecord(BaseModel):
 
     cycle: int
     activity_gbq: float
-    left_kidney_gy: float
-    right_kidney_gy: float
+    left_kidney_dose_gy: float
+    right_kidney_dose_gy: float
     left_kidney_bed_gy: float | None = None
     right_kidney_bed_gy: float | None = None
     kidney_effective_half_life_h: float | None = None
@@ -202,8 +202,8 @@ class LedgerRecord(BaseModel):
         return CycleDosimetry(
             cycle=self.cycle,
             activity_gbq=self.activity_gbq,
-            left_kidney=KidneyDose(self.left_kidney_gy, self.left_kidney_bed_gy),
-            right_kidney=KidneyDose(self.right_kidney_gy, self.right_kidney_bed_gy),
+            left_kidney=KidneyDose(self.left_kidney_dose_gy, self.left_kidney_bed_gy),
+            right_kidney=KidneyDose(self.right_kidney_dose_gy, self.right_kidney_bed_gy),
             kidney_effective_half_life_h=self.kidney_effective_half_life_h,
             marrow_dose_gy=self.marrow_dose_gy,
         )
@@ -213,8 +213,8 @@ class LedgerRecord(BaseModel):
         return cls(
             cycle=cycle.cycle,
             activity_gbq=cycle.activity_gbq,
-            left_kidney_gy=cycle.left_kidney.dose_gy,
-            right_kidney_gy=cycle.right_kidney.dose_gy,
+            left_kidney_dose_gy=cycle.left_kidney.dose_gy,
+            right_kidney_dose_gy=cycle.right_kidney.dose_gy,
             left_kidney_bed_gy=cycle.left_kidney.bed_gy,
             right_kidney_bed_gy=cycle.right_kidney.bed_gy,
             kidney_effective_half_life_h=cycle.kidney_effective_half_life_h,

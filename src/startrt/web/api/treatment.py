@@ -126,10 +126,10 @@ class AdministrationIn(Schema):
 
 
 class DosimetryIn(Schema):
-    left_kidney_gy: float
-    right_kidney_gy: float
+    left_kidney_dose_gy: float
+    right_kidney_dose_gy: float
     kidney_effective_half_life_h: float | None = None
-    marrow_gy: float | None = None
+    marrow_dose_gy: float | None = None
     imaging_sessions: int | None = Field(default=None, description="SPECT/CT sessions, 1-10")
     reason: str = Field(default="", pattern=NO_NUL, description="required to replace results")
     expected_version: Version | None = Field(
@@ -139,10 +139,10 @@ class DosimetryIn(Schema):
 
 class DosimetryOut(Schema):
     cycle: int
-    left_kidney_gy: float
-    right_kidney_gy: float
+    left_kidney_dose_gy: float
+    right_kidney_dose_gy: float
     kidney_effective_half_life_h: float | None
-    marrow_gy: float | None
+    marrow_dose_gy: float | None
     imaging_sessions: int | None
     source: str
     study_path: str
@@ -239,10 +239,10 @@ def _panel_out(panel: LabPanel) -> LabPanelOut:
 def _dosimetry_out(result: DosimetryResult) -> DosimetryOut:
     return DosimetryOut(
         cycle=result.cycle.number,
-        left_kidney_gy=result.left_kidney_gy,
-        right_kidney_gy=result.right_kidney_gy,
+        left_kidney_dose_gy=result.left_kidney_dose_gy,
+        right_kidney_dose_gy=result.right_kidney_dose_gy,
         kidney_effective_half_life_h=result.kidney_effective_half_life_h,
-        marrow_gy=result.marrow_gy,
+        marrow_dose_gy=result.marrow_dose_gy,
         imaging_sessions=result.imaging_sessions,
         source=result.source,
         study_path=result.study_path,

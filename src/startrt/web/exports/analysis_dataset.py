@@ -103,8 +103,10 @@ def _cycles(protocol: Protocol) -> Rows:
                 "activity_gbq": cycle.administered_activity_gbq,
                 "kidney_dose_gy": None
                 if dosimetry is None
-                else of_kidney(dosimetry.left_kidney_gy, dosimetry.right_kidney_gy, kidney),
-                "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_gy,
+                else of_kidney(
+                    dosimetry.left_kidney_dose_gy, dosimetry.right_kidney_dose_gy, kidney
+                ),
+                "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_dose_gy,
                 "dosimetry_sessions": _sessions(dosimetry, protocol),
                 "inpatient_days": cycle.inpatient_days or 0.0,
             }

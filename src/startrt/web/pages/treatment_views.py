@@ -89,10 +89,10 @@ class AdministrationForm(VersionForm):
 
 
 class DosimetryForm(forms.Form):
-    left_kidney_gy = forms.FloatField()
-    right_kidney_gy = forms.FloatField()
+    left_kidney_dose_gy = forms.FloatField()
+    right_kidney_dose_gy = forms.FloatField()
     kidney_effective_half_life_h = forms.FloatField(required=False)
-    marrow_gy = forms.FloatField(required=False)
+    marrow_dose_gy = forms.FloatField(required=False)
     imaging_sessions = forms.IntegerField(required=False, help_text="SPECT/CT sessions, 1-10.")
     reason = forms.CharField(required=False, widget=REASON, help_text="Required for a correction.")
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -350,10 +350,10 @@ def _dosimetry_initial(cycle: Cycle) -> dict[str, Any]:
     if result is None:
         return {}
     names = (
-        "left_kidney_gy",
-        "right_kidney_gy",
+        "left_kidney_dose_gy",
+        "right_kidney_dose_gy",
         "kidney_effective_half_life_h",
-        "marrow_gy",
+        "marrow_dose_gy",
         "imaging_sessions",
     )
     return {

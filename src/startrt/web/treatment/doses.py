@@ -26,13 +26,6 @@ from startrt.web.trial.models import Patient
 
 logger = logging.getLogger(__name__)
 STUDY_DATE_TOLERANCE_DAYS = 1  # DICOM times are local, infusion times UTC
-# CycleDose's names of the stored dosimetry values
-PLANNER_NAMES = {
-    "left_kidney_dose_gy": "left_kidney_gy",
-    "right_kidney_dose_gy": "right_kidney_gy",
-    "marrow_dose_gy": "marrow_gy",
-    "kidney_effective_half_life_h": "kidney_effective_half_life_h",
-}
 
 
 def dose_ledger(patient: Patient) -> tuple[DoseLedger, list[Cycle]]:
@@ -51,10 +44,10 @@ def dose_ledger(patient: Patient) -> tuple[DoseLedger, list[Cycle]]:
             {
                 "cycle": cycle.number,
                 "activity_gbq": cycle.administered_activity_gbq,
-                "left_kidney_gy": result.left_kidney_gy,
-                "right_kidney_gy": result.right_kidney_gy,
+                "left_kidney_dose_gy": result.left_kidney_dose_gy,
+                "right_kidney_dose_gy": result.right_kidney_dose_gy,
                 "kidney_effective_half_life_h": result.kidney_effective_half_life_h,
-                "marrow_dose_gy": result.marrow_gy,
+                "marrow_dose_gy": result.marrow_dose_gy,
             }
         )
     return ledger_from_records(records), cycles
@@ -99,17 +92,13 @@ def plan_outdated(cycle: Cycle) -> bool:
 
 def checked_doses(cycle: Cycle, doses: dict[str, float | None]) -> dict[str, float | None]:
     """Both kidney doses required; every value within the planner's plausible ranges."""
-    for field in ("left_kidney_gy", "right_kidney_gy"):
+    for field in ("left_kidney_dose_gy", "right_kidney_dose_gy"):
         if doses[field] is None:
             raise InvalidInputError(field, None, "required")
-    planner = {name: doses[field] for name, field in PLANNER_NAMES.items()}
-    try:
-        parse_record(
-            CycleDose, {"activity_gbq": cycle.administered_activity_gbq, **planner}, "dosimetry"
-        )
-    except InvalidInputError as error:
-        field = PLANNER_NAMES.get(error.field, error.field)
-        raise InvalidInputError(field, error.value, error.rule) from None
+    planner = {name: value for name, value in doses.items() if name in CycleDose.model_fields}
+    parse_record(
+        CycleDose, {"activity_gbq": cycle.administered_activity_gbq, **planner}, "dosimetry"
+    )
     return doses
 
 
@@ -145,10 +134,10 @@ def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str,
     with _reading(study_path, root):
         result = ledger_cycle(compute_dosimetry(study, method="organ"), cycle.number)
     return {
-        "left_kidney_gy": result.left_kidney.dose_gy,
-        "right_kidney_gy": result.right_kidney.dose_gy,
+        "left_kidney_dose_gy": result.left_kidney.dose_gy,
+        "right_kidney_dose_gy": result.right_kidney.dose_gy,
         "kidney_effective_half_life_h": result.kidney_effective_half_life_h,
-        "marrow_gy": result.marrow_dose_gy,
+        "marrow_dose_gy": result.marrow_dose_gy,
         "imaging_sessions": len(study.time_points),
     }
 

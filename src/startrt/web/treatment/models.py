@@ -157,10 +157,10 @@ class DosimetryResult(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="dosimetry_results")
     cycle = models.OneToOneField(Cycle, on_delete=models.PROTECT, related_name="dosimetry")
-    left_kidney_gy = models.FloatField()
-    right_kidney_gy = models.FloatField()
+    left_kidney_dose_gy = models.FloatField()
+    right_kidney_dose_gy = models.FloatField()
     kidney_effective_half_life_h = models.FloatField(null=True, blank=True)
-    marrow_gy = models.FloatField(null=True, blank=True)
+    marrow_dose_gy = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     study_path = models.CharField(max_length=500, blank=True)
     imaging_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -171,8 +171,8 @@ class DosimetryResult(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(left_kidney_gy__gte=0, left_kidney_gy__lte=KIDNEY_DOSE_GY_MAX)
-                & Q(right_kidney_gy__gte=0, right_kidney_gy__lte=KIDNEY_DOSE_GY_MAX),
+                condition=Q(left_kidney_dose_gy__gte=0, left_kidney_dose_gy__lte=KIDNEY_DOSE_GY_MAX)
+                & Q(right_kidney_dose_gy__gte=0, right_kidney_dose_gy__lte=KIDNEY_DOSE_GY_MAX),
                 name="kidney_doses_0_100_gy",
             ),
             models.CheckConstraint(

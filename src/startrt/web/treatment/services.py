@@ -424,10 +424,10 @@ def record_dosimetry(
     user: AbstractBaseUser,
     cycle: Cycle,
     *,
-    left_kidney_gy: float | None = None,
-    right_kidney_gy: float | None = None,
+    left_kidney_dose_gy: float | None = None,
+    right_kidney_dose_gy: float | None = None,
     kidney_effective_half_life_h: float | None = None,
-    marrow_gy: float | None = None,
+    marrow_dose_gy: float | None = None,
     imaging_sessions: int | None = None,
     study_path: str = "",
     reason: str = "",
@@ -442,10 +442,10 @@ def record_dosimetry(
     require_role(user, patient.site, Role.PHYSICIST)
     require_administered(cycle)
     entered = {
-        "left_kidney_gy": left_kidney_gy,
-        "right_kidney_gy": right_kidney_gy,
+        "left_kidney_dose_gy": left_kidney_dose_gy,
+        "right_kidney_dose_gy": right_kidney_dose_gy,
         "kidney_effective_half_life_h": kidney_effective_half_life_h,
-        "marrow_gy": marrow_gy,
+        "marrow_dose_gy": marrow_dose_gy,
         "imaging_sessions": imaging_sessions,
     }
     if study_path and any(value is not None for value in entered.values()):
