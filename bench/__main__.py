@@ -13,9 +13,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import dosimetry, simulation
+from bench import cli, dosimetry, simulation
 from bench.convolution import compare_convolution
-from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
+from startrt.protocol.course import CycleDose
+from startrt.protocol.cycle_planning import plan_next_cycle
 from startrt.protocol.definition import default_protocol
 from startrt.protocol.randomization import RandomStream, StrataDesign, generate_block_list
 
@@ -92,6 +93,7 @@ SECTIONS = {
     "convolution": convolution_benchmark,
     "dosimetry": dosimetry.main,
     "simulation": simulation.main,
+    "cli": cli.main,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,20 +26,18 @@ from startrt.cli_support import (
 )
 from startrt.cli_web import export, manage, serve
 from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
-from startrt.clinical.capecitabine import CapecitabineContraindicatedError, capecitabine_dose
 from startrt.clinical.ctcae import LabTerm, grade_lab
-from startrt.clinical.egfr import egfr_panel
+from startrt.clinical.egfr import absolute_gfr_panel, egfr_panel
 from startrt.clinical.recist import evaluate_series, parse_series
 from startrt.clinical.sex import Sex
 from startrt.output import key_value_table, plain, print_tables, rows_table, to_json
-from startrt.protocol.cycle_planning import PlanningInput, plan_next_cycle
-from startrt.protocol.eligibility import assess_eligibility
-from startrt.protocol.randomization import StrataDesign, generate_block_list
-from startrt.protocol.records import parse_record
-from startrt.protocol.schedule import build_schedule
-from startrt.protocol.screening import ScreeningRecord
-from startrt.protocol.stratification import protocol_strata
 from startrt.validation import InvalidInputError
+
+if TYPE_CHECKING:
+    from startrt.protocol.randomization import StrataDesign
+
+# The protocol layer (pydantic, NumPy) is imported inside the commands that need it, so that
+# the calculators (egfr, bsa, ctcae, recist) start fast; tests/cli/test_cli_startup.py checks.
 
 app = typer.Typer(
     name="startrt",
@@ -59,15 +57,27 @@ def egfr(
         float | None, typer.Option(help="Plasma creatinine, umol/L.")
     ] = None,
     cystatin_c_mg_l: Annotated[float | None, typer.Option(help="Cystatin C, mg/L (IFCC).")] = None,
-    weight_kg: Annotated[float | None, typer.Option(help="Weight, kg (Cockcroft-Gault).")] = None,
-    height_cm: Annotated[float | None, typer.Option(help="Height, cm (absolute GFR).")] = None,
+    weight_kg: Annotated[
+        float | None, typer.Option(help="Weight, kg (Cockcroft-Gault; BSA with --height-cm).")
+    ] = None,
+    height_cm: Annotated[
+        float | None, typer.Option(help="Height, cm: absolute GFR (ml/min) at the DuBois BSA.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """eGFR by LMR, CAPA, their mean, CKD-EPI 2021 (ml/min/1.73 m2); Cockcroft-Gault (ml/min)."""
-    panel = plain(egfr_panel(sex, age, creatinine_umol_l, cystatin_c_mg_l, weight_kg))
-    if height_cm is not None and weight_kg is not None:
-        panel["bsa_dubois_m2"] = dubois_bsa_m2(height_cm, weight_kg)
-    emit(as_json, panel, "eGFR (ml/min/1.73 m2; Cockcroft-Gault ml/min)")
+    """eGFR by LMR, CAPA, their mean, CKD-EPI 2021 (ml/min/1.73 m2); Cockcroft-Gault (ml/min).
+
+    With --height-cm and --weight-kg also each estimate as absolute GFR (ml/min) at the DuBois
+    BSA."""
+    panel = egfr_panel(sex, age, creatinine_umol_l, cystatin_c_mg_l, weight_kg)
+    result = plain(panel)
+    title = "eGFR (ml/min/1.73 m2; Cockcroft-Gault ml/min)"
+    if height_cm is not None:
+        if weight_kg is None:
+            raise InvalidInputError("--weight-kg", None, "required with --height-cm (BSA)")
+        result |= plain(absolute_gfr_panel(panel, dubois_bsa_m2(height_cm, weight_kg)))
+        title = "eGFR (ml/min/1.73 m2; *_ml_min: absolute at the DuBois BSA)"
+    emit(as_json, result, title)
 
 
 @app.command()
@@ -94,42 +104,27 @@ def capecitabine(
         float | None, typer.Option(help="Cockcroft-Gault creatinine clearance, ml/min.")
     ] = None,
     dose_level_percent: Annotated[int, typer.Option(help="100, 75 or 50 after toxicity.")] = 100,
+    arm: Annotated[str, typer.Option(help="Treatment arm (one that gives capecitabine).")] = (
+        "CAP-dTOC"
+    ),
+    cycle: Annotated[int, typer.Option(help="The PRRT cycle the course goes with.")] = 1,
     protocol_path: ProtocolPath = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Capecitabine dose per administration (b.i.d.) in whole 150 / 500 mg tablets."""
-    protocol = protocol_from(protocol_path)
-    settings = protocol.capecitabine
-    bsa_function = dubois_bsa_m2 if settings.bsa_formula == "dubois" else mosteller_bsa_m2
-    bsa_m2 = bsa_function(height_cm, weight_kg)
-    try:
-        dose = capecitabine_dose(
-            bsa_m2,
-            settings.dose_mg_per_m2,
-            crcl_ml_min=crcl_ml_min,
-            reduce_for_moderate_renal_impairment=settings.reduce_for_moderate_renal_impairment,
-            dose_level_percent=dose_level_percent,
-        )
-    except CapecitabineContraindicatedError as error:
-        result: dict[str, Any] = {"bsa_m2": bsa_m2, "contraindicated": True, "reason": str(error)}
-        result |= dict.fromkeys(("target_mg", "morning_mg", "evening_mg", "tablets"))
-    else:
-        result = {
-            "bsa_m2": dose.bsa_m2,
-            "bsa_formula": settings.bsa_formula,
-            "dose_mg_per_m2": dose.dose_mg_per_m2,
-            "contraindicated": False,
-            "renal_factor": dose.renal_factor,
-            "dose_level_percent": dose.dose_level_percent,
-            "target_mg": dose.target_mg,
-            "morning_mg": dose.morning_mg,
-            "evening_mg": dose.evening_mg,
-            "tablets": {str(k): v for k, v in dose.tablets_morning.items()},
-            "tablets_evening": {str(k): v for k, v in dose.tablets_evening.items()},
-            "notes": list(dose.notes),
-        }
-    result["protocol"] = protocol.label
-    emit(as_json, result, "Capecitabine per administration (mg)")
+    """Capecitabine course of a PRRT cycle: the dose per administration (b.i.d.) in whole
+    150 / 500 mg tablets, renal adjustment and contraindications (the protocol's decision)."""
+    from startrt.protocol.capecitabine import capecitabine_decision
+
+    decision = capecitabine_decision(
+        arm,
+        cycle,
+        height_cm=height_cm,
+        weight_kg=weight_kg,
+        crcl_ml_min=crcl_ml_min,
+        dose_level_percent=dose_level_percent,
+        protocol=protocol_from(protocol_path),
+    )
+    emit(as_json, decision, f"Capecitabine, cycle {cycle} (mg per administration)")
 
 
 @app.command()
@@ -178,6 +173,10 @@ def eligibility(
     file: InputFile, protocol_path: ProtocolPath = None, as_json: JsonFlag = False
 ) -> None:
     """Every eligibility criterion evaluated from a screening record (JSON)."""
+    from startrt.protocol.eligibility import assess_eligibility
+    from startrt.protocol.records import parse_record
+    from startrt.protocol.screening import ScreeningRecord
+
     protocol = protocol_from(protocol_path)
     record = parse_record(ScreeningRecord, read_json(file), "screening record")
     decision = assess_eligibility(record, protocol)
@@ -197,6 +196,9 @@ def eligibility(
 @refuses_bad_input
 def plan_cycle(file: InputFile, as_json: JsonFlag = False) -> None:
     """The next cycle (full / reduced / stop) from the cycles given so far (JSON)."""
+    from startrt.protocol.cycle_planning import PlanningInput, plan_next_cycle
+    from startrt.protocol.records import parse_record
+
     request = parse_record(PlanningInput, read_json(file), "plan-cycle input")
     protocol = protocol_from(None if request.protocol is None else file.parent / request.protocol)
     plan = plan_next_cycle(request.arm, request.cycles, protocol)
@@ -204,6 +206,8 @@ def plan_cycle(file: InputFile, as_json: JsonFlag = False) -> None:
 
 
 def _parse_strata(texts: list[str]) -> StrataDesign:
+    from startrt.protocol.randomization import StrataDesign
+
     factors: dict[str, tuple[str, ...]] = {}
     for text in texts:
         name, separator, levels = text.partition("=")
@@ -227,6 +231,9 @@ def randomization_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a stratified permuted-block list as CSV and print its SHA-256 fingerprint."""
+    from startrt.protocol.randomization import generate_block_list
+    from startrt.protocol.stratification import protocol_strata
+
     protocol = protocol_from(protocol_path)
     settings = protocol.randomization
     design = _parse_strata(strata) if strata else protocol_strata(protocol)
@@ -260,7 +267,9 @@ def randomization_list(
 @app.command()
 @refuses_bad_input
 def schedule(
-    arm: Annotated[str, typer.Option(help="Treatment arm: standard, dTOC or CAP-dTOC.")],
+    arm: Annotated[
+        str, typer.Option(help="Treatment arm id of the protocol (`startrt protocol` lists them).")
+    ],
     first_cycle_date: Annotated[str, typer.Option(help="Planned date of cycle 1 (YYYY-MM-DD).")],
     cycles: Annotated[int, typer.Option(help="Number of cycles to plan.")] = 4,
     administered: Annotated[
@@ -270,6 +279,8 @@ def schedule(
     as_json: JsonFlag = False,
 ) -> None:
     """The visit calendar with windows, recomputed from the cycles actually given."""
+    from startrt.protocol.schedule import build_schedule
+
     protocol = protocol_from(protocol_path)
     given: dict[int, date] = {}
     for item in administered or []:
@@ -307,7 +318,8 @@ def protocol_command(
     file: Annotated[Path | None, typer.Argument(help="Protocol TOML to check.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Validate a protocol file (default: the shipped one) and show its key parameters."""
+    """Validate a protocol file (default: the shipped version in force today) and show its
+    effective date and key parameters."""
     protocol = protocol_from(file)
     summary = {
         "protocol": protocol.label,
@@ -318,6 +330,7 @@ def protocol_command(
         "marrow_limit": protocol.marrow_limit,
         "interval_weeks": protocol.schedule.interval_weeks,
         "window_weeks": protocol.schedule.window_weeks,
+        "assessment_interval_weeks": protocol.assessments.interval_weeks,
         "eligibility_criteria": len(protocol.eligibility.inclusion)
         + len(protocol.eligibility.exclusion),
     }

@@ -8,11 +8,9 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from startrt.cli_support import (
     JsonFlag,
@@ -23,17 +21,15 @@ from startrt.cli_support import (
     refuses_bad_input,
 )
 from startrt.clinical.sex import Sex
-from startrt.dosimetry.cycle_dosimetry import BloodSamples, CycleDosimetryResult, compute_dosimetry
-from startrt.dosimetry.ledger import ledger_from_records, ledger_records
-from startrt.dosimetry.ledger_of_result import ledger_cycle
-from startrt.dosimetry.outputs import write_outputs
-from startrt.dosimetry.study import Progress as ProgressCallback
-from startrt.dosimetry.study import load_study
-from startrt.imaging.phantom_study import make_phantom_study
-from startrt.imaging.recovery import RecoveryCurve
 from startrt.output import print_tables, rows_table, to_json
-from startrt.protocol.cycle_planning import CycleDose, plan_next_cycle
 from startrt.validation import InvalidInputError
+
+# The dosimetry, imaging and protocol layers (SciPy, SimpleITK, pydicom, matplotlib) are
+# imported inside the commands, so that `startrt` starts fast for every other command.
+if TYPE_CHECKING:
+    from startrt.dosimetry.cycle_dosimetry import BloodSamples, CycleDosimetryResult
+    from startrt.dosimetry.study import Progress as ProgressCallback
+    from startrt.imaging.recovery import RecoveryCurve
 
 dosimetry_app = typer.Typer(help="Dosimetry of a cycle from its post-therapy SPECT/CT.")
 phantom_app = typer.Typer(help="Synthetic SPECT/CT studies with known truth.")
@@ -44,6 +40,9 @@ Method = Literal["voxel", "organ", "stp"]
 @contextmanager
 def progress_bar(description: str) -> Iterator[ProgressCallback]:
     """A progress bar on stderr; the callback names the step under way."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(description, total=None)
@@ -54,20 +53,25 @@ def _update_ledger(
     path: Path, result: CycleDosimetryResult, arm: str, protocol_path: Path | None
 ) -> dict[str, Any]:
     """Append this cycle to the patient's ledger file and plan the next cycle."""
+    from startrt.protocol.course import Course, course_from_records, course_records
+    from startrt.protocol.course_dosimetry import cycle_dose
+    from startrt.protocol.cycle_planning import plan_next_cycle
+
     stored = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"cycles": []}
-    ledger = ledger_from_records(stored.get("cycles", []))
-    ledger = ledger.add(ledger_cycle(result, len(ledger.cycles) + 1))
+    course = course_from_records(stored.get("cycles", []))
+    course = Course((*course.cycles, cycle_dose(result)))
     path.write_text(
-        json.dumps({"arm": arm, "cycles": ledger_records(ledger)}, indent=2), encoding="utf-8"
+        json.dumps({"arm": arm, "cycles": course_records(course)}, indent=2), encoding="utf-8"
     )
     protocol = protocol_from(protocol_path)
-    cycles = tuple(CycleDose(**row) for row in ledger.planner_cycles())
-    plan = plan_next_cycle(arm, cycles, protocol)
-    return {"file": str(path), "cycles": ledger.rows(), "plan": plan}
+    plan = plan_next_cycle(arm, course.cycles, protocol)
+    return {"file": str(path), "cycles": course.rows(protocol.renal_limit), "plan": plan}
 
 
 def _blood_samples(path: Path, sex: Sex | None, weight_kg: float | None) -> BloodSamples:
     """Blood samples from a CSV with the columns time_h and mbq_per_ml."""
+    from startrt.dosimetry.cycle_dosimetry import BloodSamples
+
     try:
         with path.open(encoding="utf-8", newline="") as stream:
             rows = list(csv.DictReader(stream))
@@ -75,18 +79,24 @@ def _blood_samples(path: Path, sex: Sex | None, weight_kg: float | None) -> Bloo
         concentrations = tuple(float(row["mbq_per_ml"]) for row in rows)
     except (OSError, KeyError, TypeError, ValueError) as error:
         raise InvalidInputError(
-            str(path), type(error).__name__, "needs the columns time_h and mbq_per_ml"
+            "--blood-samples",
+            str(path),
+            f"needs the columns time_h and mbq_per_ml ({type(error).__name__})",
         ) from None
     return BloodSamples(times, concentrations, weight_kg=weight_kg, sex=sex)
 
 
 def _recovery_curve(path: Path) -> RecoveryCurve:
+    from startrt.imaging.recovery import RecoveryCurve
+
     data = read_json(path)
     try:
         return RecoveryCurve(tuple(data["volumes_ml"]), tuple(data["coefficients"]))
     except (KeyError, TypeError) as error:
         raise InvalidInputError(
-            str(path), type(error).__name__, "needs volumes_ml and coefficients lists"
+            "--recovery-curve",
+            str(path),
+            f"needs volumes_ml and coefficients lists ({type(error).__name__})",
         ) from None
 
 
@@ -125,6 +135,11 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Absorbed doses of one cycle: fits, TIA, organ or voxel dose, maps, table and summary."""
+    from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
+    from startrt.dosimetry.outputs import write_outputs
+    from startrt.dosimetry.study import load_study
+    from startrt.protocol.course_dosimetry import kidney_radiobiology
+
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("--method", method, "must be voxel, organ or stp")
     samples = None if blood_samples is None else _blood_samples(blood_samples, sex, weight_kg)
@@ -142,6 +157,7 @@ def run(
             stp_time_h=stp_time_h,
             recovery_curve=curve,
             blood_samples=samples,
+            kidney_radiobiology=kidney_radiobiology(protocol_from(protocol_path).renal_limit),
             progress=progress,
         )
         progress("writing results")
@@ -176,6 +192,8 @@ def make(
     as_json: JsonFlag = False,
 ) -> None:
     """Write a synthetic 177Lu SPECT/CT study (DICOM, RTSTRUCT, SEG) and its truth.json."""
+    from startrt.imaging.phantom_study import make_phantom_study
+
     try:
         times = tuple(float(part) for part in time_points_h.split(","))
     except ValueError:

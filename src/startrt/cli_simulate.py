@@ -18,15 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from startrt.cli_support import JsonFlag, ProtocolPath, emit, protocol_from, refuses_bad_input
 from startrt.output import plain, print_tables, rows_table
@@ -50,6 +41,16 @@ SUMMARY_METRICS = (
 
 @contextmanager
 def _progress(replicates: int) -> Iterator[tuple[Any, Any]]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),

@@ -6,13 +6,15 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
 from startrt.output import key_value_table, plain, print_tables, to_json
-from startrt.protocol.definition import Protocol, ProtocolFileError, default_protocol, load_protocol
 from startrt.validation import InvalidInputError
+
+if TYPE_CHECKING:
+    from startrt.protocol.definition import Protocol
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,13 +39,21 @@ def refuses_bad_input(command: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
-        except (InvalidInputError, ProtocolFileError) as error:
-            raise fail(str(error)) from None
+        except ValueError as error:
+            # Imported here, not at the top, to keep the protocol layer out of the calculators'
+            # start-up; a ProtocolFileError can only come from an already imported module.
+            from startrt.protocol.definition import ProtocolFileError
+
+            if isinstance(error, InvalidInputError | ProtocolFileError):
+                raise fail(str(error)) from None
+            raise
 
     return wrapper
 
 
 def protocol_from(path: Path | None) -> Protocol:
+    from startrt.protocol.definition import default_protocol, load_protocol
+
     return default_protocol() if path is None else load_protocol(path)
 
 

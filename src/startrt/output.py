@@ -7,13 +7,15 @@ import datetime as dt
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
+
+# rich is imported by the functions that draw tables, so that `--json` output starts faster.
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def plain(value: Any) -> Any:
@@ -56,6 +58,8 @@ def _cell(value: Any) -> str:
 
 def key_value_table(title: str, data: Mapping[str, Any]) -> Table:
     """A two-column table of the top-level fields of `data`."""
+    from rich.table import Table
+
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -64,8 +68,10 @@ def key_value_table(title: str, data: Mapping[str, Any]) -> Table:
     return table
 
 
-def rows_table(title: str, rows: list[Mapping[str, Any]], columns: list[str]) -> Table:
+def rows_table(title: str, rows: Sequence[Mapping[str, Any]], columns: list[str]) -> Table:
     """A table with one row per mapping, showing `columns`."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column.replace("_", " "))
@@ -75,6 +81,8 @@ def rows_table(title: str, rows: list[Mapping[str, Any]], columns: list[str]) ->
 
 
 def print_tables(*tables: Table) -> None:
+    from rich.console import Console
+
     console = Console()
     for table in tables:
         console.print(table)

@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from startrt.analysis.consort import ArmFlow, consort_flow
 from startrt.analysis.consort_diagram import consort_svg
 from startrt.analysis.dataset import TrialDataset
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 from support.datasets import report_dataset, report_tables
 
 
@@ -65,6 +66,27 @@ def test_untreated_end_and_unassigned_treatment_arm() -> None:
     assert personalized.treatment_arms == {"CAP-dTOC": 2, "dTOC": 1, "not yet assigned": 1}
 
 
+def test_a_dose_limit_completes_only_a_dosimetry_guided_arm() -> None:
+    tables = report_tables()
+    # P02 (standard, fixed 4 cycles) stopped at the renal limit: ended early, discontinued;
+    # P07 (CAP-dTOC, no treatment arm recorded: every personalized arm is guided) at the
+    # marrow limit: the planned end of personalized PRRT
+    reasons = {"P02": "renal_limit", "P07": "marrow_limit"}
+    ends = [
+        row | {"reason": reasons.get(row["trial_id"], row["reason"])}
+        for row in tables["end_of_treatment"]
+    ]
+    patients = [
+        row | {"treatment_arm": None} if row["trial_id"] == "P07" else row
+        for row in tables["patients"]
+    ]
+    standard, personalized = consort_flow(
+        report_dataset(end_of_treatment=ends, patients=patients)
+    ).arms
+    assert (standard.completed, standard.discontinued_reasons) == (1, {"renal_limit": 1})
+    assert (personalized.completed, personalized.discontinued) == (3, 0)
+
+
 def test_diagram_is_svg_with_every_count(report_dataset: TrialDataset) -> None:
     svg = consort_svg(consort_flow(report_dataset))
     root = ET.fromstring(svg)
@@ -83,7 +105,7 @@ def test_diagram_is_svg_with_every_count(report_dataset: TrialDataset) -> None:
         "Allocated to personalized (n=4)",
         "dTOC: n=2",
         "Treated (n=4)",
-        "toxicity: n=1",
+        f"{EndOfTreatmentReason.TOXICITY.label}: n=1",
         "Ongoing (n=1)",
         "Analysed, intention to treat (n=3)",
     ):

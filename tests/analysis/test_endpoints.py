@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from startrt.analysis import endpoints as ep
 from startrt.analysis.survival import kaplan_meier
+from startrt.protocol.definition import Protocol, default_protocol
 from startrt.validation import InvalidInputError
 
-# Default interval 84 days, so death more than 168 days after the last adequate assessment
-# follows two or more missed assessments.
+# The datasets name START-01 v1.0: assessments every 12 weeks (84 days), so death more than
+# 168 days after the last adequate assessment follows two or more missed assessments.
+
+
+def every(weeks: int) -> Protocol:
+    """The default protocol with tumour assessments every `weeks` weeks."""
+    data = default_protocol().model_dump(by_alias=True)
+    data["assessments"] = {"interval_weeks": weeks}
+    return Protocol.model_validate(data)
 
 
 def one_patient(outcome_dataset: Any, **tables: Any) -> pd.Series:
@@ -118,10 +127,10 @@ def test_progression_after_missed_assessments_still_counts(outcome_dataset: Any)
 def test_other_assessment_interval(outcome_dataset: Any) -> None:
     dataset = outcome_dataset({"P1": {}}, assessments=[("P1", 56, "SD")], deaths=[("P1", 200)])
     # 56-day interval: death 144 days after the last assessment is more than 112 days.
-    frame = ep.survival_endpoints(dataset, assessment_interval_days=56)
+    frame = ep.survival_endpoints(dataset, every(8))
     assert pfs(frame.iloc[0]) == (56, False, ep.DEATH_AFTER_MISSED)
     assert pfs(ep.survival_endpoints(dataset).iloc[0]) == (200, True, ep.DEATH)
-    assert any("112 days" in rule for rule in ep.endpoint_rules(56))
+    assert any("112 days" in rule for rule in ep.endpoint_rules(every(8)))
 
 
 def test_frame_has_one_row_per_randomized_patient(outcome_dataset: Any) -> None:
@@ -148,7 +157,7 @@ def test_frame_has_one_row_per_randomized_patient(outcome_dataset: Any) -> None:
 
 
 def test_endpoint_rules_name_the_limits() -> None:
-    rules = ep.endpoint_rules()
+    rules = ep.endpoint_rules(default_protocol())
     text = " ".join(rules)
     assert "168 days" in text
     assert "84 days" in text
@@ -178,7 +187,64 @@ def test_randomized_patient_without_arm_is_refused(outcome_dataset: Any) -> None
     assert error.value.field == "patients.arm"
 
 
+def records(
+    deaths: list[float],
+    assessments: dict[int, list[tuple[float, str]]],
+    follow_up: dict[int, list[float]],
+) -> ep.TumourRecords:
+    """Flat records from {patient index: [(day, response), ...]} and {patient: [days]}."""
+    rows = [(p, day, response) for p, seen in assessments.items() for day, response in seen]
+    found = [(p, day) for p, days in follow_up.items() for day in days]
+    return ep.TumourRecords(
+        death_days=np.array(deaths, dtype=np.float64),
+        assessment_patients=np.array([p for p, _, _ in rows], dtype=np.int64),
+        assessment_days=np.array([day for _, day, _ in rows], dtype=np.float64),
+        assessment_responses=np.array([r for _, _, r in rows], dtype=np.str_),
+        follow_up_patients=np.array([p for p, _ in found], dtype=np.int64),
+        follow_up_progression_days=np.array([day for _, day in found], dtype=np.float64),
+    )
+
+
+def test_array_form_applies_every_rule_at_once() -> None:
+    """The cases of the tests above as one call of the array form the dataset form uses."""
+    inf = np.inf
+    given = records(
+        [inf, 120.0, 100.0, 253.0, inf, inf, inf],
+        {
+            0: [(84, "SD"), (170, "PD")],
+            1: [(84, "PD")],
+            3: [(84, "SD")],
+            4: [(84, "SD"), (168, "PR"), (250, "NE")],
+            5: [(84, "NE")],
+            6: [(84, "SD"), (170, "PD")],
+        },
+        {0: [-3], 6: [150]},
+    )
+    result = ep.progression_free_survival(given, 84)
+    assert list(result.days) == [170, 84, 100, 84, 168, 0, 150]
+    assert list(result.event) == [True, True, True, False, False, False, True]
+    assert [ep.PFS_RULES[r] for r in result.rule] == [
+        ep.PROGRESSION_BY_RECIST,
+        ep.PROGRESSION_BY_RECIST,
+        ep.DEATH,
+        ep.DEATH_AFTER_MISSED,
+        ep.LAST_ADEQUATE_ASSESSMENT,
+        ep.NO_ADEQUATE_ASSESSMENT,
+        ep.PROGRESSION_AT_FOLLOW_UP,
+    ]
+
+
+def test_protocol_names_the_interval_and_a_missing_one_is_refused() -> None:
+    assert default_protocol().assessments.interval_days == 84
+    data = default_protocol().model_dump(by_alias=True)
+    del data["assessments"]
+    with pytest.raises(ValueError, match="assessments"):
+        Protocol.model_validate(data)
+    with pytest.raises(ValueError, match="interval_weeks"):
+        every(1)
+
+
 @pytest.mark.parametrize("interval", [0, 7, 400, 84.0, True])
-def test_bad_assessment_interval_is_refused(outcome_dataset: Any, interval: Any) -> None:
+def test_bad_assessment_interval_is_refused(interval: Any) -> None:
     with pytest.raises(InvalidInputError, match="assessment_interval_days"):
-        ep.survival_endpoints(outcome_dataset({"P1": {}}), assessment_interval_days=interval)
+        ep.progression_free_survival(records([np.inf], {}, {}), interval)

@@ -98,7 +98,8 @@ def test_kidney_figure_draws_the_limit(report_built: TrialReport) -> None:
 
 
 def test_km_summary_by_hand() -> None:
-    table = km_summary(survival_endpoints(make_report_dataset())).set_index(["endpoint", "group"])
+    endpoints = survival_endpoints(make_report_dataset())
+    table = km_summary(endpoints, default_protocol()).set_index(["endpoint", "group"])
     # standard PFS: P03 censored at day 0, P02 progresses at 107 (S = 1/2), P01 censored 291
     assert table.loc[("pfs", "standard"), "median_months"] == pytest.approx(107 / DAYS_PER_MONTH)
     # personalized: 203 event (3/4), 204 censored, 277 event (3/4 x 1/2 = 3/8 <= 1/2)

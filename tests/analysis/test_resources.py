@@ -11,6 +11,7 @@ import pytest
 
 from startrt.analysis.costs import UnitCosts, read_unit_costs
 from startrt.analysis.dataset import TrialDataset
+from startrt.analysis.groups import dataset_protocol
 from startrt.analysis.resources import (
     costs_per_group,
     costs_per_patient,
@@ -66,7 +67,9 @@ def _row(frame: pd.DataFrame, group: str, measure: str) -> dict[str, object]:
 
 
 def test_per_group(report_dataset: TrialDataset) -> None:
-    table = resources_per_group(resources_per_patient(report_dataset))
+    table = resources_per_group(
+        resources_per_patient(report_dataset), dataset_protocol(report_dataset)
+    )
     # standard P01-P03: cycles 4, 2, 0 -> total 6, mean 2, median 2
     standard_cycles = _row(table, "standard", "cycles")
     assert (standard_cycles["total"], standard_cycles["n"]) == (6, 3)
@@ -132,7 +135,7 @@ def test_costs(report_dataset: TrialDataset, report_unit_costs: Path) -> None:
     per_patient = costs_per_patient(resources_per_patient(report_dataset), costs)
     assert per_patient.set_index("trial_id")["cost"].to_dict() == pytest.approx(COSTS)
     assert per_patient.set_index("trial_id").loc["P06", "cost_capecitabine_mg"] == 1848.0
-    per_group = costs_per_group(per_patient).set_index("group")
+    per_group = costs_per_group(per_patient, dataset_protocol(report_dataset)).set_index("group")
     assert per_group.loc["standard", "total"] == pytest.approx(953000.0)
     assert per_group.loc["standard", "mean"] == pytest.approx(953000.0 / 3)
     assert per_group.loc["personalized", "total"] == pytest.approx(2179632.0)

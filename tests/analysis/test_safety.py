@@ -238,7 +238,7 @@ def test_over_the_limit_even_with_a_missing_dose(report_dataset: TrialDataset) -
 
 
 def test_dose_distribution(report_dataset: TrialDataset) -> None:
-    table = dose_distribution(dose_per_patient(report_dataset, LIMITS), LIMITS)
+    table = dose_distribution(dose_per_patient(report_dataset, LIMITS), LIMITS, default_protocol())
     kidney = _row(table, group="personalized", organ="kidney")
     # complete: P04 30.0, P05 16.5, P06 29.3 (P07 incomplete); mean 75.8 / 3, median 29.3
     assert (kidney["n"], kidney["n_incomplete"]) == (3, 1)

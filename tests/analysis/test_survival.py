@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.statistics import logrank_test as lifelines_logrank
 from lifelines.utils import median_survival_times
@@ -115,6 +118,52 @@ def test_median_not_reached_is_none() -> None:
     assert km.median().estimate_days is None
     assert km.median_days is None
     assert km.median().upper_days is None
+
+
+def test_median_when_survival_is_exactly_one_half_over_an_interval() -> None:
+    # Uncensored times 1..24: S(t) = (24 - t) / 24 telescopes, so S = 12/24 = 1/2 exactly on
+    # [12, 13). The first time S <= 0.5 is 12 (Klein & Moeschberger 2003, 4.5; lifelines);
+    # R's survfit(Surv(1:24) ~ 1) prints median 12.5, the midpoint of that interval. The
+    # floating-point product of (1 - 1/n) is 0.5000000000000001 there.
+    km = kaplan_meier(np.arange(1, 25), np.ones(24))
+    assert km.median().estimate_days == 12.0
+
+
+def _exact_first_half_time(time: list[int], event: list[int]) -> float | None:
+    """The first distinct time at which the Kaplan-Meier product, in Fractions, is <= 1/2."""
+    survival = Fraction(1)
+    for t in sorted(set(time)):
+        at_risk = sum(1 for u in time if u >= t)
+        deaths = sum(1 for u, e in zip(time, event, strict=True) if u == t and e)
+        survival *= Fraction(at_risk - deaths, at_risk)
+        if survival <= Fraction(1, 2):
+            return float(t)
+    return None
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.booleans()), min_size=1, max_size=60),
+)
+@settings(max_examples=300, deadline=None)
+def test_median_equals_the_exact_fraction_computation(patients: list[tuple[int, bool]]) -> None:
+    # Small integer times give many ties, so S lands exactly on 1/2 in many examples.
+    time = [t for t, _ in patients]
+    event = [int(e) for _, e in patients]
+    assert kaplan_meier(time, event).median().estimate_days == _exact_first_half_time(time, event)
+
+
+@given(st.integers(1, 200), st.integers(0, 200))
+@settings(max_examples=200, deadline=None)
+def test_median_of_one_death_a_day_telescopes(deaths: int, censored_after: int) -> None:
+    # Deaths on days 1..d, then c patients censored on day d + 1, N = d + c: the product
+    # telescopes to S(k) = (N - k) / N, so S <= 1/2 first at k = ceil(N / 2) (if k <= d).
+    # N even puts S exactly on 1/2, where a floating-point product can land just above it.
+    total = deaths + censored_after
+    time = list(range(1, deaths + 1)) + [deaths + 1] * censored_after
+    event = [1] * deaths + [0] * censored_after
+    first = -(-total // 2)
+    expected = float(first) if first <= deaths else None
+    assert kaplan_meier(time, event).median().estimate_days == expected
 
 
 def test_kaplan_meier_other_confidence_level_is_narrower() -> None:

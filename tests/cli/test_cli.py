@@ -47,25 +47,63 @@ def test_bsa() -> None:
 
 def test_capecitabine_tablets_add_up() -> None:
     data = run_json("capecitabine", "--height-cm", "180", "--weight-kg", "80")
+    assert (data["kind"], data["protocol"], data["cycle_number"]) == (
+        "capecitabine",
+        "START-01 v1.0",
+        1,
+    )
+    dose = data["dose"]
     # DuBois 1.9964 m2 x 825 mg/m2 = 1647 mg per administration
-    assert data["target_mg"] == pytest.approx(1647.0, abs=0.1)
-    tablets = data["tablets"]
-    assert 500 * tablets["500"] + 150 * tablets["150"] == data["morning_mg"]
-    assert abs(data["morning_mg"] + data["evening_mg"] - 2 * data["target_mg"]) <= 150
+    assert dose["target_mg"] == pytest.approx(1647.0, abs=0.1)
+    tablets = dose["tablets_morning"]
+    assert 500 * tablets["500"] + 150 * tablets["150"] == dose["morning_mg"]
+    assert abs(dose["morning_mg"] + dose["evening_mg"] - 2 * dose["target_mg"]) <= 150
 
 
 def test_capecitabine_contraindicated_below_crcl_30() -> None:
     data = run_json(
         "capecitabine", "--height-cm", "170", "--weight-kg", "70", "--crcl-ml-min", "29"
     )
-    assert data["contraindicated"] is True
-    assert data["morning_mg"] is None
+    assert (data["prescribable"], data["dose"]) == (False, None)
+    assert [item["field"] for item in data["contraindications"]] == ["crcl_ml_min"]
     assert "CrCl" in data["reason"]
 
 
 def test_ctcae() -> None:
     data = run_json("ctcae", "anemia", "79", "--lln", "117", "--uln", "153")
     assert (data["term"], data["grade"]) == ("anemia", 3)
+
+
+def test_ctcae_increase_term_with_a_reference_range_from_zero() -> None:
+    # ALT reference range "0-35 U/L": 35 < 100 <= 3 x 35 = 105 -> grade 1 (CTCAE v5.0).
+    data = run_json("ctcae", "alt", "100", "--lln", "0", "--uln", "35")
+    assert (data["grade"], data["lln"], data["uln"]) == (1, 0.0, 35.0)
+    # A decrease term grades against LLN, which must be > 0.
+    result = runner.invoke(app, ["ctcae", "platelets", "60", "--lln", "0"])
+    assert result.exit_code == 2
+    assert "lln=0.0: must lie in [50, 600] 10^9/L" in result.output
+
+
+def test_egfr_with_height_gives_absolute_gfr() -> None:
+    data = run_json(
+        "egfr", "--sex", "male", "--age", "60", "--creatinine-umol-l", "100",
+        "--weight-kg", "80", "--height-cm", "180",
+    )  # fmt: skip
+    # DuBois 0.007184 * 80^0.425 * 180^0.725 = 0.007184 * 6.43892 * 43.1591 = 1.996421 m2.
+    # CKD-EPI 2021 (tests/clinical/test_egfr.py) 74.312457 ml/min/1.73 m2 -> 74.312457 *
+    # 1.996421 / 1.73 = 85.7566 ml/min; LMR 65.347744 -> 75.4113 ml/min. No cystatin C: no
+    # CAPA, no mean.
+    assert data["bsa_m2"] == pytest.approx(1.996421, abs=1e-6)
+    assert data["ckd_epi_2021_ml_min"] == pytest.approx(85.7566, abs=1e-4)
+    assert data["lmr_ml_min"] == pytest.approx(75.4113, abs=1e-4)
+    assert (data["capa_ml_min"], data["combined_ml_min"]) == (None, None)
+    assert data["ckd_epi_2021"] == pytest.approx(74.312457, rel=1e-6)  # relative unchanged
+
+
+def test_egfr_height_without_weight_is_refused() -> None:
+    result = runner.invoke(app, ["egfr", "--sex", "male", "--age", "60", "--height-cm", "180"])
+    assert result.exit_code == 2
+    assert "--weight-kg=None: required with --height-cm" in result.output
 
 
 def test_recist(tmp_path: Path) -> None:
@@ -202,3 +240,12 @@ def test_schedule_and_protocol_commands() -> None:
     # 2025-01-06 + 10 weeks = 2025-03-17
     assert [v["target_date"] for v in cycles] == ["2025-01-06", "2025-03-17"]
     assert run_json("protocol")["protocol"] == "START-01 v1.0"
+
+
+def test_schedule_with_an_unknown_arm_exits_2_naming_it() -> None:
+    # Arm ids are the protocol's and case-sensitive: "dtoc" is not "dTOC".
+    result = runner.invoke(app, ["schedule", "--arm", "dtoc", "--first-cycle-date", "2025-01-06"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: arm='dtoc': not an arm of START-01 v1.0; known: standard, dTOC, CAP-dTOC"
+    )

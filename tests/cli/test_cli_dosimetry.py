@@ -84,7 +84,9 @@ def test_dosimetry_run_feeds_the_ledger_and_plans(
     first = invoke_json(*args, "--out", str(tmp_path / "c1"))
     second = invoke_json(*args, "--out", str(tmp_path / "c2"))
     stored = json.loads(ledger.read_text())
-    assert [c["cycle"] for c in stored["cycles"]] == [1, 2]
+    assert len(stored["cycles"]) == 2  # in order: cycle 1, cycle 2, in the course model's names
+    assert stored["cycles"][0]["left_kidney_dose_gy"] == first["vois"]["left_kidney"]["dose_gy"]
+    assert [row["cycle"] for row in second["ledger"]["cycles"]] == [1, 2]
     mean = (first["vois"]["left_kidney"]["dose_gy"] + first["vois"]["right_kidney"]["dose_gy"]) / 2
     plan = second["ledger"]["plan"]
     assert plan["cumulative_kidney_gy"] == pytest.approx(2 * mean, rel=1e-3)
@@ -93,13 +95,31 @@ def test_dosimetry_run_feeds_the_ledger_and_plans(
 
 
 def test_a_missing_study_exits_2_naming_it(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app, ["dosimetry", "run", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
-    )
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(app, ["dosimetry", "run", str(missing), "--out", str(tmp_path)])
     assert result.exit_code == 2
-    assert "nowhere" in result.output
+    # field=value: rule, in that order (the field is not the path).
+    assert f"error: folder={str(missing)!r}: is not an existing folder" in result.output
     bad = runner.invoke(
         app, ["dosimetry", "run", str(tmp_path), "--out", str(tmp_path), "--method", "mc"]
     )
     assert bad.exit_code == 2
     assert "--method" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("option", "content", "rule"),
+    [
+        ("--blood-samples", "time,mbq\n1,2\n", "needs the columns time_h and mbq_per_ml"),
+        ("--recovery-curve", '{"volumes_ml": [1]}', "needs volumes_ml and coefficients lists"),
+    ],
+)
+def test_a_bad_side_file_is_named_by_its_option_then_its_path(
+    tmp_path: Path, option: str, content: str, rule: str
+) -> None:
+    side_file = tmp_path / "side"
+    side_file.write_text(content, encoding="utf-8")
+    command = ["dosimetry", "run", str(tmp_path), "--out", str(tmp_path), option, str(side_file)]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2
+    assert f"error: {option}={str(side_file)!r}: {rule}" in result.output

@@ -357,6 +357,40 @@ def test_implausible_input_is_refused_naming_the_field(
     assert error.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("term", "value", "uln", "expected"),
+    [
+        # Reference ranges printed as "0-ULN"; the grade depends on ULN only (CTCAE v5.0):
+        (LabTerm.ALT, 100.0, 35.0, 1),  # 35 < 100 <= 3 x 35 = 105
+        (LabTerm.AST, 120.0, 35.0, 2),  # 105 < 120 <= 5 x 35 = 175
+        (LabTerm.BILIRUBIN, 40.0, 21.0, 2),  # 1.5 x 21 = 31.5 < 40 <= 3 x 21 = 63
+        (LabTerm.CREATININE, 200.0, 100.0, 2),  # 150 < 200 <= 300
+        (LabTerm.ALT, 30.0, 35.0, 0),  # within 0-35
+    ],
+)
+def test_increase_terms_accept_a_reference_range_starting_at_zero(
+    term: LabTerm, value: float, uln: float, expected: int
+) -> None:
+    result = grade_lab(term, value, lln=0.0, uln=uln)
+    assert (result.grade, result.lln) == (expected, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("term", "limits"),
+    [
+        (LabTerm.ALT, {"lln": -1.0, "uln": 35.0}),  # an increase term's LLN must be >= 0
+        (LabTerm.PLATELETS, {"lln": 0.0}),  # a decrease term grades against LLN: > 0
+        (LabTerm.NEUTROPHILS, {"lln": 0.0}),
+        (LabTerm.ANEMIA, {"lln": 0.0}),
+        (LabTerm.EGFR, {"lln": 0.0}),
+    ],
+)
+def test_lln_below_its_rule_is_refused(term: LabTerm, limits: dict[str, float]) -> None:
+    with pytest.raises(InvalidInputError) as error:
+        grade_lab(term, 50.0, **limits)
+    assert (error.value.field, error.value.value) == ("lln", limits["lln"])
+
+
 def test_unknown_term_is_refused() -> None:
     with pytest.raises(InvalidInputError) as error:
         grade_lab("hemoglobin", 100.0, lln=120.0)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from startrt.clinical.egfr import (
     CombinedEgfr,
     EgfrPanel,
     absolute_gfr_ml_min,
+    absolute_gfr_panel,
     capa_egfr,
     ckd_epi_2021_egfr,
     cockcroft_gault_crcl_ml_min,
@@ -128,24 +129,26 @@ def test_capa_refuses_age_zero() -> None:
 @pytest.mark.parametrize(
     ("sex", "age_years", "creatinine_umol_l", "expected"),
     [
-        # female 50 y, Scr 88.42 umol/L = 1.0 mg/dL; Scr/k = 1/0.7 = 1.4285714 (above k)
+        # Inker 2021 converts with 88.4 umol/L per mg/dL.
+        # female 50 y, Scr 88.4 umol/L = 1.0 mg/dL; Scr/k = 1/0.7 = 1.4285714 (above k)
         # 1.4285714^-1.2 = exp(-1.2*0.3566749) = 0.6518049
         # 142 * 0.6518049 * 0.7327395 * 1.012 = 68.633497
-        (F, 50.0, 88.42, 68.633497),
-        # female 30 y, Scr 53.052 umol/L = 0.6 mg/dL; Scr/k = 0.8571429 (below k)
+        (F, 50.0, 88.4, 68.633497),
+        # female 30 y, Scr 53.04 umol/L = 0.6 mg/dL; Scr/k = 0.8571429 (below k)
         # 0.8571429^-0.241 = exp(-0.241*-0.1541507) = 1.0378490
         # 142 * 1.0378490 * 0.8297930 * 1.012 = 123.757864
-        (F, 30.0, 53.052, 123.757864),
-        # male 70 y, Scr 70.736 umol/L = 0.8 mg/dL; Scr/k = 0.8888889 (below k)
+        (F, 30.0, 53.04, 123.757864),
+        # male 70 y, Scr 70.72 umol/L = 0.8 mg/dL; Scr/k = 0.8888889 (below k)
         # 0.8888889^-0.302 = exp(-0.302*-0.1177830) = 1.0362107
         # 142 * 1.0362107 * 0.6470375 = 95.206341
-        (M, 70.0, 70.736, 95.206341),
-        # male 60 y, Scr 176.84 umol/L = 2.0 mg/dL; Scr/k = 2.2222222 (above k)
+        (M, 70.0, 70.72, 95.206341),
+        # male 60 y, Scr 176.8 umol/L = 2.0 mg/dL; Scr/k = 2.2222222 (above k)
         # 2.2222222^-1.2 = exp(-1.2*0.7985077) = 0.3835792; 142 * 0.3835792 * 0.6885564 = 37.504459
-        (M, 60.0, 176.84, 37.504459),
-        # male 60 y, Scr 100 umol/L = 1.1309658 mg/dL; Scr/k = 1.2566287
-        # 1.2566287^-1.2 = exp(-1.2*0.2284325) = 0.7602416; 142 * 0.7602416 * 0.6885564 = 74.332632
-        (M, 60.0, 100.0, 74.332632),
+        (M, 60.0, 176.8, 37.504459),
+        # male 60 y, Scr 100 umol/L = 100 / 88.4 = 1.1312217 mg/dL; Scr/k = 1.2569130
+        # 1.2569130^-1.2 = exp(-1.2*0.2286587) = 0.7600352; 142 * 0.7600352 * 0.6885564 = 74.312457
+        # (with 88.42 it would be 74.3326, outside the tolerance)
+        (M, 60.0, 100.0, 74.312457),
     ],
 )
 def test_ckd_epi_2021_hand_computed(
@@ -157,14 +160,14 @@ def test_ckd_epi_2021_hand_computed(
 def test_ckd_epi_2021_uses_0_9938_not_0_993() -> None:
     # male 70 y, Scr 0.8 mg/dL: with 0.993^70 = 0.6115717 the result would be
     # 142 * 1.0362107 * 0.6115717 = 89.987834, 5.5 % below the correct 95.206341.
-    result = ckd_epi_2021_egfr(M, 70.0, 70.736)
+    result = ckd_epi_2021_egfr(M, 70.0, 70.72)
     assert result == pytest.approx(95.206341, rel=REL)
     assert result != pytest.approx(89.987834, rel=1e-2)
 
 
 def test_ckd_epi_2021_at_kappa_both_factors_are_one() -> None:
-    # female 60 y, Scr = 0.7 mg/dL = 61.894 umol/L: 142 * 1 * 1 * 0.6885564 * 1.012 = 98.948315
-    assert ckd_epi_2021_egfr(F, 60.0, 61.894) == pytest.approx(98.948315, rel=REL)
+    # female 60 y, Scr = 0.7 mg/dL = 61.88 umol/L: 142 * 1 * 1 * 0.6885564 * 1.012 = 98.948315
+    assert ckd_epi_2021_egfr(F, 60.0, 61.88) == pytest.approx(98.948315, rel=REL)
 
 
 # --- Cockcroft-Gault --------------------------------------------------------------------------
@@ -237,14 +240,41 @@ def test_absolute_and_relative_gfr() -> None:
 
 def test_panel_with_every_input() -> None:
     # male 60 y, creatinine 100, cystatin C 1.2, 70 kg: LMR 65.347744, CAPA 59.260530,
-    # mean (65.347744 + 59.260530)/2 = 62.304137, CKD-EPI 74.332632, CG 68.88 (see above)
+    # mean (65.347744 + 59.260530)/2 = 62.304137, CKD-EPI 74.312457, CG 68.88 (see above)
     panel = egfr_panel(M, 60.0, creatinine_umol_l=100.0, cystatin_c_mg_l=1.2, weight_kg=70.0)
     assert isinstance(panel, EgfrPanel)
     assert panel.lmr == pytest.approx(65.347744, rel=REL)
     assert panel.capa == pytest.approx(59.260530, rel=REL)
     assert panel.combined == pytest.approx(62.304137, rel=REL)
-    assert panel.ckd_epi_2021 == pytest.approx(74.332632, rel=REL)
+    assert panel.ckd_epi_2021 == pytest.approx(74.312457, rel=REL)
     assert panel.cockcroft_gault == pytest.approx(68.88, rel=REL)
+
+
+def test_absolute_panel_scales_every_relative_estimate_to_the_bsa() -> None:
+    # The panel above at BSA 2.0 m2: x 2.0 / 1.73 = x 1.1560694.
+    # LMR 65.347744 -> 75.546525, CAPA 59.260530 -> 68.509283, mean 62.304137 -> 72.027904,
+    # CKD-EPI 74.312457 -> 85.910355 ml/min.
+    panel = egfr_panel(M, 60.0, creatinine_umol_l=100.0, cystatin_c_mg_l=1.2, weight_kg=70.0)
+    absolute = absolute_gfr_panel(panel, 2.0)
+    assert absolute.bsa_m2 == 2.0
+    assert absolute.lmr_ml_min == pytest.approx(75.546525, rel=REL)
+    assert absolute.capa_ml_min == pytest.approx(68.509283, rel=REL)
+    assert absolute.combined_ml_min == pytest.approx(72.027904, rel=REL)
+    assert absolute.ckd_epi_2021_ml_min == pytest.approx(85.910355, rel=REL)
+
+
+def test_absolute_panel_keeps_absent_estimates_absent_and_checks_the_bsa() -> None:
+    panel = egfr_panel(F, 60.0, cystatin_c_mg_l=1.2)
+    absolute = absolute_gfr_panel(panel, 1.73)  # at 1.73 m2 absolute = relative
+    assert absolute.capa_ml_min == pytest.approx(panel.capa, rel=REL)
+    assert (absolute.lmr_ml_min, absolute.combined_ml_min, absolute.ckd_epi_2021_ml_min) == (
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(InvalidInputError) as error:
+        absolute_gfr_panel(panel, 0.1)
+    assert (error.value.field, error.value.value) == ("bsa_m2", 0.1)
 
 
 def test_panel_with_cystatin_only() -> None:

@@ -389,6 +389,39 @@ def test_cr_with_residual_nodes_then_reappearance_is_pd() -> None:
     assert result.best_overall == CR
 
 
+NODE_20_MM = [lesion_json("N1", "mediastinum", 20, node=True, target=True)]
+
+
+def test_target_node_below_10_mm_has_not_reappeared() -> None:
+    # EORTC RECIST FAQ "Abnormal lymph node": a target node that fell below 10 mm has only
+    # reappeared when it is >= 10 mm again; nodes < 10 mm are normal (Eisenhauer 2009, 4.3.1).
+    # 20 -> 4 mm: CR (node < 10 mm), sum 4 = nadir. 4 -> 9 mm: +5 mm and +125 % over the
+    # nadir, which the sum rule alone would call PD, but the node is still normal: CR.
+    visits = [visit("2024-03-06", {"N1": 4}, {}), visit("2024-05-01", {"N1": 9}, {})]
+    result = evaluate(visits, NODE_20_MM)
+    assert [(a.sum_mm, a.nadir_mm) for a in result.assessments] == [(4.0, 20.0), (9.0, 4.0)]
+    assert [a.target for a in result.assessments] == [CR, CR]
+    assert result.best_overall == CR
+
+
+def test_target_node_back_to_10_mm_after_cr_is_pd() -> None:
+    # Same FAQ: >= 10 mm short axis is "reappeared", and after an overall CR that is PD.
+    visits = [visit("2024-03-06", {"N1": 4}, {}), visit("2024-05-01", {"N1": 10}, {})]
+    result = evaluate(visits, NODE_20_MM)
+    assert [a.overall for a in result.assessments] == [CR, PD]
+
+
+def test_normal_nodes_growing_while_every_target_meets_cr_is_cr() -> None:
+    targets = [lesion("L1", "liver", 30), lesion("N1", "mediastinum", 18, node=True)]
+    # L1 0 mm, N1 4 -> 9 mm: every target meets CR; sum 9 vs nadir 4 (+5 mm, +125 %) is no PD
+    # with or without an overall CR before.
+    for after_cr in (False, True):
+        response = target_response(
+            targets, {"L1": 0, "N1": 9}, nadir_mm=4, after_complete_response=after_cr
+        )
+        assert response == CR
+
+
 def test_non_target_lesion_reappearing_after_cr_is_pd() -> None:
     result = evaluate(
         [

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from startrt.clinical.sex import Sex
+from startrt.dosimetry.bed import Radiobiology, bed_for_fit_gy
 from startrt.dosimetry.cycle_dosimetry import BloodSamples, compute_dosimetry
 from startrt.dosimetry.study import load_study
 from startrt.imaging.recovery import RecoveryCurve
@@ -35,8 +36,7 @@ def test_voxel_method_on_a_4_8_mm_study(phantom_128: Phantom) -> None:
         assert relative_error(voi.dose_gy, expected["dose_gy"]) < 0.03, organ
         assert relative_error(voi.dose_gy, voi.local_deposition_dose_gy) < 0.03, organ
     kidney = result.vois["left_kidney"]
-    assert kidney.bed_gy is not None
-    assert kidney.bed_gy > kidney.dose_gy
+    assert kidney.bed_gy is None  # no radiobiology given: no BED
     assert kidney.statistics is not None
     assert kidney.statistics.d98_gy <= kidney.dose_gy <= kidney.statistics.d2_gy * 1.001
     assert result.dose_map is not None
@@ -55,7 +55,19 @@ def test_single_time_point_at_96_h_within_10_percent(phantom_128: Phantom) -> No
 
 def test_organ_method_on_a_small_study(phantom_64: Phantom) -> None:
     folder, truth = phantom_64
-    result = compute_dosimetry(load_study(folder, declared_aligned=True), method="organ")
+    kidney_radiobiology = Radiobiology(alpha_beta_gy=2.6, repair_half_time_h=2.8)
+    result = compute_dosimetry(
+        load_study(folder, declared_aligned=True),
+        method="organ",
+        kidney_radiobiology=kidney_radiobiology,
+    )
+    kidney = result.vois["left_kidney"]
+    assert kidney.fit is not None
+    assert kidney.bed_gy is not None
+    # with the fitted kinetics, the kidney's BED by the bed module (tested against hand values)
+    expected_bed = bed_for_fit_gy(kidney.dose_gy, kidney.fit, 2.6, 2.8)
+    assert kidney.bed_gy == pytest.approx(expected_bed)
+    assert kidney.bed_gy > kidney.dose_gy
     for organ in ORGANS:
         voi, expected = result.vois[organ], truth["vois"][organ]
         assert relative_error(voi.tia_mbq_h, expected["tia_mbq_h"]) < 0.02, organ

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from startrt.protocol.definition import (
-    DEFAULT_PROTOCOL_FILE,
     Protocol,
     ProtocolFileError,
     load_protocol,
     parse_protocol,
     shipped_protocol_files,
 )
-
-
-def shipped_text() -> str:
-    folder = Path(__file__).parents[2] / "src" / "startrt" / "protocol" / "files"
-    return (folder / DEFAULT_PROTOCOL_FILE).read_text(encoding="utf-8")
+from support.protocols import SHIPPED_FILE, amended_text, shipped_text
 
 
 def test_shipped_protocol_has_the_protocol_md_parameters(protocol: Protocol) -> None:
-    assert DEFAULT_PROTOCOL_FILE in shipped_protocol_files()
+    assert SHIPPED_FILE in shipped_protocol_files()
     assert protocol.label == "START-01 v1.0"
+    assert protocol.effective_date == date(2022, 11, 1)  # the trial start (PROTOCOL.md)
     assert protocol.treatment.activity_per_cycle_gbq == 7.5
     assert (protocol.renal_limit.quantity, protocol.renal_limit.limit_gy) == ("AD", 30.0)
     assert (protocol.renal_limit.alpha_beta_gy, protocol.renal_limit.repair_half_time_h) == (
@@ -49,6 +46,12 @@ def test_shipped_protocol_has_the_protocol_md_parameters(protocol: Protocol) -> 
         ('id = "IN02"', 'id = "IN01"', "repeated: ['IN01']"),
         ("minimum_activity_gbq = 1.0", "minimum_activity_gbq = 8.0", "minimum_activity_gbq"),
         ("activity_per_cycle_gbq = 7.5", "activity_per_cycle_gbq = 7.5\ncolour = 1", "colour"),
+        # the effective date is a TOML date: not a string, a number or a date-time
+        ("effective_date = 2022-11-01", 'effective_date = "2022-11-01"', "effective_date"),
+        ("effective_date = 2022-11-01", "effective_date = 20221101", "effective_date"),
+        ("effective_date = 2022-11-01", "effective_date = 2022-11-01T00:00:00", "effective_date"),
+        ("effective_date = 2022-11-01", "effective_date = 2022-11-31", "not valid TOML"),
+        ("effective_date = 2022-11-01", "", "effective_date: Field required"),
     ],
 )
 def test_wrong_files_name_the_field(old: str, new: str, message: str) -> None:
@@ -66,10 +69,8 @@ def test_not_toml_and_unreadable_files(tmp_path: Path) -> None:
 
 
 def test_an_amendment_is_a_new_file(tmp_path: Path) -> None:
-    amendment = (
-        shipped_text()
-        .replace('version = "1.0"', 'version = "1.1"', 1)
-        .replace(
+    amendment = amended_text(
+        (
             "# No bone-marrow limit in v1.0; an amendment may add:  [marrow_limit]  limit_gy = 2.0",
             "[marrow_limit]\nlimit_gy = 2.0",
         )

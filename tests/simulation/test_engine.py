@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 import pytest
 
-from startrt.protocol.cycle_planning import DoseHistory
+from startrt.protocol.capecitabine import capecitabine_decision
+from startrt.protocol.course import Course, allowed_activity_gbq
+from startrt.protocol.cycle_planning import Budget
 from startrt.protocol.definition import Protocol
 from startrt.simulation.engine import (
     EngineDecisions,
@@ -18,7 +21,7 @@ from startrt.simulation.engine import (
 )
 from startrt.simulation.parameters import Parameters
 from startrt.simulation.population import Candidates, draw_candidates
-from startrt.simulation.tabulated import TabulatedDecisions, allowed_activity_gbq
+from startrt.simulation.tabulated import TabulatedDecisions, kidney_allowance_gbq
 from startrt.validation import InvalidInputError
 
 
@@ -89,16 +92,22 @@ def random_history(rng: np.random.Generator, n: int, k: int) -> History:
 
 
 @pytest.mark.parametrize("rise", [0.0, 0.08])
-def test_allowed_activity_is_the_engines_bit_for_bit(protocol: Protocol, rise: float) -> None:
+def test_the_tables_key_is_the_engines_allowance(protocol: Protocol, rise: float) -> None:
+    """The fast path keys its tables on the course model's allowance computed on arrays; it
+    agrees with the same functions on exact fractions to floating-point precision (the step
+    tables' gaps, 1e-9 GBq, send anything closer to an edge to the engine)."""
     limit = protocol.renal_limit.model_copy(update={"kidney_gy_per_gbq_rise_per_cycle": rise})
     protocol = protocol.model_copy(update={"renal_limit": limit})
     rng = np.random.default_rng(7)
     for k in (1, 2, 5, 9):
         history = random_history(rng, 200, k)
-        mine = allowed_activity_gbq(history, protocol.renal_limit)
+        mine = kidney_allowance_gbq(history, protocol.renal_limit)
         for i in range(200):
-            engine = DoseHistory.from_cycles(history.planner_cycles(i), protocol, guided=True)
-            assert mine[i] == engine.allowed_activity_gbq(protocol)["kidney"]
+            budget = Budget(Course(history.planner_cycles(i)), protocol)
+            cumulative = budget.course.exact_cumulative_gy("mean")
+            assert cumulative is not None
+            exact = allowed_activity_gbq(Fraction(30), cumulative, budget.rate("mean"))
+            assert mine[i] == pytest.approx(float(exact), rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("cycles", [0, 1, 2, 3, 4, 5, 8, 12])
@@ -170,18 +179,43 @@ def test_lab_actions_match_the_engine(
 
 
 def test_capecitabine_matches_the_engine(
-    engine: EngineDecisions, tabulated: TabulatedDecisions
+    engine: EngineDecisions, tabulated: TabulatedDecisions, protocol: Protocol
 ) -> None:
     rng = np.random.default_rng(11)
     n = 300
+    arm = np.full(n, engine.arm_ids.index("CAP-dTOC"))
     height = rng.integers(150, 200, n)
     weight = rng.integers(45, 130, n)
     crcl = np.concatenate([rng.uniform(30, 250, n - 6), [30.0, 50.0, 50.000001, 49.9, 31, 250]])
     level = rng.choice([100, 75, 50], n)
-    exact = engine.capecitabine_tablets(height, weight, crcl, level)
-    fast = tabulated.capecitabine_tablets(height, weight, crcl, level)
-    assert np.array_equal(fast[0], exact[0])
-    assert np.array_equal(fast[1], exact[1])
+    for cycle in (1, 4):
+        exact = engine.capecitabine_tablets(arm, cycle, height, weight, crcl, level)
+        fast = tabulated.capecitabine_tablets(arm, cycle, height, weight, crcl, level)
+        assert np.array_equal(fast[0], exact[0])
+        assert np.array_equal(fast[1], exact[1])
+    # the engine's course is the protocol decision's, patient by patient
+    for i in (0, n - 6, n - 4, n - 3):  # CrCl 30 and 50 (75 %), just over 50 (100 %)
+        decision = capecitabine_decision(
+            "CAP-dTOC",
+            4,
+            height_cm=float(height[i]),
+            weight_kg=float(weight[i]),
+            crcl_ml_min=float(crcl[i]),
+            dose_level_percent=int(level[i]),
+            protocol=protocol,
+        )
+        assert decision.course_tablets == {500: exact[0][i], 150: exact[1][i]}
+    # both refuse what the decision refuses: a fifth cycle, another arm, CrCl < 30 ml/min
+    one = (height[:1], weight[:1], crcl[:1], level[:1])
+    for decisions in (engine, tabulated):
+        with pytest.raises(InvalidInputError, match="cycles 1-4 only"):
+            decisions.capecitabine_tablets(arm[:1], 5, *one)
+        with pytest.raises(InvalidInputError, match="arm dTOC gives no capecitabine"):
+            decisions.capecitabine_tablets(np.array([engine.arm_ids.index("dTOC")]), 1, *one)
+        with pytest.raises(InvalidInputError, match="severe renal impairment"):
+            decisions.capecitabine_tablets(
+                arm[:1], 1, height[:1], weight[:1], np.array([29.0]), level[:1]
+            )
 
 
 def test_schedule_derived_counts(tabulated: TabulatedDecisions) -> None:

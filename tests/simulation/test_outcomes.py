@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from startrt.dosimetry.bed import bed_mono_exponential_gy
+from startrt.protocol.definition import Protocol
 from startrt.simulation.outcomes import (
     HazardClock,
     PfsModel,
@@ -82,10 +83,11 @@ def test_response_probability(parameters: Parameters) -> None:
     assert p == pytest.approx([0.16, 0.27586, 0.086957, 0.0], rel=1e-4)
 
 
-def test_bed_factor() -> None:
+def test_bed_factor(protocol: Protocol) -> None:
     # l = ln2 / 50 = 0.0138629, mu = ln2 / 2.8 = 0.247553, G = l / (mu + l) = 0.0530298,
     # q = G / 2.6 = 0.0203961
-    q = bed_per_gy2(np.array([50.0, 50.0, 30.0]), 2.6, 2.8)
+    limit = protocol.renal_limit  # alpha/beta 2.6 Gy, repair half-time 2.8 h
+    q = bed_per_gy2(np.array([50.0, 50.0, 30.0]), limit)
     assert q[0] == pytest.approx(0.0203961, rel=1e-5)
     dose = 4.0
     assert dose + q[2] * dose**2 == pytest.approx(bed_mono_exponential_gy(dose, 30.0, 2.6, 2.8))

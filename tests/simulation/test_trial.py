@@ -15,6 +15,7 @@ from startrt.analysis.dataset import read_dataset, write_dataset
 from startrt.clinical.bsa import dubois_bsa_m2
 from startrt.clinical.capecitabine import capecitabine_dose
 from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 from startrt.simulation.engine import EngineDecisions
 from startrt.simulation.parameters import Parameters
 from startrt.simulation.replicates import run_replicates
@@ -41,6 +42,9 @@ def test_dataset_is_valid_and_complete(engine_trial: EngineTrial, tmp_path: Path
     assert set(patients["treatment_arm"].dropna()) == {"standard", "dTOC", "CAP-dTOC"}
     for name in ("cycles", "capecitabine", "labs", "adverse_events", "assessments", "visits"):
         assert len(data.table(name)), name
+    # the simulation ends treatment in the trial's vocabulary
+    reasons = set(data.end_of_treatment["reason"])
+    assert {EndOfTreatmentReason.COMPLETED, EndOfTreatmentReason.RENAL_LIMIT} <= reasons
     write_dataset(data, tmp_path / "dataset")
     again = read_dataset(tmp_path / "dataset")
     assert again.cut_off == data.cut_off
@@ -76,14 +80,16 @@ def test_standard_arm_gets_its_four_cycles(engine_trial: EngineTrial) -> None:
     run, _ = engine_trial
     standard = run.patients[run.patients["arm"] == "standard"]
     assert standard["cycles"].max() == 4
-    given = standard[standard["end_reason"] == "planned cycles given"]
+    given = standard[standard["end_reason"] == EndOfTreatmentReason.COMPLETED]
     assert len(given) > 50
     assert (given["cycles"] == 4).all()
     cycles = run.cycles[run.cycles["trial_id"].isin(standard["trial_id"])]
     assert (cycles["activity_gbq"] == 7.5).all()
     personalized = run.patients[run.patients["arm"] == "personalized"]
     assert personalized["cycles"].max() > 4
-    assert (personalized[personalized["end_reason"] == "renal limit"]["cycles"] > 1).all()
+    assert (
+        personalized[personalized["end_reason"] == EndOfTreatmentReason.RENAL_LIMIT]["cycles"] > 1
+    ).all()
 
 
 def test_capecitabine_in_cap_dtoc_cycles_1_to_4_dosed_by_the_label(

@@ -13,6 +13,7 @@ from django.utils import timezone
 from startrt.analysis.dataset import read_dataset, write_dataset
 from startrt.clinical.egfr import lmr_egfr
 from startrt.clinical.sex import Sex
+from startrt.protocol.definition import default_protocol
 from startrt.web.events import services as events
 from startrt.web.exports.analysis_dataset import trial_dataset
 from startrt.web.treatment import services
@@ -128,3 +129,21 @@ def test_a_cut_off_keeps_what_was_known_then(course: str) -> None:
     assert dataset.adverse_events.empty  # onset 2025-06-02
     assert dataset.assessments.empty  # 2025-04-14
     assert (dataset.visits["visit_on"] <= pd.Timestamp(cut_off)).all()
+
+
+@pytest.mark.parametrize(
+    ("kidney", "doses"),
+    [
+        ("mean", [4.5, 4.8]),
+        ("left", [4.0, 4.4]),
+        # the worse kidney is the right (5.0 + 5.2 = 10.2 Gy > 8.4 Gy): its dose in every cycle
+        ("worse", [5.0, 5.2]),
+    ],
+)
+def test_cycle_doses_add_up_to_the_course_models_cumulative(
+    course: str, kidney: str, doses: list[float]
+) -> None:
+    limit = default_protocol().renal_limit.model_copy(update={"kidney": kidney})
+    protocol = default_protocol().model_copy(update={"renal_limit": limit})
+    cycles = trial_dataset(timezone.localdate(), protocol).cycles
+    assert cycles["kidney_dose_gy"].tolist() == pytest.approx(doses)

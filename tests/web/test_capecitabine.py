@@ -16,6 +16,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import Client
 
+from startrt.protocol.capecitabine import CapecitabineDecision
 from startrt.validation import InvalidInputError
 from startrt.web.treatment import capecitabine, services
 from startrt.web.treatment.models import CapecitabinePrescription, Cycle, Dispensing
@@ -74,12 +75,19 @@ def test_capecitabine_for_cap_dtoc_only_dosed_by_bsa_and_dispensed_up_to_the_cou
     # CrCl (140 - 64) x 78 x 1.23 / 85 = 85.8 ml/min > 50: no renal reduction. Doses of 500 mg
     # tablets and at most three 150 mg: 1650 + 1650 = 3300 mg daily is 67.4 mg from 2 x
     # 1616.3 (1500 + 1650 = 3150: 82.6 off) -> 3 x 500 + 1 x 150 morning and evening
-    dose = prescription.dose
-    assert dose["bsa_m2"] == pytest.approx(1.9591, abs=1e-4)
+    # The prescription stores the protocol's decision record: inputs, rule, protocol version.
+    stored = prescription.dose
+    assert (stored["kind"], stored["protocol"]) == ("capecitabine", "START-01 v1.0")
+    assert "825 mg/m2" in stored["rule"]
+    assert stored["inputs"]["creatinine_umol_l"] == 85
+    assert CapecitabineDecision.model_validate(stored).prescribable
+    assert stored["bsa_m2"] == pytest.approx(1.9591, abs=1e-4)
+    assert stored["crcl_ml_min"] == pytest.approx(85.78, abs=0.01)
+    assert stored["crcl_source"] == "Cockcroft-Gault"
+    dose = stored["dose"]
     assert dose["target_mg"] == pytest.approx(1616.3, abs=0.1)
     assert (dose["morning_mg"], dose["evening_mg"]) == (1650, 1650)
     assert dose["tablets_morning"] == {"500": 3, "150": 1}
-    assert dose["inputs"]["crcl_ml_min"] == pytest.approx(85.78, abs=0.01)
     # 14 days x 2 doses: 84 x 500 mg and 28 x 150 mg
     assert capecitabine.prescribed_tablets(prescription) == {500: 84, 150: 28}
     with pytest.raises(PermissionDenied):
@@ -122,6 +130,11 @@ def test_the_assessment_applies_the_renal_reduction_and_stores_nothing(
     assert assessment.course_tablets == {500: 42, 150: 56}
     assert any("75 %" in note for note in dose.notes)
     assert (assessment.contraindications, assessment.prescribable) == ((), True)
+    assert (assessment.kind, assessment.cycle_number, assessment.arm) == (
+        "capecitabine",
+        1,
+        "CAP-dTOC",
+    )
     assert not CapecitabinePrescription.objects.exists()
     with pytest.raises(PermissionDenied):  # the assessment is the prescriber's
         capecitabine.assess_capecitabine(team["nurse"], cycle_of(cap_patient), **MODERATE)
@@ -161,6 +174,11 @@ def test_the_api_assesses_prescribes_and_dispenses(team: Staff, cap_patient: Pat
     assert assessed.status_code == 200
     body = assessed.json()
     assert (body["prescribable"], body["contraindications"]) == (True, [])
+    assert (body["kind"], body["protocol"], body["inputs"]["age_years"]) == (
+        "capecitabine",
+        "START-01 v1.0",
+        70,
+    )
     assert (body["dose"]["morning_mg"], body["dose"]["evening_mg"]) == (800, 1300)
     assert body["dose"]["tablets_evening"] == {"500": 2, "150": 2}
     assert body["course_tablets"] == {"500": 42, "150": 56}
@@ -194,7 +212,7 @@ def test_the_api_refuses_another_arm_and_a_fifth_cycle(
     )
     assert other.status_code == 422
     assert (other.json()["field"], other.json()["rule"]) == (
-        "patient",
+        "arm_id",
         "arm dTOC gives no capecitabine",
     )
     Cycle.objects.create(

@@ -13,9 +13,10 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 from startrt.validation import InvalidInputError
 from startrt.web.events import services
-from startrt.web.events.models import AdverseEvent, Death, TumourAssessment
+from startrt.web.events.models import AdverseEvent, Death, EndOfTreatment, TumourAssessment
 from startrt.web.trial import services as trial
 from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import AuditEntry, Decision, Site
@@ -480,3 +481,22 @@ def test_another_site_cannot_enter_or_read(staff: Staff, randomized: Randomized)
     assert list(services.visible(staff["monitor"], AdverseEvent)) == [event]
     assert list(services.visible(staff["nurse"], AdverseEvent)) == [event]
     assert AdverseEvent.objects.get(pk=event.pk).version == 1
+
+
+def test_end_of_treatment_reasons_are_the_library_vocabulary(
+    staff: Staff, randomized: Randomized
+) -> None:
+    field = EndOfTreatment._meta.get_field("reason")
+    assert list(field.choices or []) == EndOfTreatmentReason.choices()
+    patient = randomized(True)
+    today = timezone.localdate().isoformat()
+    with refused("reason"):  # the simulation's former wording is not a reason
+        services.record_end_of_treatment(
+            staff["investigator"], patient, {"date": today, "reason": "renal limit"}
+        )
+    end = services.record_end_of_treatment(
+        staff["investigator"], patient, {"date": today, "reason": "lost_to_follow_up"}
+    )
+    end.refresh_from_db()
+    assert end.reason == EndOfTreatmentReason.LOST_TO_FOLLOW_UP
+    assert end.get_reason_display() == "Lost to follow-up"

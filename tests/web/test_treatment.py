@@ -536,3 +536,17 @@ def test_schedule_follows_the_administered_cycles(team: Staff, sites: Sites) -> 
     )
     with pytest.raises(InvalidInputError, match="not randomized"):
         services.propose_next_cycle(team["physicist"], unrandomized)
+
+
+def test_no_plan_is_accepted_from_an_implausible_dose(team: Staff, sites: Sites) -> None:
+    """0 Gy in both kidneys (0 Gy/GBq) once made the allowed activity infinite: the planner
+    now asks for dosimetry, and such a proposal cannot be accepted."""
+    patient = randomized(team, sites, 1)
+    physicist = team["physicist"]
+    cycle = give(team, planned_cycle(team, patient), 7.5)
+    services.record_dosimetry(physicist, cycle, left_kidney_dose_gy=0, right_kidney_dose_gy=0)
+    proposal = services.propose_next_cycle(physicist, patient)
+    assert (proposal.plan["action"], proposal.plan["activity_gbq"]) == ("dosimetry needed", 0.0)
+    with pytest.raises(InvalidInputError, match="cannot be accepted: no plan until the kidney"):
+        services.accept_proposal(physicist, proposal, expected_version=1)
+    assert not Cycle.objects.filter(patient=patient, number=2).exists()

@@ -4,10 +4,11 @@ discontinued (with reasons), ongoing and analysed.
 
 Rules: eligible is the recorded screening decision (empty = not yet decided); randomized has an
 allocation; treated was given at least one cycle; completed ended treatment as the protocol
-plans (reason `completed`, or `renal_limit`: the cumulative kidney limit was reached);
-any other end-of-treatment reason is a discontinuation; treated without an end of treatment is
-ongoing. Every randomized patient is analysed in the arm they were randomized to (intention
-to treat).
+plans it (`startrt.protocol.vocabulary.ends_as_planned`: the planned cycles given, or, in a
+dosimetry-guided arm such as dTOC and CAP-dTOC, the cumulative kidney or marrow limit reached);
+any other end of treatment is a discontinuation; treated without an end of treatment is ongoing.
+Every randomized patient is analysed in the arm they were randomized to (intention to treat);
+the arms are those of the dataset's protocol.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from startrt.analysis.dataset import TrialDataset
-from startrt.analysis.groups import randomized
+from startrt.analysis.groups import dataset_protocol, randomized
+from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import EndOfTreatmentReason, ends_as_planned
 
-COMPLETED_REASONS = frozenset({"completed", "renal_limit"})
-RANDOMIZED_ARMS = ("standard", "personalized")
 UNASSIGNED = "not yet assigned"
 
 
@@ -60,6 +61,7 @@ def consort_flow(dataset: TrialDataset) -> ConsortFlow:
     patients = dataset.patients
     eligible = patients["eligible"]
     allocated = randomized(dataset)
+    protocol = dataset_protocol(dataset)
     eligible_ids = set(patients.loc[eligible.fillna(False).astype(bool), "trial_id"])
     return ConsortFlow(
         screened=len(patients),
@@ -69,19 +71,38 @@ def consort_flow(dataset: TrialDataset) -> ConsortFlow:
         eligible_not_randomized=len(eligible_ids - set(allocated["trial_id"])),
         randomized=len(allocated),
         arms=tuple(
-            _arm_flow(dataset, arm, allocated[allocated["arm"] == arm]) for arm in RANDOMIZED_ARMS
+            _arm_flow(dataset, protocol, arm, allocated[allocated["arm"] == arm])
+            for arm in protocol.randomization.arms
         ),
     )
 
 
-def _arm_flow(dataset: TrialDataset, arm: str, members: pd.DataFrame) -> ArmFlow:
+def _dosimetry_guided(protocol: Protocol, arm: str, members: pd.DataFrame) -> dict[str, bool]:
+    """Per patient, whether their treatment arm is dosimetry-guided; without a treatment arm,
+    whether every arm of their randomized arm is."""
+    every = all(a.dosimetry_guided for a in protocol.arms if a.randomized_arm == arm)
+    pairs = zip(members["trial_id"], members["treatment_arm"], strict=True)
+    return {
+        trial_id: every if pd.isna(treated_in) else protocol.arm(treated_in).dosimetry_guided
+        for trial_id, treated_in in pairs
+    }
+
+
+def _arm_flow(
+    dataset: TrialDataset, protocol: Protocol, arm: str, members: pd.DataFrame
+) -> ArmFlow:
     ids = set(members["trial_id"])
     treated = ids & set(dataset.cycles["trial_id"])
     ends = dataset.end_of_treatment
     reasons = dict(zip(ends["trial_id"], ends["reason"], strict=True))
+    guided = _dosimetry_guided(protocol, arm, members)
     ended = {trial_id: reasons[trial_id] for trial_id in treated if trial_id in reasons}
-    completed = {trial_id for trial_id, reason in ended.items() if reason in COMPLETED_REASONS}
-    stopped = Counter(reason for reason in ended.values() if reason not in COMPLETED_REASONS)
+    completed = {
+        trial_id
+        for trial_id, reason in ended.items()
+        if ends_as_planned(EndOfTreatmentReason(reason), guided[trial_id])
+    }
+    stopped = Counter(reason for trial_id, reason in ended.items() if trial_id not in completed)
     treatment_arms = Counter(members["treatment_arm"].fillna(UNASSIGNED))
     return ArmFlow(
         arm=arm,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from html import escape
 
 from startrt.analysis.consort import ArmFlow, ConsortFlow
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 
 WIDTH = 720
 LINE_HEIGHT = 16
@@ -63,7 +64,10 @@ def _arm_lines(flow: ArmFlow) -> list[tuple[str, ...]]:
     allocated: tuple[str, ...] = (f"Allocated to {flow.arm} (n={flow.allocated})",)
     if set(flow.treatment_arms) != {flow.arm}:
         allocated += tuple(f"  {arm}: n={count}" for arm, count in flow.treatment_arms.items())
-    reasons = tuple(f"  {reason}: n={count}" for reason, count in flow.discontinued_reasons.items())
+    reasons = tuple(
+        f"  {EndOfTreatmentReason(reason).label}: n={count}"
+        for reason, count in flow.discontinued_reasons.items()
+    )
     return [
         allocated,
         (f"Treated (n={flow.treated})", f"Not treated (n={flow.not_treated})"),

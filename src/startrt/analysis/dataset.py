@@ -3,11 +3,15 @@ through `web`, or an in-silico trial through `simulation`).
 
 A dataset is a folder of CSV files, one per table, plus `trial.json` with the data cut-off date,
 the protocol version and the source. Dates are ISO 8601 (`2024-03-01`); an empty cell is a
-missing value. Columns (every table but `patients` starts with `trial_id`):
+missing value. A value outside its column's vocabulary (or an arm the dataset's protocol does
+not have) is refused, naming the table, row, column, value and the allowed values. Columns
+(every table but `patients` starts with `trial_id`):
 
 - patients: trial_id, site, screened_on, eligible (true/false/empty = undecided),
-  randomized_on, arm (standard | personalized), treatment_arm (standard | dTOC | CAP-dTOC),
-  stratum (the randomization stratum, as stored with the allocation)
+  randomized_on, arm (one of the protocol's `randomization.arms`; START-01: standard |
+  personalized), treatment_arm (an arm id of the protocol belonging to `arm`; START-01:
+  standard | dTOC | CAP-dTOC), stratum (the randomization stratum, as stored with the
+  allocation)
 - cycles: cycle (1, 2, ...), administered_on, activity_gbq (administered), kidney_dose_gy
   (absorbed dose of the cycle to the limiting kidney), marrow_dose_gy, dosimetry_sessions
   (SPECT/CT sessions of the cycle), inpatient_days
@@ -15,12 +19,17 @@ missing value. Columns (every table but `patients` starts with `trial_id`):
 - labs: drawn_on, term (the CTCAE term or `egfr`), value, unit, grade (CTCAE v5.0; empty
   when the term is not graded)
 - adverse_events: term, grade (1-5), serious (true/false), onset_on
-- assessments: assessed_on, response (RECIST 1.1 overall response: CR, PR, SD, PD, NE)
-- follow_up: contact_on, status (alive | dead), progression_on (clinical or radiological
-  progression found at follow-up)
+- assessments: assessed_on, response (RECIST 1.1 overall response, `recist.Response`)
+- follow_up: contact_on, status (`vocabulary.VitalStatus`: alive | dead | lost),
+  progression_on (clinical or radiological progression found at follow-up)
 - deaths: died_on, cause
-- end_of_treatment: ended_on, reason
+- end_of_treatment: ended_on, reason (`vocabulary.EndOfTreatmentReason`)
 - visits: visit_on, kind (screening, cycle, labs, assessment, follow_up, ...)
+- deviations: the protocol deviations standing at the cut-off: cycle, kind
+  (`overrides.DeviationKind`: window | activity), recorded_on, description (what departs
+  from the protocol), reason, recorded_by, signed_by and signed_on (the investigator's
+  signature of a planned activity; empty when not signed by the cut-off),
+  planned_activity_gbq, predicted_cumulative_kidney_gy (the plan's prediction after it)
 """
 
 from __future__ import annotations
@@ -29,31 +38,32 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from startrt.analysis.trial_protocol import protocol_of
+from startrt.clinical.recist import Response
+from startrt.protocol.overrides import DeviationKind
+from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
 from startrt.validation import InvalidInputError
 
-ARMS = frozenset({"standard", "personalized"})
-TREATMENT_ARMS = frozenset({"standard", "dTOC", "CAP-dTOC"})
-RESPONSES = frozenset({"CR", "PR", "SD", "PD", "NE"})
-VITAL_STATUSES = frozenset({"alive", "dead"})
 METADATA_FILE = "trial.json"
 
 
 @dataclass(frozen=True)
 class Column:
     """A column of a dataset table: its kind (text, date, bool, int, float), whether it may be
-    empty, and the plausible range of a number."""
+    empty, the plausible range of a number and the vocabulary of a text."""
 
     name: str
     kind: str
     required: bool = True
     low: float | None = None
     high: float | None = None
-    allowed: frozenset[str] | None = None
+    vocabulary: type[StrEnum] | None = None
 
 
 def _id() -> Column:
@@ -67,8 +77,8 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("screened_on", "date"),
         Column("eligible", "bool", required=False),
         Column("randomized_on", "date", required=False),
-        Column("arm", "text", required=False, allowed=ARMS),
-        Column("treatment_arm", "text", required=False, allowed=TREATMENT_ARMS),
+        Column("arm", "text", required=False),
+        Column("treatment_arm", "text", required=False),
         Column("stratum", "text", required=False),
     ),
     "cycles": (
@@ -106,21 +116,34 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
     "assessments": (
         _id(),
         Column("assessed_on", "date"),
-        Column("response", "text", allowed=RESPONSES),
+        Column("response", "text", vocabulary=Response),
     ),
     "follow_up": (
         _id(),
         Column("contact_on", "date"),
-        Column("status", "text", allowed=VITAL_STATUSES),
+        Column("status", "text", vocabulary=VitalStatus),
         Column("progression_on", "date", required=False),
     ),
     "deaths": (_id(), Column("died_on", "date"), Column("cause", "text", required=False)),
     "end_of_treatment": (
         _id(),
         Column("ended_on", "date"),
-        Column("reason", "text"),
+        Column("reason", "text", vocabulary=EndOfTreatmentReason),
     ),
     "visits": (_id(), Column("visit_on", "date"), Column("kind", "text")),
+    "deviations": (
+        _id(),
+        Column("cycle", "int", low=1, high=30),
+        Column("kind", "text", vocabulary=DeviationKind),
+        Column("recorded_on", "date"),
+        Column("description", "text"),
+        Column("reason", "text"),
+        Column("recorded_by", "text", required=False),
+        Column("signed_by", "text", required=False),
+        Column("signed_on", "date", required=False),
+        Column("planned_activity_gbq", "float", required=False, low=0.0, high=15.0),
+        Column("predicted_cumulative_kidney_gy", "float", required=False),
+    ),
 }
 
 
@@ -141,6 +164,7 @@ class TrialDataset:
     deaths: pd.DataFrame
     end_of_treatment: pd.DataFrame
     visits: pd.DataFrame
+    deviations: pd.DataFrame
 
     def table(self, name: str) -> pd.DataFrame:
         frame = getattr(self, name)
@@ -161,6 +185,7 @@ def make_dataset(
         raise InvalidInputError("tables", sorted(unknown), f"must be among {sorted(SCHEMA)}")
     frames = {name: _frame(name, tables.get(name, [])) for name in TABLES}
     dataset = TrialDataset(cut_off, protocol, source, **frames)
+    _check_arms(dataset)
     _check_links(dataset)
     return dataset
 
@@ -247,8 +272,9 @@ def _value(where: str, column: Column, value: Any) -> Any:
         parsed = _PARSERS[column.kind](str(value).strip())
     except (ValueError, OverflowError) as error:
         raise InvalidInputError(where, value, f"must be a {column.kind}") from error
-    if column.allowed is not None and parsed not in column.allowed:
-        raise InvalidInputError(where, value, f"must be one of {sorted(column.allowed)}")
+    if column.vocabulary is not None and parsed not in set(column.vocabulary):
+        allowed = [member.value for member in column.vocabulary]
+        raise InvalidInputError(where, value, f"must be one of {allowed}")
     low, high = column.low, column.high
     if low is not None and high is not None and not low <= parsed <= high:
         raise InvalidInputError(where, value, f"must lie in [{column.low}, {column.high}]")
@@ -276,6 +302,25 @@ def _bool_text(value: Any) -> str:
 
 def _iso_or_empty(value: Any) -> str:
     return "" if pd.isna(value) else pd.Timestamp(value).date().isoformat()
+
+
+def _check_arms(dataset: TrialDataset) -> None:
+    """Each randomized arm is one of the protocol's, each treatment arm an arm of the
+    protocol belonging to the patient's randomized arm."""
+    protocol = protocol_of(dataset.protocol).protocol
+    belongs = {arm.id: arm.randomized_arm for arm in protocol.arms}
+    patients = dataset.patients
+    for index, (arm, treatment_arm) in enumerate(
+        zip(patients["arm"], patients["treatment_arm"], strict=True), start=1
+    ):
+        if not _is_empty(arm) and arm not in protocol.randomization.arms:
+            allowed = list(protocol.randomization.arms)
+            rule = f"must be one of {allowed} (the randomized arms of {protocol.label})"
+            raise InvalidInputError(f"patients[{index}].arm", arm, rule)
+        if not _is_empty(treatment_arm) and belongs.get(treatment_arm) != arm:
+            allowed = [name for name, parent in belongs.items() if parent == arm]
+            rule = f"must be one of {allowed} (the arms of {protocol.label} in arm {arm!r})"
+            raise InvalidInputError(f"patients[{index}].treatment_arm", treatment_arm, rule)
 
 
 def _check_links(dataset: TrialDataset) -> None:

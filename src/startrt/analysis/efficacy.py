@@ -1,7 +1,9 @@
 """Efficacy tables: Kaplan-Meier summaries (events, median, survival at 12 and 24 months,
 RMST) per group, and the comparisons personalized vs standard overall and within each FDG-PET
 stratum (the dTOC and CAP-dTOC strata): log-rank, stratified log-rank, Cox hazard ratio
-(unstratified and stratified by the randomization stratum) and the RMST difference.
+(unstratified and stratified by the randomization stratum) and the RMST difference. The arms
+are the protocol's; the experimental arm is its personalized allocation
+(`arm_assignment.personalized_arm`).
 
 Time is shown in months (days / 30.4375). RMST is restricted to tau, the shortest of the
 longest follow-up of the groups (standard, personalized, dTOC, CAP-dTOC) in the population
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from startrt.analysis.groups import grouped
+from startrt.analysis.groups import arm_ids, grouped
 from startrt.analysis.survival import (
     KaplanMeier,
     cox_hazard_ratio,
@@ -32,15 +34,15 @@ from startrt.validation import InvalidInputError
 DAYS_PER_MONTH = 365.25 / 12
 ENDPOINTS = {"pfs": "progression-free survival", "os": "overall survival"}
 LANDMARK_MONTHS = (12, 24)
-EXPERIMENTAL_ARM = "personalized"
 
 
-def curves(endpoints: pd.DataFrame, endpoint: str, column: str) -> list[tuple[str, KaplanMeier]]:
-    """Kaplan-Meier curve of each level of `column` (arm or treatment_arm) with patients."""
-    levels = ("standard", "personalized") if column == "arm" else ("standard", "dTOC", "CAP-dTOC")
+def curves(
+    endpoints: pd.DataFrame, endpoint: str, column: str, protocol: Protocol
+) -> list[tuple[str, KaplanMeier]]:
+    """Kaplan-Meier curve of each arm of `column` (arm or treatment_arm) with patients."""
     return [
         (level, _km(rows, endpoint))
-        for level in levels
+        for level in arm_ids(protocol, column)
         if len(rows := endpoints[endpoints[column] == level])
     ]
 
@@ -55,13 +57,13 @@ def rmst_tau_days(groups: Iterable[pd.DataFrame], endpoint: str) -> float | None
     return min(longest) if longest and min(longest) > 0 else None
 
 
-def km_summary(endpoints: pd.DataFrame) -> pd.DataFrame:
+def km_summary(endpoints: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Per endpoint and group: patients, events, median with its 95 % interval, survival at
     the landmarks with the pointwise 95 % band, RMST to tau with its SE (months)."""
     rows: list[dict[str, Any]] = []
     for endpoint in ENDPOINTS:
-        tau = rmst_tau_days((rows for _, rows in grouped(endpoints)), endpoint)
-        for group, members in grouped(endpoints):
+        tau = rmst_tau_days((rows for _, rows in grouped(endpoints, protocol)), endpoint)
+        for group, members in grouped(endpoints, protocol):
             row: dict[str, Any] = {"endpoint": endpoint, "group": group, "patients": len(members)}
             row["events"] = int(members[f"{endpoint}_event"].sum())
             if len(members):
@@ -111,9 +113,9 @@ def comparisons(endpoints: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
         for population, members in _populations(endpoints, protocol):
             time = members[f"{endpoint}_days"].to_numpy()
             event = members[f"{endpoint}_event"].to_numpy()
-            group = (members["arm"] == EXPERIMENTAL_ARM).to_numpy()
+            group = (members["arm"] == protocol.arm_assignment.personalized_arm).to_numpy()
             strata = members["stratum"].fillna("").to_numpy()
-            tau = rmst_tau_days((rows for _, rows in grouped(members)), endpoint)
+            tau = rmst_tau_days((rows for _, rows in grouped(members, protocol)), endpoint)
             for analysis, run in _analyses(time, event, group, strata, tau):
                 row: dict[str, Any] = {"endpoint": endpoint, "population": population}
                 row["analysis"] = analysis

@@ -1,6 +1,7 @@
 """The report's figures, drawn with matplotlib (Agg) and returned as SVG text: Kaplan-Meier
 curves with their bands and the numbers at risk, cumulative kidney dose per patient against the
-limit, cycles per patient, worst toxicity grade by term, and eGFR over time."""
+limit, cycles per patient, worst toxicity grade by term, and eGFR over time. Each arm of the
+protocol keeps one colour in every figure (`colours`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from startrt.analysis.groups import arm_ids
 from startrt.analysis.survival import KaplanMeier
+from startrt.protocol.definition import Protocol
 
 DAYS_PER_MONTH = 365.25 / 12
-COLOURS = {"standard": "#1f77b4", "personalized": "#d62728", "dTOC": "#ff7f0e"}
-COLOURS |= {"CAP-dTOC": "#2ca02c"}
+PALETTE = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 GRADE_COLOURS = ("#fee391", "#fec44f", "#fe9929", "#d95f0e", "#7f2704")
-TREATMENT_GROUPS = ("standard", "dTOC", "CAP-dTOC")
 matplotlib.rcParams.update(
     {"svg.fonttype": "none", "svg.hashsalt": "startrt", "font.size": 9, "axes.grid": True}
 )
+
+
+def colours(protocol: Protocol) -> dict[str, str]:
+    """A colour per arm: the randomized arms, then the treatment arms (an id in both keeps its
+    first colour), in the protocol's order."""
+    names = dict.fromkeys((*arm_ids(protocol, "arm"), *arm_ids(protocol, "treatment_arm")))
+    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
 
 
 def svg(figure: Figure) -> str:
@@ -38,7 +46,10 @@ def svg(figure: Figure) -> str:
 
 
 def km_figure(
-    curves: Sequence[tuple[str, KaplanMeier]], title: str, step_months: float = 6.0
+    curves: Sequence[tuple[str, KaplanMeier]],
+    title: str,
+    protocol: Protocol,
+    step_months: float = 6.0,
 ) -> str:
     """Kaplan-Meier curves (months) with their pointwise bands, censoring marks, and the
     numbers at risk every `step_months` in a table under the axis."""
@@ -48,8 +59,9 @@ def km_figure(
     table = figure.add_subplot(grid[1], sharex=axis)
     longest = max(float(km.time_days[-1]) for _, km in curves) / DAYS_PER_MONTH
     ticks = np.arange(0.0, longest + 1e-9, step_months)
+    palette = colours(protocol)
     for row, (label, km) in enumerate(curves):
-        colour = COLOURS.get(label, f"C{row}")
+        colour = palette[label]
         months = km.time_days / DAYS_PER_MONTH
         axis.step(months, km.survival, where="post", color=colour, label=label)
         axis.fill_between(months, km.lower, km.upper, step="post", color=colour, alpha=0.15)
@@ -71,53 +83,55 @@ def km_figure(
     return svg(figure)
 
 
-def kidney_dose_figure(cumulative: pd.DataFrame, limit_gy: float | None, protocol: str) -> str:
+def kidney_dose_figure(cumulative: pd.DataFrame, limit_gy: float | None, protocol: Protocol) -> str:
     """Cumulative kidney absorbed dose per patient after each cycle, by treatment arm, with the
     renal limit. `cumulative`: the frame of safety.cumulative_doses."""
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
+    palette = colours(protocol)
     for (group, _), patient in cumulative.groupby(["treatment_arm", "trial_id"], sort=True):
         axis.plot(
             patient["cycle"].astype(int),
             patient["cumulative_kidney_dose_gy"],
             "o-",
-            color=COLOURS.get(str(group), "grey"),
+            color=palette[str(group)],
             alpha=0.7,
             markersize=3,
         )
-    for group in TREATMENT_GROUPS:
-        axis.plot([], [], "o-", color=COLOURS[group], label=group)
+    for group in arm_ids(protocol, "treatment_arm"):
+        axis.plot([], [], "o-", color=palette[group], label=group)
     if limit_gy is not None:
         axis.axhline(limit_gy, color="black", linestyle="--", label=f"limit {limit_gy:g} Gy")
-    axis.set(xlabel="cycle", ylabel="cumulative kidney absorbed dose (Gy)", title=protocol)
+    axis.set(xlabel="cycle", ylabel="cumulative kidney absorbed dose (Gy)", title=protocol.label)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend(loc="upper left")
     return svg(figure)
 
 
-def cycles_figure(per_patient: pd.DataFrame) -> str:
+def cycles_figure(per_patient: pd.DataFrame, protocol: Protocol) -> str:
     """Patients by number of cycles received, one bar per treatment arm (every randomized
     patient; `per_patient`: resources.resources_per_patient)."""
     figure, axis = plt.subplots(figsize=(7.5, 3.8))
     most = int(per_patient["cycles"].max()) if len(per_patient) else 0
     counts = np.arange(most + 1)
-    width = 0.8 / len(TREATMENT_GROUPS)
-    for index, group in enumerate(TREATMENT_GROUPS):
+    groups, palette = arm_ids(protocol, "treatment_arm"), colours(protocol)
+    width = 0.8 / len(groups)
+    for index, group in enumerate(groups):
         cycles = per_patient.loc[per_patient["treatment_arm"] == group, "cycles"]
         patients = [int((cycles == count).sum()) for count in counts]
-        offset = (index - (len(TREATMENT_GROUPS) - 1) / 2) * width
-        axis.bar(counts + offset, patients, width, color=COLOURS[group], label=group)
+        offset = (index - (len(groups) - 1) / 2) * width
+        axis.bar(counts + offset, patients, width, color=palette[group], label=group)
     axis.set(xlabel="cycles received", ylabel="patients", xticks=counts)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.legend()
     return svg(figure)
 
 
-def toxicity_figure(
-    worst: pd.DataFrame, groups: Sequence[str] = ("standard", "personalized")
-) -> str:
-    """Per term, the percentage of each group's safety population by worst grade (stacked
-    bars); `worst`: safety.worst_grade_table without the 'any term' rows."""
-    rows = worst[worst["group"].isin(groups)].sort_values(["source", "term"], ascending=False)
+def toxicity_figure(worst: pd.DataFrame, protocol: Protocol) -> str:
+    """Per term, the percentage of each randomized arm's safety population by worst grade
+    (stacked bars); `worst`: safety.worst_grade_table without the 'any term' rows."""
+    rows = worst[worst["group"].isin(arm_ids(protocol, "arm"))].sort_values(
+        ["source", "term"], ascending=False
+    )
     labels = [f"{term} ({group})" for term, group in zip(rows["term"], rows["group"], strict=True)]
     figure, axis = plt.subplots(figsize=(7.5, 1.2 + 0.28 * max(len(rows), 1)))
     positions = np.arange(len(rows))
@@ -134,20 +148,22 @@ def toxicity_figure(
     return svg(figure)
 
 
-def egfr_figure(summary: pd.DataFrame) -> str:
+def egfr_figure(summary: pd.DataFrame, protocol: Protocol) -> str:
     """Median eGFR with the interquartile range per treatment arm and month
     (`summary`: safety.egfr_summary)."""
     figure, axis = plt.subplots(figsize=(7.5, 3.8))
-    for index, group in enumerate(TREATMENT_GROUPS):
+    palette = colours(protocol)
+    groups = arm_ids(protocol, "treatment_arm")
+    for index, group in enumerate(groups):
         rows = summary[summary["group"] == group]
-        _median_with_iqr(axis, rows, index - 1, group)
+        _median_with_iqr(axis, rows, index - (len(groups) - 1) / 2, group, palette[group])
     axis.set(xlabel="months since the first cycle", ylabel="eGFR (ml/min/1.73 m2)")
     axis.legend()
     return svg(figure)
 
 
-def _median_with_iqr(axis: Axes, rows: pd.DataFrame, shift: int, group: str) -> None:
+def _median_with_iqr(axis: Axes, rows: pd.DataFrame, shift: float, group: str, colour: str) -> None:
     months = rows["month"].to_numpy(dtype=float) + 0.15 * shift
     median = rows["median"].to_numpy(dtype=float)
     spread = [median - rows["q1"].to_numpy(dtype=float), rows["q3"].to_numpy(dtype=float) - median]
-    axis.errorbar(months, median, yerr=spread, fmt="o-", color=COLOURS[group], label=group)
+    axis.errorbar(months, median, yerr=spread, fmt="o-", color=colour, label=group)

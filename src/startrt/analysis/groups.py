@@ -1,9 +1,10 @@
 """The populations and groups every report table uses, and one way to describe numbers.
 
 Populations: randomized (intention to treat: every patient with an allocation) and treated
-(the safety population: randomized and given at least one cycle). Groups: the randomized arms
-(standard, personalized) and, inside the personalized arm, the treatment arms (dTOC, CAP-dTOC);
-a personalized patient not yet assigned a treatment arm counts in `personalized` only.
+(the safety population: randomized and given at least one cycle). Groups, from the protocol the
+dataset names: the randomized arms and, inside a randomized arm split in several, its treatment
+arms (START-01: standard, personalized, then dTOC and CAP-dTOC); a patient not yet assigned a
+treatment arm counts in their randomized arm only.
 """
 
 from __future__ import annotations
@@ -14,16 +15,9 @@ import numpy as np
 import pandas as pd
 
 from startrt.analysis.dataset import TrialDataset
+from startrt.analysis.trial_protocol import protocol_of
+from startrt.protocol.definition import Protocol
 
-GROUPS: tuple[tuple[str, str, str], ...] = (
-    ("standard", "arm", "standard"),
-    ("personalized", "arm", "personalized"),
-    ("dTOC", "treatment_arm", "dTOC"),
-    ("CAP-dTOC", "treatment_arm", "CAP-dTOC"),
-)
-"""(group name, patients column, value): the report's groups in display order."""
-
-GROUP_NAMES = tuple(name for name, _, _ in GROUPS)
 PATIENT_COLUMNS = ["trial_id", "arm", "treatment_arm", "stratum"]
 
 
@@ -41,10 +35,37 @@ def treated(dataset: TrialDataset) -> pd.DataFrame:
     return randomized(dataset).merge(first.reset_index(), on="trial_id", how="inner")
 
 
-def grouped(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+def dataset_protocol(dataset: TrialDataset) -> Protocol:
+    """The protocol the dataset names (the default version when it is not shipped)."""
+    return protocol_of(dataset.protocol).protocol
+
+
+def arm_ids(protocol: Protocol, column: str) -> tuple[str, ...]:
+    """Every value of a patients column, in the protocol's order: the randomized arms for
+    `arm`, every arm id for `treatment_arm`."""
+    if column == "arm":
+        return protocol.randomization.arms
+    return tuple(arm.id for arm in protocol.arms)
+
+
+def groups(protocol: Protocol) -> tuple[tuple[str, str], ...]:
+    """(group name, patients column): the report's groups in display order (module docstring);
+    a group's name is the arm's id."""
+    split = [
+        arm.id
+        for arm in protocol.arms
+        if sum(other.randomized_arm == arm.randomized_arm for other in protocol.arms) > 1
+    ]
+    return (
+        *((arm, "arm") for arm in protocol.randomization.arms),
+        *((arm, "treatment_arm") for arm in split),
+    )
+
+
+def grouped(frame: pd.DataFrame, protocol: Protocol) -> Iterator[tuple[str, pd.DataFrame]]:
     """(group name, its rows) for each group, from a frame with `arm` and `treatment_arm`."""
-    for name, column, value in GROUPS:
-        yield name, frame[frame[column] == value]
+    for name, column in groups(protocol):
+        yield name, frame[frame[column] == name]
 
 
 def with_groups(frame: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:

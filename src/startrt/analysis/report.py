@@ -90,13 +90,14 @@ def build_report(
     choice = protocol_of(dataset.protocol)
     protocol = choice.protocol
     limits = safety.dose_limits(protocol)
-    endpoints = survival_endpoints(dataset)
+    endpoints = survival_endpoints(dataset, protocol)
     flow = consort.consort_flow(dataset)
     parts = [
         _consort_tables(flow),
+        _deviations(dataset),
         _efficacy(dataset, endpoints, protocol),
         _safety(dataset, limits, protocol),
-        _resources(dataset, unit_costs),
+        _resources(dataset, unit_costs, protocol),
         _sample_size(endpoints, assumptions or DesignAssumptions()),
     ]
     items = [item for part in parts for item in part]
@@ -113,7 +114,7 @@ def build_report(
         consort_svg=consort_svg(flow),
         tables=tuple(tables),
         figures=tuple(drawn),
-        rules=(*endpoint_rules(), *RULES),
+        rules=(*endpoint_rules(protocol), *RULES),
         notes=tuple(notes),
     )
 
@@ -145,21 +146,49 @@ def _consort_tables(flow: consort.ConsortFlow) -> Part:
     )
 
 
+DEVIATION_COLUMNS = (
+    "trial_id",
+    "cycle",
+    "kind",
+    "recorded_on",
+    "description",
+    "reason",
+    "signed_by",
+    "signed_on",
+    "predicted_cumulative_kidney_gy",
+)
+
+
+def _deviations(dataset: TrialDataset) -> Part:
+    """Every protocol deviation standing at the cut-off, with its reason and signer."""
+    frame = dataset.deviations.sort_values(["trial_id", "cycle", "recorded_on"], kind="stable")
+    frame = frame.loc[:, list(DEVIATION_COLUMNS)].reset_index(drop=True)
+    yield ReportTable(
+        "protocol_deviations",
+        SECTIONS[0],
+        f"Protocol deviations ({len(frame)})",
+        frame,
+        "A cycle date outside its protocol window (window), or a planned activity above the "
+        "planner's proposal, past a dose limit or unchecked for want of dosimetry (activity; "
+        "signed by the investigator before the cycle was released). Predicted cumulative "
+        "kidney dose in Gy after the planned activity.",
+    )
+
+
 def _efficacy(dataset: TrialDataset, endpoints: pd.DataFrame, protocol: Protocol) -> Part:
     section = SECTIONS[1]
     for endpoint, name in efficacy.ENDPOINTS.items():
         for column, by in (("arm", "randomized arm"), ("treatment_arm", "treatment arm")):
-            curves = efficacy.curves(endpoints, endpoint, column)
+            curves = efficacy.curves(endpoints, endpoint, column, protocol)
             if curves and not (endpoint == "os" and column == "treatment_arm"):
                 title = f"Kaplan-Meier: {name} by {by}"
-                yield ReportFigure(
-                    f"km_{endpoint}_{column}", section, title, figures.km_figure(curves, title)
-                )
+                drawn = figures.km_figure(curves, title, protocol)
+                yield ReportFigure(f"km_{endpoint}_{column}", section, title, drawn)
     yield ReportTable(
         "efficacy_kaplan_meier",
         section,
         "Kaplan-Meier summaries (months; 95 % intervals)",
-        efficacy.km_summary(endpoints),
+        efficacy.km_summary(endpoints, protocol),
         "Median interval: Brookmeyer-Crowley; survival band: log(-log) with Greenwood's "
         "variance; RMST restricted to the shortest of the groups' longest follow-up.",
     )
@@ -199,17 +228,20 @@ def _safety(dataset: TrialDataset, limits: safety.DoseLimits, protocol: Protocol
     by_term = worst[worst["term"] != safety.ANY_TERM]
     if len(by_term):
         yield ReportFigure(
-            "toxicity", section, "Worst CTCAE grade per term", figures.toxicity_figure(by_term)
+            "toxicity",
+            section,
+            "Worst CTCAE grade per term",
+            figures.toxicity_figure(by_term, protocol),
         )
     if len(cumulative):
         yield ReportFigure(
             "kidney_dose",
             section,
             "Cumulative kidney absorbed dose per patient against the limit",
-            figures.kidney_dose_figure(cumulative, limits.kidney_limit_gy, protocol.label),
+            figures.kidney_dose_figure(cumulative, limits.kidney_limit_gy, protocol),
         )
     if len(egfr):
-        yield ReportFigure("egfr", section, "eGFR over time", figures.egfr_figure(egfr))
+        yield ReportFigure("egfr", section, "eGFR over time", figures.egfr_figure(egfr, protocol))
     yield ReportTable(
         "safety_worst_grade",
         section,
@@ -227,7 +259,7 @@ def _safety(dataset: TrialDataset, limits: safety.DoseLimits, protocol: Protocol
         "safety_dose_distribution",
         section,
         "Cumulative absorbed dose per patient (Gy)",
-        safety.dose_distribution(per_patient, limits),
+        safety.dose_distribution(per_patient, limits, protocol),
         f"At the limit: at least {limits.near_fraction:.0%} of it; patients with a cycle "
         "without dosimetry are left out of the statistics (n_incomplete).",
     )
@@ -250,7 +282,7 @@ def _safety(dataset: TrialDataset, limits: safety.DoseLimits, protocol: Protocol
     )
 
 
-def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None) -> Part:
+def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None, protocol: Protocol) -> Part:
     section = SECTIONS[3]
     per_patient = resources_per_patient(dataset)
     if len(per_patient):
@@ -258,13 +290,13 @@ def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None) -> Part:
             "cycles_per_patient",
             section,
             "Cycles per patient",
-            figures.cycles_figure(per_patient),
+            figures.cycles_figure(per_patient, protocol),
         )
     yield ReportTable(
         "resources_per_group",
         section,
         "Resource use per group (totals and per randomized patient)",
-        resources_per_group(per_patient),
+        resources_per_group(per_patient, protocol),
     )
     yield ReportTable("resources_visits", section, "Visits by kind", visits_by_kind(dataset))
     yield ReportTable(
@@ -288,7 +320,10 @@ def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None) -> Part:
         f"From {unit_costs.source}; measures not listed are not costed.",
     )
     yield ReportTable(
-        "costs_per_group", section, f"Cost per group ({currency})", costs_per_group(costs)
+        "costs_per_group",
+        section,
+        f"Cost per group ({currency})",
+        costs_per_group(costs, protocol),
     )
     yield ReportTable(
         "costs_per_patient", section, f"Cost per patient ({currency})", costs, listing=True

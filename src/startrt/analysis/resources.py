@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from startrt.analysis.dataset import TrialDataset
-from startrt.analysis.groups import describe, grouped, randomized
+from startrt.analysis.groups import dataset_protocol, describe, grouped, randomized
+from startrt.protocol.definition import Protocol
 
 if TYPE_CHECKING:
     from startrt.analysis.costs import UnitCosts
@@ -56,10 +57,10 @@ def resources_per_patient(dataset: TrialDataset) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def resources_per_group(per_patient: pd.DataFrame) -> pd.DataFrame:
+def resources_per_group(per_patient: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Per group and measure: total and the `describe` statistics per patient."""
     rows: list[dict[str, Any]] = []
-    for group, members in grouped(per_patient):
+    for group, members in grouped(per_patient, protocol):
         for measure in MEASURES:
             values = members[measure]
             rows.append(
@@ -81,7 +82,7 @@ def visits_by_kind(dataset: TrialDataset) -> pd.DataFrame:
             "visits": len(of_kind),
             "patients": of_kind["trial_id"].nunique(),
         }
-        for group, members in grouped(visits)
+        for group, members in grouped(visits, dataset_protocol(dataset))
         for kind, of_kind in sorted(members.groupby("kind"), key=lambda item: str(item[0]))
     ]
     return pd.DataFrame(rows, columns=["group", "kind", "visits", "patients"])
@@ -99,12 +100,12 @@ def costs_per_patient(per_patient: pd.DataFrame, costs: UnitCosts) -> pd.DataFra
     return frame
 
 
-def costs_per_group(per_patient_costs: pd.DataFrame) -> pd.DataFrame:
+def costs_per_group(per_patient_costs: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Per group: total cost and the `describe` statistics of the cost per patient."""
     currency = per_patient_costs["currency"].iloc[0] if len(per_patient_costs) else None
     rows = [
         {"group": group, "currency": currency, "total": float(members["cost"].sum())}
         | describe(members["cost"])
-        for group, members in grouped(per_patient_costs)
+        for group, members in grouped(per_patient_costs, protocol)
     ]
     return pd.DataFrame(rows)

@@ -21,6 +21,7 @@ from scipy import stats
 
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.endpoints import randomized_patients
+from startrt.analysis.groups import arm_ids, dataset_protocol
 from startrt.clinical.recist import (
     SD_MIN_INTERVAL_DAYS,
     AssessmentResponse,
@@ -31,9 +32,9 @@ from startrt.validation import InvalidInputError
 
 """RECIST 1.1 minimum interval from study entry for SD (protocol-defined; 6 weeks here)."""
 
-RESPONSE_ORDER: Final = ("CR", "PR", "SD", "PD", "NE")
-OBJECTIVE_RESPONSE: Final = frozenset({"CR", "PR"})
-DISEASE_CONTROL: Final = frozenset({"CR", "PR", "SD"})
+RESPONSE_ORDER: Final = (Response.CR, Response.PR, Response.SD, Response.PD, Response.NE)
+OBJECTIVE_RESPONSE: Final = frozenset({Response.CR, Response.PR})
+DISEASE_CONTROL: Final = frozenset({Response.CR, Response.PR, Response.SD})
 RATE_COLUMNS: Final = (
     "grouping",
     "group",
@@ -41,10 +42,7 @@ RATE_COLUMNS: Final = (
     *RESPONSE_ORDER,
     *(f"{name}{suffix}" for name in ("orr", "dcr") for suffix in ("_n", "", "_lower", "_upper")),
 )
-GROUPINGS: Final = (
-    ("arm", ("standard", "personalized")),
-    ("treatment_arm", ("standard", "dTOC", "CAP-dTOC")),
-)
+GROUPINGS: Final = ("arm", "treatment_arm")
 
 
 @dataclass(frozen=True)
@@ -119,9 +117,10 @@ def response_rates(dataset: TrialDataset, confidence: float = 0.95) -> pd.DataFr
     orr_upper, dcr_n, dcr, dcr_lower, dcr_upper). ORR = CR + PR, DCR = CR + PR + SD, over all
     randomized patients of the group, with Clopper-Pearson intervals."""
     best = best_response_per_patient(dataset)
+    protocol = dataset_protocol(dataset)
     rows: list[dict[str, Any]] = []
-    for grouping, groups in GROUPINGS:
-        for group in groups:
+    for grouping in GROUPINGS:
+        for group in arm_ids(protocol, grouping):
             responses = best.loc[best[grouping] == group, "best_response"]
             if responses.empty:
                 continue

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from startrt.analysis.dataset import TrialDataset
-from startrt.analysis.groups import describe, grouped, treated, with_groups
+from startrt.analysis.groups import dataset_protocol, describe, grouped, treated, with_groups
 from startrt.analysis.response import exact_proportion
 from startrt.protocol.definition import Protocol
 
@@ -71,7 +71,7 @@ def worst_grade_table(dataset: TrialDataset) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for source, term, events in _by_term(graded_events(dataset)):
         worst = events.groupby("trial_id")["grade"].max()
-        for group, members in grouped(population):
+        for group, members in grouped(population, dataset_protocol(dataset)):
             grades = worst[worst.index.isin(members["trial_id"])]
             row: dict[str, Any] = {"source": source, "term": term, "group": group}
             row["n_patients"] = len(members)
@@ -89,7 +89,7 @@ def grade_3_4_rates(dataset: TrialDataset) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for source, term, events in _by_term(graded_events(dataset)):
         severe = set(events.loc[events["grade"].isin(SEVERE_GRADES), "trial_id"])
-        for group, members in grouped(population):
+        for group, members in grouped(population, dataset_protocol(dataset)):
             k = len(severe & set(members["trial_id"]))
             rows.append(
                 {"source": source, "term": term, "group": group}
@@ -138,7 +138,7 @@ def egfr_summary(dataset: TrialDataset) -> pd.DataFrame:
     values and the mean change from baseline (over the patients with a baseline)."""
     values = egfr_over_time(dataset)
     rows: list[dict[str, Any]] = []
-    for group, members in grouped(values):
+    for group, members in grouped(values, dataset_protocol(dataset)):
         for month, at_month in members.groupby("month"):
             change = at_month["change"].dropna()
             rows.append(
@@ -233,12 +233,14 @@ def _status(total_gy: float, missing: int, limit_gy: float | None, near_fraction
     return "at" if total_gy >= near_fraction * limit_gy else "below"
 
 
-def dose_distribution(per_patient: pd.DataFrame, limits: DoseLimits) -> pd.DataFrame:
+def dose_distribution(
+    per_patient: pd.DataFrame, limits: DoseLimits, protocol: Protocol
+) -> pd.DataFrame:
     """Cumulative dose per group and organ over the patients with every cycle's dose known:
     group, organ, limit_gy, the `describe` statistics (Gy), n_incomplete, at_limit, over_limit
     (these two over every patient)."""
     rows: list[dict[str, Any]] = []
-    for group, members in grouped(per_patient):
+    for group, members in grouped(per_patient, protocol):
         for organ in ORGANS:
             complete = members[members[f"{organ}_doses_missing"] == 0]
             status = members[f"{organ}_status"]

@@ -29,6 +29,8 @@ Ties = Literal["efron", "breslow"]
 
 _MAX_NEWTON_STEPS = 100
 _NEWTON_TOLERANCE = 1e-12
+# Far above the rounding error of a product of (1 - d/n) over thousands of times (~1e-13).
+_HALF_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,10 +81,18 @@ class KaplanMeier:
         """Median with the Brookmeyer-Crowley interval (Brookmeyer & Crowley, Biometrics
         1982;38:29-41) read from this band: the estimate is the first time S <= 0.5, the
         lower limit the first time the lower band <= 0.5, the upper limit the first time the
-        upper band <= 0.5 (the convention of lifelines; R and SAS take the midpoint when S is
-        exactly 0.5 over an interval)."""
+        upper band <= 0.5.
+
+        "First time S(t) <= 0.5" is the convention of Klein & Moeschberger (2003, 4.5) and of
+        lifelines. R's survfit (and SAS's LIFETEST) instead report the midpoint of the interval
+        when S is exactly 0.5 over it: for uncensored times 1..24, S = 12/24 on [12, 13), so
+        this median is 12 and R's is 12.5. S <= 0.5 is decided exactly (2 prod(n - d) <=
+        prod(n) in integers) wherever the floating-point product lies within 1e-9 of 0.5, so
+        rounding cannot move the median by an event time. The band limits are irrational
+        powers of S, never exactly 0.5, and are compared in floating point."""
+        index = self._median_index()
         return Median(
-            self._first_at_or_below(self.survival),
+            None if index is None else float(self.time_days[index]),
             self._first_at_or_below(self.lower),
             self._first_at_or_below(self.upper),
         )
@@ -92,9 +102,20 @@ class KaplanMeier:
         """The median survival time in days (None if S never drops to 0.5)."""
         return self.median().estimate_days
 
-    def _first_at_or_below(self, curve: FloatArray, level: float = 0.5) -> float | None:
-        below = np.flatnonzero(curve <= level)
+    def _first_at_or_below(self, curve: FloatArray) -> float | None:
+        below = np.flatnonzero(curve <= 0.5)
         return float(self.time_days[below[0]]) if below.size else None
+
+    def _median_index(self) -> int | None:
+        """Index of the first time with S <= 1/2; where the floating-point S is within
+        `_HALF_TOLERANCE` of 1/2 the comparison is made on the exact product of (n - d) / n."""
+        for index in np.flatnonzero(self.survival <= 0.5 + _HALF_TOLERANCE).tolist():
+            if self.survival[index] < 0.5 - _HALF_TOLERANCE:
+                return int(index)
+            survivors = math.prod((self.at_risk[: index + 1] - self.events[: index + 1]).tolist())
+            if 2 * survivors <= math.prod(self.at_risk[: index + 1].tolist()):
+                return int(index)
+        return None
 
 
 @dataclass(frozen=True)

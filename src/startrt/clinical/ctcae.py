@@ -23,6 +23,7 @@ from startrt.validation import (
     GFR_ML_MIN_173,
     InvalidInputError,
     PlausibleRange,
+    require_non_negative,
     require_positive,
 )
 
@@ -215,7 +216,8 @@ def grade_lab(
     """CTCAE v5.0 grade (0-4) of one laboratory value in the term's SI unit (`term.unit`).
 
     Decreases (anemia, counts, eGFR, albumin) need `lln` (eGFR only to tell grade 0 from 1);
-    increases (AST, ALT, bilirubin, creatinine) need `uln`. `baseline` (the patient's
+    increases (AST, ALT, bilirubin, creatinine) need `uln` and accept any `lln` >= 0 (a
+    reference range "0-35 U/L" has LLN 0). `baseline` (the patient's
     pre-treatment value) selects the abnormal-baseline bands of AST/ALT/bilirubin when it
     exceeds ULN and adds the baseline bands of creatinine; other terms only record it.
     Source: NCI CTCAE v5.0, 2017.
@@ -248,13 +250,17 @@ class _Limits:
     def checked(
         cls, spec: _DecreaseSpec | _IncreaseSpec, lln: float | None, uln: float | None
     ) -> _Limits:
-        """Check the limit the term grades against for plausibility, the other for sign."""
+        """Check the limit the term grades against for plausibility, the other for sign.
+
+        An increase term's LLN is recorded, not graded against, and may be 0: laboratories
+        print reference ranges such as "0-35 U/L" (ALT) or "0-21 umol/L" (bilirubin). A
+        decrease term's LLN is a grade-1 cut-off and must lie in its plausible range (> 0)."""
         unit = spec.value_range.unit
         if isinstance(spec, _DecreaseSpec):
             lln_number = None if lln is None else spec.lln_range.check("lln", lln)
             uln_number = None if uln is None else require_positive("uln", uln, unit)
         else:
-            lln_number = None if lln is None else require_positive("lln", lln, unit)
+            lln_number = None if lln is None else require_non_negative("lln", lln, unit)
             uln_number = None if uln is None else spec.uln_range.check("uln", uln)
         if lln_number is not None and uln_number is not None and lln_number >= uln_number:
             raise InvalidInputError("lln", lln, f"must be below uln ({uln_number:g} {unit})")

@@ -24,7 +24,10 @@ from startrt.validation import (
 )
 
 STANDARD_BSA_M2 = 1.73
-CREATININE_UMOL_L_PER_MG_DL = 88.42
+# The factor of CKD-EPI (Inker 2021; Levey 2009): 88.4 umol/L per mg/dL (creatinine 113.12 g/mol
+# gives 88.40). LMR and CAPA are defined in umol/L and mg/L directly; Cockcroft-Gault's SI
+# factors 1.23 / 1.04 are published as such. None of them converts units.
+CREATININE_UMOL_L_PER_MG_DL = 88.4
 AGREEMENT_THRESHOLD_FRACTION = PlausibleRange(0.0, 1.0, "(fraction of the mean)")
 
 
@@ -103,8 +106,8 @@ def capa_egfr(age_years: float, cystatin_c_mg_l: float) -> float:
 def ckd_epi_2021_egfr(sex: Sex, age_years: float, creatinine_umol_l: float) -> float:
     """CKD-EPI 2021 race-free creatinine eGFR, ml/min/1.73 m2.
 
-    Creatinine in umol/L (converted with 88.42 umol/L per mg/dL), age in years (adults).
-    Source: Inker LA et al., N Engl J Med 2021;385:1737-1749.
+    Creatinine in umol/L (converted with 88.4 umol/L per mg/dL, the factor of the source),
+    age in years (adults). Source: Inker LA et al., N Engl J Med 2021;385:1737-1749.
     """
     coefficients = _CKD_EPI_2021[_require_sex(sex)]
     age = ADULT_AGE_YEARS.check("age_years", age_years)
@@ -232,4 +235,31 @@ def egfr_panel(
         combined=_mean(lmr, capa) if lmr is not None and capa is not None else None,
         ckd_epi_2021=ckd_epi,
         cockcroft_gault=cockcroft_gault,
+    )
+
+
+@dataclass(frozen=True)
+class AbsoluteGfrPanel:
+    """The panel's relative estimates scaled to the patient's BSA, ml/min (None where absent)."""
+
+    bsa_m2: float
+    lmr_ml_min: float | None
+    capa_ml_min: float | None
+    combined_ml_min: float | None
+    ckd_epi_2021_ml_min: float | None
+
+
+def absolute_gfr_panel(panel: EgfrPanel, bsa_m2: float) -> AbsoluteGfrPanel:
+    """Absolute GFR (ml/min) of each relative estimate of `panel` (ml/min/1.73 m2) at `bsa_m2`,
+    by `absolute_gfr_ml_min`. Cockcroft-Gault is already in ml/min and is not rescaled."""
+
+    def scaled(relative: float | None) -> float | None:
+        return None if relative is None else absolute_gfr_ml_min(relative, bsa_m2)
+
+    return AbsoluteGfrPanel(
+        bsa_m2=BSA_M2.check("bsa_m2", bsa_m2),
+        lmr_ml_min=scaled(panel.lmr),
+        capa_ml_min=scaled(panel.capa),
+        combined_ml_min=scaled(panel.combined),
+        ckd_epi_2021_ml_min=scaled(panel.ckd_epi_2021),
     )

@@ -2,10 +2,12 @@
 
 Source: Eisenhauer EA et al., New response evaluation criteria in solid tumours: revised RECIST
 guideline (version 1.1), Eur J Cancer 2009;45:228-247 (tables 1 and 2), with the RECIST working
-group's published clarifications (recist.eortc.org): all lymph nodes count as one organ, and a
-lesion reappearing after an overall CR is PD. Diameters are in mm (short axis for lymph nodes);
-percent thresholds are compared in decimal arithmetic on the numbers as written, so exactly
--30 % is PR and exactly +20 % (with >= 5 mm) is PD.
+group's published clarifications (recist.eortc.org FAQ; Schwartz LH et al., RECIST 1.1 - Update
+and clarification, Eur J Cancer 2016;62:132-137): all lymph nodes count as one organ; a lesion
+reappearing after an overall CR is PD; a target node that went below 10 mm short axis has only
+reappeared once it is >= 10 mm again, since nodes < 10 mm are normal. Diameters are in mm
+(short axis for lymph nodes); percent thresholds are compared in decimal arithmetic on the
+numbers as written, so exactly -30 % is PR and exactly +20 % (with >= 5 mm) is PD.
 """
 
 from __future__ import annotations
@@ -209,6 +211,12 @@ def target_response(
     PD: sum >= 20 % and >= 5 mm above `nadir_mm` (smallest earlier sum, baseline included), or
     after an overall CR any target reappearing (non-nodal > 0 mm, node >= 10 mm); NE: a target
     not evaluated, unless the others already prove PD. Source: Eisenhauer, EJC 2009, 4.3.1.
+
+    Nodes keep their short axis in the sum after they fall below 10 mm (Eisenhauer 2009, 4.3.1),
+    but a node < 10 mm is normal and has not reappeared until it is >= 10 mm again (EORTC
+    RECIST FAQ "Abnormal lymph node"; Schwartz, EJC 2016). So while every target meets CR the
+    response is CR whatever the sum does: a node 20 -> 4 -> 9 mm adds 5 mm (+125 %) to a sum
+    of normal nodes and stays CR, and 20 -> 4 -> 10 mm is PD after an overall CR.
     """
     if not targets or not all(lesion.target for lesion in targets):
         raise InvalidInputError("targets", len(targets), "must be baseline target lesions (>= 1)")
@@ -371,12 +379,15 @@ def _assess_targets(
         _cleared(lesion, mm) for lesion, mm in evaluated
     )
     complete = len(evaluated) == len(targets)
-    if reappeared or _progressed(partial_sum, nadir):
+    if reappeared:
+        return _TargetState(Response.PD, partial_sum, complete)
+    # Checked before the sum: a sum of normal (< 10 mm) nodes can grow, but no disease is seen.
+    if complete and all(_cleared(lesion, mm) for lesion, mm in evaluated):
+        return _TargetState(Response.CR, partial_sum, complete)
+    if _progressed(partial_sum, nadir):
         return _TargetState(Response.PD, partial_sum, complete)
     if not complete:
         return _TargetState(Response.NE, None, complete)
-    if all(_cleared(lesion, mm) for lesion, mm in evaluated):
-        return _TargetState(Response.CR, partial_sum, complete)
     if (baseline_sum - partial_sum) * 100 >= PR_DECREASE_PCT * baseline_sum:
         return _TargetState(Response.PR, partial_sum, complete)
     return _TargetState(Response.SD, partial_sum, complete)

@@ -55,16 +55,6 @@ from startrt.web.trial.models import Patient, Site
 
 Clock = Callable[[datetime], AbstractContextManager[Any]]
 Steps = Iterator[datetime]
-# simulated reasons for ending treatment -> the database's EndReason
-END_REASONS = {
-    "renal limit": "renal_limit",
-    "marrow limit": "other",
-    "planned cycles given": "completed",
-    "laboratory values": "toxicity",
-    "progression": "progression",
-    "death": "death",
-    "lost to follow-up": "withdrawal",
-}
 FIELD_OF_TERM = {
     **{term.ctcae_term: field for field, (term, _side) in GRADED_LABS.items()},
     LabTerm.EGFR.value: "measured_gfr_ml_min_173",  # the simulation's GFR is measured
@@ -304,9 +294,7 @@ class _Course:
                 cycle,
                 left_kidney_dose_gy=round(kidney_gy * 0.95, 3),
                 right_kidney_dose_gy=round(kidney_gy * 1.05, 3),
-                marrow_dose_gy=round(
-                    simulated.marrow_dose_gy / simulated.activity_gbq * activity, 4
-                ),
+                marrow_dose_gy=round(simulated.marrow_gy / simulated.activity_gbq * activity, 4),
                 imaging_sessions=len(self.entry.protocol.schedule.dosimetry_imaging_hours),
             )
         return done + timedelta(hours=1)
@@ -404,7 +392,7 @@ class _Course:
                 _call(events.record_follow_up, nurse, patient, data),
             )
         for e in entry._rows("end_of_treatment", sim_id).itertuples(index=False):
-            data = {"date": e.ended_on.date().isoformat(), "reason": END_REASONS[e.reason]}
+            data = {"date": e.ended_on.date().isoformat(), "reason": e.reason}
             yield (
                 _moment(e.ended_on.date(), 16, 30),
                 _call(events.record_end_of_treatment, self.team.investigator, patient, data),

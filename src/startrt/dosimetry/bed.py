@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,15 @@ from startrt.validation import InvalidInputError, require_non_negative, require_
 
 if TYPE_CHECKING:  # the fitting module (scipy.optimize) is not needed at run time here
     from startrt.dosimetry.tac import FitResult
+
+
+@dataclass(frozen=True)
+class Radiobiology:
+    """The tissue's alpha/beta and repair half-time; for kidneys the protocol's (START-01:
+    2.6 Gy and 2.8 h, Wessels 2008 / Baechler 2008), given by the caller, never assumed here."""
+
+    alpha_beta_gy: float
+    repair_half_time_h: float
 
 
 def _protraction_factor(

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from startrt.clinical.sex import Sex
-from startrt.dosimetry.bed import bed_for_fit_gy
+from startrt.dosimetry.bed import Radiobiology, bed_for_fit_gy
 from startrt.dosimetry.marrow import red_marrow_self_dose
 from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
 from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
@@ -48,8 +48,6 @@ from startrt.validation import InvalidInputError
 
 Method = Literal["voxel", "organ", "stp"]
 KIDNEYS = ("left_kidney", "right_kidney")
-KIDNEY_ALPHA_BETA_GY = 2.6  # Wessels 2008 / Baechler 2008, as in the START-01 protocol
-KIDNEY_REPAIR_HALF_TIME_H = 2.8
 VOXEL_REFERENCE_TIME_H = 24.0
 STP_TIME_H = 96.0
 SOFT_TISSUE = TISSUE_DENSITY_G_ML["soft_tissue"]
@@ -129,6 +127,7 @@ def compute_dosimetry(
     stp_time_h: float = STP_TIME_H,
     population_half_life_h: Mapping[str, float] | None = None,
     blood_samples: BloodSamples | None = None,
+    kidney_radiobiology: Radiobiology | None = None,
     progress: Callable[[str], None] = _no_progress,
 ) -> CycleDosimetryResult:
     """Dosimetry of one cycle (see the module docstring); with `blood_samples`, the red-marrow
@@ -190,7 +189,7 @@ def compute_dosimetry(
             dose_gy=doses[name],
             dose_gy_per_gbq=doses[name] / gbq,
             local_deposition_dose_gy=local.get(name),
-            bed_gy=_kidney_bed(name, doses[name], fit),
+            bed_gy=_kidney_bed(name, doses[name], fit, kidney_radiobiology),
             recovery_coefficient=recovery.get(name),
             statistics=statistics.get(name),
         )
@@ -426,7 +425,11 @@ def _kernel_for(spacing_mm: tuple[float, float, float]) -> tuple[VoxelKernel, st
     return nearest, name
 
 
-def _kidney_bed(name: str, dose_gy: float, fit: FitResult | None) -> float | None:
-    if name not in KIDNEYS or fit is None or fit.model == "trapezoid":
+def _kidney_bed(
+    name: str, dose_gy: float, fit: FitResult | None, radiobiology: Radiobiology | None
+) -> float | None:
+    """The kidney's BED with its fitted kinetics, for the caller's (the protocol's) alpha/beta
+    and repair half-time; none without them."""
+    if radiobiology is None or name not in KIDNEYS or fit is None or fit.model == "trapezoid":
         return None
-    return bed_for_fit_gy(dose_gy, fit, KIDNEY_ALPHA_BETA_GY, KIDNEY_REPAIR_HALF_TIME_H)
+    return bed_for_fit_gy(dose_gy, fit, radiobiology.alpha_beta_gy, radiobiology.repair_half_time_h)

@@ -52,7 +52,7 @@ def scan_dicom_folder(folder: Path, *, skip_non_dicom: bool = True) -> DicomInde
     preamble whose header cannot be parsed, or without SeriesInstanceUID or Modality, raises
     InvalidInputError naming the file."""
     if not folder.is_dir():
-        raise InvalidInputError(str(folder), "folder", "is not an existing folder")
+        raise InvalidInputError("folder", str(folder), "is not an existing folder")
     headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if not _has_dicom_preamble(path):

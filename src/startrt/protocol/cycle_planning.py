@@ -1,53 +1,43 @@
 """Next-cycle planning: full activity, a reduced activity that keeps the predicted cumulative
-kidney dose at or under the protocol limit, or stop; with the reason.
+kidney dose at or under the protocol limit, stop, or "dosimetry needed"; with the reason.
 
-Prediction: the next cycle's kidney dose = activity x the latest cycle's dose per GBq (the
-protocol's dosimetry after every cycle). For a BED limit each cycle's BED comes from its dose and
-effective half-life (Wessels 2008, see startrt.dosimetry.bed) and the budget left is converted
-back to dose. A reduced activity is rounded down to the protocol's step, so rounding never
-crosses the limit; below the protocol's minimum activity the plan is to stop. The standard arm
-gets its fixed number of cycles regardless of dose.
+Prediction: the next cycle's kidney dose = activity x the latest cycle's Gy/GBq (x the
+protocol's expected rise per cycle), for every kidney the limit reads (`course.GOVERNING_SIDES`:
+the mean of both, one side, or both sides for the worse kidney). For a BED limit each cycle's
+BED comes from its dose and effective half-life (`course.bed_gy`). The limits are checked
+exactly (`fractions.Fraction` of the values as entered), so a full cycle that lands exactly on
+the limit is `full`, and a reduced activity is the largest multiple of the protocol's step that
+keeps every limit (so rounding never crosses one); under the protocol's minimum activity the
+plan is to stop. A dosimetry-guided arm is never planned from a course whose doses are missing
+or implausible (a Gy/GBq outside the protocol's plausible range, e.g. 0): the plan is then
+"dosimetry needed" with no activity. The standard arm gets its fixed cycles regardless of dose.
 """
 
 from __future__ import annotations
 
-import math
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from startrt.dosimetry.bed import bed_mono_exponential_gy, dose_for_bed_gy
+from startrt.protocol.course import (
+    GOVERNING_SIDES,
+    Course,
+    CycleDose,
+    Side,
+    bed_gy,
+    exact,
+    predicted_gy_per_gbq,
+)
 from startrt.protocol.decision import Decision
-from startrt.protocol.definition import Protocol, RenalLimit
+from startrt.protocol.definition import Protocol
 from startrt.protocol.records import Record
-from startrt.validation import InvalidInputError
 
-PHYSICAL_HALF_LIFE_LIMIT_H = 160.0  # an effective half-life cannot exceed 177Lu's 159.5 h
-
-
-class CycleDose(Record):
-    """One administered cycle with the absorbed doses its dosimetry found."""
-
-    activity_gbq: float = Field(gt=0, le=15)
-    kidney_dose_gy: float | None = Field(default=None, ge=0, le=100)
-    left_kidney_dose_gy: float | None = Field(default=None, ge=0, le=100)
-    right_kidney_dose_gy: float | None = Field(default=None, ge=0, le=100)
-    marrow_dose_gy: float | None = Field(default=None, ge=0, le=20)
-    kidney_effective_half_life_h: float | None = Field(
-        default=None, gt=0, le=PHYSICAL_HALF_LIFE_LIMIT_H
-    )
-
-    @model_validator(mode="after")
-    def _mean_consistent(self) -> CycleDose:
-        mean, left, right = self.kidney_dose_gy, self.left_kidney_dose_gy, self.right_kidney_dose_gy
-        if mean is not None and left is not None and right is not None:
-            sides_mean = (left + right) / 2
-            if not math.isclose(sides_mean, mean, rel_tol=0.01, abs_tol=0.01):
-                raise ValueError(
-                    f"kidney_dose_gy {mean} is not the mean of left and right ({sides_mean:.3f})"
-                )
-        return self
+Action = Literal["full", "reduced", "stop", "dosimetry needed"]
+Limiting = Literal["kidney", "marrow", "cycles", "dosimetry"]
 
 
 class PlanningInput(Record):
@@ -56,10 +46,6 @@ class PlanningInput(Record):
     arm: str
     cycles: tuple[CycleDose, ...] = Field(max_length=20)
     protocol: str | None = None
-
-
-Action = Literal["full", "reduced", "stop"]
-Limiting = Literal["kidney", "marrow", "cycles"]
 
 
 class CyclePlan(Decision):
@@ -81,209 +67,154 @@ class CyclePlan(Decision):
     warnings: tuple[str, ...]
 
 
-def _governing_kidney_dose(cycle: CycleDose, kidney: str) -> float | None:
-    """The kidney dose the limit applies to: mean of both (default), left, right or worse."""
-    left, right = cycle.left_kidney_dose_gy, cycle.right_kidney_dose_gy
-    if kidney == "mean" and cycle.kidney_dose_gy is not None:
-        return cycle.kidney_dose_gy
-    if kidney in ("left", "right"):
-        return left if kidney == "left" else right
-    if left is None or right is None:
-        return None
-    return (left + right) / 2 if kidney == "mean" else max(left, right)
-
-
-def _required(values: list[float | None], field: str, rule: str) -> tuple[float, ...]:
-    for index, value in enumerate(values):
-        if value is None:
-            raise InvalidInputError(f"cycles[{index}].{field}", None, rule)
-    return tuple(v for v in values if v is not None)
-
-
 @dataclass(frozen=True)
-class DoseHistory:
-    """The doses of the cycles given so far, as the limits read them."""
+class Budget:
+    """The protocol's dose limits applied to a course: what a next cycle of A GBq predicts."""
 
-    activities_gbq: tuple[float, ...]
-    kidney_gy: tuple[float, ...]
-    kidney_bed_gy: tuple[float, ...]
-    kidney_half_life_h: float | None
-    marrow_gy: tuple[float, ...]
-    kidney_rise_per_cycle: float = 0.0
+    course: Course
+    protocol: Protocol
 
-    @classmethod
-    def from_cycles(
-        cls, cycles: tuple[CycleDose, ...], protocol: Protocol, *, guided: bool
-    ) -> DoseHistory:
-        """Collect the doses; a dosimetry-guided arm needs every one its limits read."""
-        limit = protocol.renal_limit
-        kidney = [_governing_kidney_dose(c, limit.kidney) for c in cycles]
-        if not guided and None in kidney:
-            return cls(tuple(c.activity_gbq for c in cycles), (), (), None, ())
-        rise = limit.kidney_gy_per_gbq_rise_per_cycle
-        kidney_gy = _required(
-            kidney,
-            "kidney_dose_gy",
-            f"the dosimetry-guided plan needs the {limit.kidney} kidney dose of every cycle",
+    def missing_dosimetry(self) -> list[str]:
+        """What the limits need and the course lacks or holds implausibly (empty: plannable)."""
+        limit = self.protocol.renal_limit
+        low, high = (exact(v) for v in limit.plausible_kidney_gy_per_gbq)
+        problems = []
+        for number, cycle in enumerate(self.course, start=1):
+            for side in GOVERNING_SIDES[limit.kidney]:
+                dose = cycle.exact_dose_gy(side)
+                if dose is None:
+                    problems.append(f"cycle {number}: no {side} kidney dose")
+                elif not low <= (rate := dose / cycle.exact_activity_gbq) <= high:
+                    problems.append(
+                        f"cycle {number}: {side} kidney {float(rate):.3g} Gy/GBq is outside "
+                        f"the plausible {float(low):g}-{float(high):g} Gy/GBq"
+                    )
+            if limit.quantity == "BED" and cycle.kidney_effective_half_life_h is None:
+                problems.append(f"cycle {number}: no kidney effective half-life (BED limit)")
+            if self.protocol.marrow_limit is not None and not cycle.marrow_dose_gy:
+                problems.append(f"cycle {number}: no marrow dose (marrow limit)")
+        return problems
+
+    def rate(self, side: Side) -> Fraction:
+        """The predicted Gy/GBq of one side's next cycle."""
+        return self._so_far[side][1]
+
+    @functools.cached_property
+    def _so_far(self) -> dict[Side, tuple[Fraction, Fraction, Fraction]]:
+        """Per side the limit reads: cumulative AD, predicted Gy/GBq, and the cumulative
+        quantity the limit reads (AD or BED). Computed once per plan."""
+        limit = self.protocol.renal_limit
+        latest = self.course.cycles[-1]
+        rise = exact(limit.kidney_gy_per_gbq_rise_per_cycle)
+        sides: dict[Side, tuple[Fraction, Fraction, Fraction]] = {}
+        for side in GOVERNING_SIDES[limit.kidney]:
+            dose, cumulative = latest.exact_dose_gy(side), self.course.exact_cumulative_gy(side)
+            limited = (
+                cumulative
+                if limit.quantity == "AD"
+                else self.course.exact_cumulative_bed_gy(side, limit)
+            )
+            assert dose is not None  # missing_dosimetry() is empty
+            assert cumulative is not None
+            assert limited is not None
+            rate = predicted_gy_per_gbq(dose, latest.exact_activity_gbq, rise)
+            sides[side] = (cumulative, rate, limited)
+        return sides
+
+    def kidney_after(self, activity_gbq: Fraction) -> Fraction:
+        """The limit's quantity (AD or BED) of the governing kidney after a next cycle of
+        `activity_gbq`: the highest over the sides the limit reads."""
+        limit = self.protocol.renal_limit
+        totals = []
+        for _, rate, so_far in self._so_far.values():
+            dose = rate * activity_gbq
+            if limit.quantity == "AD":
+                totals.append(so_far + dose)
+            else:
+                half_life = self.course.cycles[-1].kidney_effective_half_life_h
+                assert half_life is not None
+                totals.append(so_far + bed_gy(dose, exact(half_life), limit))
+        return max(totals)
+
+    def kidney_dose_after(self, activity_gbq: Fraction) -> Fraction:
+        """The absorbed dose of the governing kidney after a next cycle of `activity_gbq`."""
+        return max(
+            cumulative + rate * activity_gbq for cumulative, rate, _ in self._so_far.values()
         )
-        beds: tuple[float, ...] = ()
-        half_life = None
-        if limit.quantity == "BED" and cycles:
-            half_lives = _required(
-                [c.kidney_effective_half_life_h for c in cycles],
-                "kidney_effective_half_life_h",
-                "a BED limit needs each cycle's kidney effective half-life",
-            )
-            beds = tuple(
-                _cycle_bed(d, t, limit) for d, t in zip(kidney_gy, half_lives, strict=True)
-            )
-            half_life = half_lives[-1]
-        marrow: tuple[float, ...] = ()
-        if protocol.marrow_limit is not None and guided:
-            marrow = _required(
-                [c.marrow_dose_gy for c in cycles],
-                "marrow_dose_gy",
-                "the protocol has a marrow limit",
-            )
-        activities = tuple(c.activity_gbq for c in cycles)
-        return cls(activities, kidney_gy, beds, half_life, marrow, kidney_rise_per_cycle=rise)
 
-    def _per_gbq(self, doses: tuple[float, ...]) -> float | None:
-        return doses[-1] / self.activities_gbq[-1] if doses else None
+    def marrow_after(self, activity_gbq: Fraction) -> Fraction | None:
+        doses = self.course.exact_cumulative_marrow_gy()
+        if doses is None or not self.course.cycles:
+            return None
+        latest = self.course.cycles[-1]
+        if latest.marrow_dose_gy is None:
+            return None
+        return doses + exact(latest.marrow_dose_gy) / latest.exact_activity_gbq * activity_gbq
 
-    @property
-    def kidney_gy_per_gbq(self) -> float | None:
-        """The next cycle's predicted kidney Gy/GBq: the latest cycle's, raised by the
-        protocol's expected rise per cycle (0 in START-01 v1.0; ~8 %/cycle was seen in LUMEN,
-        REFERENCE.md)."""
-        latest = self._per_gbq(self.kidney_gy)
-        return None if latest is None else latest * (1.0 + self.kidney_rise_per_cycle)
+    def exceeded(self, activity_gbq: Fraction) -> Limiting | None:
+        """The first limit a next cycle of `activity_gbq` would cross (None: all kept)."""
+        if self.kidney_after(activity_gbq) > exact(self.protocol.renal_limit.limit_gy):
+            return "kidney"
+        marrow_limit = self.protocol.marrow_limit
+        if marrow_limit is None:
+            return None
+        marrow = self.marrow_after(activity_gbq)
+        return "marrow" if marrow is not None and marrow > exact(marrow_limit.limit_gy) else None
 
-    @property
-    def marrow_gy_per_gbq(self) -> float | None:
-        return self._per_gbq(self.marrow_gy)
 
-    def allowed_activity_gbq(self, protocol: Protocol) -> dict[Limiting, float]:
-        """The largest next activity each dose limit allows (before rounding)."""
-        limit = protocol.renal_limit
-        kidney_rate = self.kidney_gy_per_gbq
-        if kidney_rate is None:
-            return {}
-        if limit.quantity == "AD":
-            budget = limit.limit_gy - sum(self.kidney_gy)
+def largest_step(fits: Callable[[Fraction], bool], step: Fraction, top: Fraction) -> Fraction:
+    """The largest multiple of `step` up to `top` for which the monotone `fits` holds (0 if
+    none), by bisection on the number of steps."""
+    low, high = 0, int(top / step)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle * step):
+            low = middle
         else:
-            assert self.kidney_half_life_h is not None
-            budget = dose_for_bed_gy(
-                max(limit.limit_gy - sum(self.kidney_bed_gy), 0.0),
-                self.kidney_half_life_h,
-                limit.alpha_beta_gy,
-                limit.repair_half_time_h,
-            )
-        allowed: dict[Limiting, float] = {"kidney": _activity_for(budget, kidney_rate)}
-        marrow_rate = self.marrow_gy_per_gbq
-        if protocol.marrow_limit is not None and marrow_rate is not None:
-            marrow_budget = protocol.marrow_limit.limit_gy - sum(self.marrow_gy)
-            allowed["marrow"] = _activity_for(marrow_budget, marrow_rate)
-        return allowed
-
-    def predictions(
-        self, activity_gbq: float, full_gbq: float, limit: RenalLimit
-    ) -> dict[str, float | None]:
-        """Cumulative doses so far and predicted after a next cycle of `activity_gbq`."""
-        kidney_rate, marrow_rate = self.kidney_gy_per_gbq, self.marrow_gy_per_gbq
-
-        def after(doses: tuple[float, ...], rate: float | None, gbq: float) -> float | None:
-            return None if rate is None else round(sum(doses) + rate * gbq, 4)
-
-        predicted_bed = None
-        if self.kidney_bed_gy and kidney_rate is not None and self.kidney_half_life_h:
-            next_bed = _cycle_bed(kidney_rate * activity_gbq, self.kidney_half_life_h, limit)
-            predicted_bed = round(sum(self.kidney_bed_gy) + next_bed, 4)
-        return {
-            "kidney_gy_per_gbq": None if kidney_rate is None else round(kidney_rate, 5),
-            "cumulative_kidney_gy": round(sum(self.kidney_gy), 4) if self.kidney_gy else None,
-            "predicted_cumulative_kidney_gy": after(self.kidney_gy, kidney_rate, activity_gbq),
-            "predicted_cumulative_kidney_gy_full_cycle": after(
-                self.kidney_gy, kidney_rate, full_gbq
-            ),
-            "cumulative_kidney_bed_gy": round(sum(self.kidney_bed_gy), 4)
-            if self.kidney_bed_gy
-            else None,
-            "predicted_cumulative_kidney_bed_gy": predicted_bed,
-            "cumulative_marrow_gy": round(sum(self.marrow_gy), 4) if self.marrow_gy else None,
-            "predicted_cumulative_marrow_gy": after(self.marrow_gy, marrow_rate, activity_gbq),
-        }
-
-
-def _activity_for(budget_gy: float, gy_per_gbq: float) -> float:
-    return math.inf if gy_per_gbq <= 0 else max(budget_gy, 0.0) / gy_per_gbq
-
-
-def _worse_kidney(
-    cycles: tuple[CycleDose, ...],
-) -> tuple[Literal["left", "right"] | None, float | None]:
-    """The kidney with the higher cumulative dose, when both sides were measured every cycle."""
-    left = [c.left_kidney_dose_gy for c in cycles]
-    right = [c.right_kidney_dose_gy for c in cycles]
-    if not cycles or None in left or None in right:
-        return None, None
-    total_left = sum(d or 0.0 for d in left)
-    total_right = sum(d or 0.0 for d in right)
-    if total_left >= total_right:
-        return "left", round(total_left, 4)
-    return "right", round(total_right, 4)
-
-
-def _cycle_bed(dose_gy: float, half_life_h: float, limit: RenalLimit) -> float:
-    return bed_mono_exponential_gy(
-        dose_gy, half_life_h, limit.alpha_beta_gy, limit.repair_half_time_h
-    )
-
-
-def _floor_to_step(activity_gbq: float, step_gbq: float) -> float:
-    """Round down to the dispensing step (never up: rounding must not cross a limit)."""
-    steps = math.floor(activity_gbq / step_gbq + 1e-9)
-    return round(steps * step_gbq, 6)
-
-
-def _decide(
-    allowed: dict[Limiting, float], protocol: Protocol
-) -> tuple[Action, float, Limiting | None]:
-    """Full when every limit allows a full cycle; else the limiting activity rounded down,
-    or stop when that falls under the minimum (or a cycle count is exhausted)."""
-    treatment = protocol.treatment
-    full = treatment.activity_per_cycle_gbq
-    if not allowed or min(allowed.values()) >= full:
-        return "full", full, None
-    limiting = min(allowed, key=lambda key: allowed[key])
-    activity = _floor_to_step(allowed[limiting], treatment.activity_step_gbq)
-    if limiting == "cycles" or activity < treatment.minimum_activity_gbq:
-        return "stop", 0.0, limiting
-    return "reduced", activity, limiting
+            high = middle - 1
+    return low * step
 
 
 def plan_next_cycle(arm_id: str, cycles: tuple[CycleDose, ...], protocol: Protocol) -> CyclePlan:
     """Plan the next cycle for a patient of arm `arm_id` who has had `cycles` (in order)."""
     arm = protocol.arm(arm_id)
-    full = protocol.treatment.activity_per_cycle_gbq
-    history = DoseHistory.from_cycles(cycles, protocol, guided=arm.dosimetry_guided)
+    treatment = protocol.treatment
+    full = exact(treatment.activity_per_cycle_gbq)
+    course = Course(cycles)
+    budget = Budget(course, protocol)
+    missing = budget.missing_dosimetry() if cycles else ["first cycle"]
     warnings: list[str] = []
+    activity = Fraction(0)
+    limiting: Limiting | None = None
     if arm.fixed_cycles is not None:
-        allowed: dict[Limiting, float] = {"cycles": full if len(cycles) < arm.fixed_cycles else 0.0}
-        over = history.allowed_activity_gbq(protocol).get("kidney", math.inf) < full
-        if over and allowed["cycles"]:
+        action: Action = "full" if len(cycles) < arm.fixed_cycles else "stop"
+        limiting = None if action == "full" else "cycles"
+        activity = full if action == "full" else activity
+        if action == "full" and not missing and budget.exceeded(full) is not None:
             warnings.append(
                 f"the {arm.id} arm gives {arm.fixed_cycles} cycles regardless of dose; the "
                 f"predicted cumulative kidney dose exceeds {protocol.renal_limit.limit_gy:g} Gy"
             )
+    elif not cycles:
+        action, activity = "full", full
+    elif missing:
+        action, limiting = "dosimetry needed", "dosimetry"
+    elif (
+        treatment.max_personalized_cycles is not None
+        and len(cycles) >= treatment.max_personalized_cycles
+    ):
+        action, limiting = "stop", "cycles"
+    elif (limiting := budget.exceeded(full)) is None:
+        action, activity = "full", full
     else:
-        allowed = history.allowed_activity_gbq(protocol)
-        cap = protocol.treatment.max_personalized_cycles
-        if cap is not None and len(cycles) >= cap:
-            allowed["cycles"] = 0.0
-    action, activity, limiting = _decide(allowed, protocol)
-    values = history.predictions(activity, full, protocol.renal_limit)
-    worse_side, worse_total = _worse_kidney(cycles)
+        step = exact(treatment.activity_step_gbq)
+        activity = largest_step(lambda a: budget.exceeded(a) is None, step, full)
+        if activity < exact(treatment.minimum_activity_gbq):
+            action, activity = "stop", Fraction(0)
+        else:
+            action = "reduced"
+    values = _predictions(budget, activity, full, plannable=bool(cycles) and not missing)
+    worse_side, worse_total = course.worse_kidney()
     return CyclePlan(
         kind="cycle_plan",
         protocol=protocol.label,
@@ -291,8 +222,10 @@ def plan_next_cycle(arm_id: str, cycles: tuple[CycleDose, ...], protocol: Protoc
         inputs={"arm": arm_id, "cycles": [c.model_dump(mode="json") for c in cycles]},
         next_cycle=len(cycles) + 1,
         action=action,
-        activity_gbq=activity,
-        reason=_reason(action, limiting, activity, values, protocol, arm.fixed_cycles),
+        activity_gbq=float(activity),
+        reason=_reason(
+            action, limiting, float(activity), values, protocol, arm.fixed_cycles, missing
+        ),
         worse_kidney=worse_side,
         worse_kidney_cumulative_gy=worse_total,
         limiting=limiting,
@@ -301,16 +234,59 @@ def plan_next_cycle(arm_id: str, cycles: tuple[CycleDose, ...], protocol: Protoc
     )
 
 
+def _rounded(value: Fraction | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
+def _predictions(
+    budget: Budget, activity: Fraction, full: Fraction, *, plannable: bool
+) -> dict[str, float | None]:
+    """Cumulative doses so far and predicted after a next cycle of `activity` (and of a full
+    cycle), of the kidney the limit reads."""
+    course, limit = budget.course, budget.protocol.renal_limit
+    cumulative_bed = course.cumulative_bed_gy(limit.kidney, limit) if course.cycles else None
+    marrow = course.cumulative_marrow_gy()
+    values: dict[str, float | None] = {
+        "kidney_gy_per_gbq": None,
+        "cumulative_kidney_gy": course.cumulative_gy(limit.kidney) if course.cycles else None,
+        "predicted_cumulative_kidney_gy": None,
+        "predicted_cumulative_kidney_gy_full_cycle": None,
+        "cumulative_kidney_bed_gy": None if cumulative_bed is None else round(cumulative_bed, 4),
+        "predicted_cumulative_kidney_bed_gy": None,
+        "cumulative_marrow_gy": None if marrow is None else round(marrow, 4),
+        "predicted_cumulative_marrow_gy": None,
+    }
+    if plannable:
+        rates = [budget.rate(side) for side in GOVERNING_SIDES[limit.kidney]]
+        values["kidney_gy_per_gbq"] = round(float(max(rates)), 5)
+        values["predicted_cumulative_kidney_gy"] = _rounded(budget.kidney_dose_after(activity))
+        values["predicted_cumulative_kidney_gy_full_cycle"] = _rounded(
+            budget.kidney_dose_after(full)
+        )
+        if limit.quantity == "BED":
+            values["predicted_cumulative_kidney_bed_gy"] = _rounded(budget.kidney_after(activity))
+        values["predicted_cumulative_marrow_gy"] = _rounded(budget.marrow_after(activity))
+    return values
+
+
 def _rule_text(protocol: Protocol, fixed_cycles: int | None) -> str:
     treatment, limit = protocol.treatment, protocol.renal_limit
     if fixed_cycles is not None:
         return (
             f"{fixed_cycles} cycles x {treatment.activity_per_cycle_gbq:g} GBq regardless of dose"
         )
+    low, high = limit.plausible_kidney_gy_per_gbq
     text = (
-        f"cumulative kidney {limit.quantity} ({limit.kidney} kidney) <= {limit.limit_gy:g} Gy; "
-        f"next dose = activity x latest Gy/GBq; reduced activity rounded down to "
-        f"{treatment.activity_step_gbq:g} GBq, minimum {treatment.minimum_activity_gbq:g} GBq"
+        f"cumulative kidney {limit.quantity} ({limit.kidney} kidney) <= {limit.limit_gy:g} Gy, "
+        f"checked exactly; next dose = activity x latest Gy/GBq"
+        + (
+            f" x {1 + limit.kidney_gy_per_gbq_rise_per_cycle:g}"
+            if limit.kidney_gy_per_gbq_rise_per_cycle
+            else ""
+        )
+        + f"; reduced activity the largest multiple of {treatment.activity_step_gbq:g} GBq that "
+        f"keeps the limit, minimum {treatment.minimum_activity_gbq:g} GBq; no plan without "
+        f"every cycle's kidney dose at {low:g}-{high:g} Gy/GBq"
     )
     if protocol.marrow_limit is not None:
         text += f"; cumulative marrow dose <= {protocol.marrow_limit.limit_gy:g} Gy"
@@ -326,6 +302,7 @@ def _reason(
     values: dict[str, float | None],
     protocol: Protocol,
     fixed_cycles: int | None,
+    missing: list[str],
 ) -> str:
     limit = protocol.renal_limit
     full = protocol.treatment.activity_per_cycle_gbq
@@ -333,6 +310,8 @@ def _reason(
         if action == "full":
             return f"standard arm: {fixed_cycles} cycles of {full:g} GBq regardless of dose"
         return f"standard arm: all {fixed_cycles} cycles given"
+    if action == "dosimetry needed":
+        return "no plan until the kidney dosimetry is complete and plausible: " + "; ".join(missing)
     if values["kidney_gy_per_gbq"] is None:
         return f"first cycle: {full:g} GBq; kidney dosimetry follows this cycle"
     if limiting == "cycles":
@@ -342,7 +321,7 @@ def _reason(
         predicted = values["predicted_cumulative_marrow_gy"]
     else:
         unit = "Gy BED" if limit.quantity == "BED" else "Gy"
-        organ, limit_gy = f"kidney {limit.quantity}", limit.limit_gy
+        organ, limit_gy = f"{limit.kidney} kidney {limit.quantity}", limit.limit_gy
         key = "bed_gy" if limit.quantity == "BED" else "gy"
         predicted = values[f"predicted_cumulative_kidney_{key}"]
     if action == "full":

@@ -3,13 +3,23 @@
 A protocol amendment is a new file (e.g. START-01_v1.1.toml), never a code change. Every
 parameter the rules read (activity per cycle, renal limit, windows, capecitabine regimen,
 eligibility thresholds) lives in the file.
+
+Which version applies: every file has an `effective_date`, and the files shipped in
+`startrt.protocol.files` form a registry (`ProtocolVersions`). A decision applies the version
+in force on the date it is made (`protocol_in_force(on)`: the latest version effective on or
+before that date), for every patient alike: an amendment applies to ongoing patients from its
+effective date, and a decision made before it keeps the version it names. A date before the
+first version (the trial start) has no version in force and is refused. Callers with no date
+(the command line, the simulation, exports) use `default_protocol()`, the version in force today.
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -18,9 +28,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from startrt.protocol.criteria import Criterion
 from startrt.protocol.schedule import ScheduleSettings
 from startrt.protocol.screening import CYCLE_LAB_FIELDS, SCREENING_FIELDS
+from startrt.validation import InvalidInputError
 
 PROTOCOL_PACKAGE = "startrt.protocol.files"
-DEFAULT_PROTOCOL_FILE = "START-01_v1.0.toml"
+PROTOCOL_FOLDER: Traversable = resources.files(PROTOCOL_PACKAGE)
+"""The shipped protocol files: every *.toml in it is a version in the registry."""
 
 
 class ProtocolFileError(ValueError):
@@ -66,16 +78,29 @@ class Treatment(_Frozen):
         return self
 
 
+# the kidney a renal limit applies to: the mean of both, left, right, or the worse one
+Kidney = Literal["mean", "left", "right", "worse"]
+
+
 class RenalLimit(_Frozen):
     """Cumulative kidney limit: absorbed dose (AD) or BED, applied to the kidney it names."""
 
     quantity: Literal["AD", "BED"]
     limit_gy: float = Field(gt=0, le=100)
-    kidney: Literal["mean", "left", "right", "worse"]
+    kidney: Kidney
     alpha_beta_gy: float = Field(gt=0, le=20)
     repair_half_time_h: float = Field(gt=0, le=24)
     # the next cycle's kidney Gy/GBq is predicted as the latest x (1 + this)
     kidney_gy_per_gbq_rise_per_cycle: float = Field(default=0.0, ge=0, le=0.5)
+    # a measured kidney Gy/GBq outside this range is not planned from: dosimetry is needed
+    plausible_kidney_gy_per_gbq: tuple[float, float] = (0.02, 5.0)
+
+    @model_validator(mode="after")
+    def _plausible_range(self) -> RenalLimit:
+        low, high = self.plausible_kidney_gy_per_gbq
+        if not 0 < low < high:
+            raise ValueError(f"plausible_kidney_gy_per_gbq must be 0 < low < high: {low}, {high}")
+        return self
 
 
 class MarrowLimit(_Frozen):
@@ -92,6 +117,16 @@ class CapecitabineSettings(_Frozen):
     dose_mg_per_m2: float = Field(gt=0, le=2500)
     bsa_formula: Literal["dubois", "mosteller"]
     reduce_for_moderate_renal_impairment: bool
+
+
+class AssessmentSettings(_Frozen):
+    """Tumour assessments (RECIST 1.1 imaging) every `interval_weeks` from randomization."""
+
+    interval_weeks: int = Field(strict=True, ge=2, le=52)
+
+    @property
+    def interval_days(self) -> int:
+        return 7 * self.interval_weeks
 
 
 class ArmAssignmentSettings(_Frozen):
@@ -146,7 +181,8 @@ class Protocol(_Frozen):
     version: str
     title: str
     registrations: tuple[str, ...]
-    effective_date: date
+    # a TOML date (2022-11-01, not a string or a date-time): the first day decisions apply it
+    effective_date: date = Field(strict=True)
     sites: tuple[str, ...] = Field(min_length=1)
     arms: tuple[Arm, ...] = Field(min_length=2)
     treatment: Treatment
@@ -155,6 +191,7 @@ class Protocol(_Frozen):
     gfr: GfrSettings
     capecitabine: CapecitabineSettings
     schedule: ScheduleSettings
+    assessments: AssessmentSettings
     arm_assignment: ArmAssignmentSettings
     randomization: RandomizationSettings
     eligibility: Eligibility
@@ -194,12 +231,12 @@ class Protocol(_Frozen):
         return f"{self.id} v{self.version}"
 
     def arm(self, arm_id: str) -> Arm:
-        """The arm with this id; an unknown id raises ValueError listing the known ones."""
+        """The arm with this id; an unknown id raises InvalidInputError listing the known ones."""
         for arm in self.arms:
             if arm.id == arm_id:
                 return arm
         known = ", ".join(a.id for a in self.arms)
-        raise ValueError(f"arm={arm_id!r}: not an arm of {self.label}; known: {known}")
+        raise InvalidInputError("arm", arm_id, f"not an arm of {self.label}; known: {known}")
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:
@@ -234,11 +271,97 @@ def load_protocol(path: str | Path) -> Protocol:
 
 def shipped_protocol_files() -> list[str]:
     """Names of the protocol versions shipped inside the package."""
-    folder = resources.files(PROTOCOL_PACKAGE)
-    return sorted(item.name for item in folder.iterdir() if item.name.endswith(".toml"))
+    return sorted(version.file for version in protocol_versions().versions)
+
+
+@dataclass(frozen=True)
+class ProtocolVersion:
+    """One version of the protocol and the file it was read from."""
+
+    file: str
+    protocol: Protocol
+
+
+def _refuse_clash(first: ProtocolVersion, second: ProtocolVersion) -> None:
+    """Two files of one registry must be versions of the same protocol, each with its own
+    version and its own effective date."""
+    one, other = first.protocol, second.protocol
+    if one.id != other.id:
+        clash = f"are versions of different protocols ({one.id}, {other.id})"
+    elif one.version == other.version:
+        clash = f"have the same version {one.version}"
+    elif one.effective_date == other.effective_date:
+        clash = f"have the same effective_date {one.effective_date}"
+    else:
+        return
+    raise ProtocolFileError(
+        f"protocol files {first.file} and {second.file} {clash}: "
+        "each version of a protocol is one file with its own version and effective_date"
+    )
+
+
+@dataclass(frozen=True)
+class ProtocolVersions:
+    """The registry of a protocol's versions, in order of effective date."""
+
+    versions: tuple[ProtocolVersion, ...]
+
+    @classmethod
+    def from_folder(cls, folder: Traversable) -> ProtocolVersions:
+        """Every *.toml in `folder`, validated; an empty folder, two files with the same
+        version or effective date, or files of different protocols are refused (naming the
+        folder or both files)."""
+        files = sorted(
+            (item for item in folder.iterdir() if item.name.endswith(".toml")),
+            key=lambda item: item.name,
+        )
+        versions = [
+            ProtocolVersion(f.name, parse_protocol(f.read_text("utf-8"), f.name)) for f in files
+        ]
+        if not versions:
+            raise ProtocolFileError(f"protocol folder {folder} holds no protocol file (*.toml)")
+        for index, version in enumerate(versions):
+            for earlier in versions[:index]:
+                _refuse_clash(earlier, version)
+        return cls(tuple(sorted(versions, key=lambda v: v.protocol.effective_date)))
+
+    def in_force(self, on: date) -> Protocol:
+        """The latest version whose effective date is on or before `on`; a date before the
+        first version's is refused."""
+        first = self.first
+        if on < first.effective_date:
+            raise InvalidInputError(
+                "date",
+                on.isoformat(),
+                f"must be on or after the effective_date of {first.label} "
+                f"({first.effective_date}): no protocol version is in force before it",
+            )
+        return [v.protocol for v in self.versions if v.protocol.effective_date <= on][-1]
+
+    @property
+    def first(self) -> Protocol:
+        """The first version: its effective date is the trial start."""
+        return self.versions[0].protocol
+
+
+_REGISTRIES: dict[str, ProtocolVersions] = {}
+
+
+def protocol_versions(folder: Traversable | None = None) -> ProtocolVersions:
+    """The registry of the protocol files in `folder` (default `PROTOCOL_FOLDER`), read once
+    per process and folder: a file added while running is seen after a restart."""
+    folder = PROTOCOL_FOLDER if folder is None else folder
+    key = str(folder)
+    if key not in _REGISTRIES:
+        _REGISTRIES[key] = ProtocolVersions.from_folder(folder)
+    return _REGISTRIES[key]
+
+
+def protocol_in_force(on: date, folder: Traversable | None = None) -> Protocol:
+    """The protocol version in force on `on` (see the module docstring)."""
+    return protocol_versions(folder).in_force(on)
 
 
 def default_protocol() -> Protocol:
-    """The current START-01 protocol version shipped with the package."""
-    text = resources.files(PROTOCOL_PACKAGE).joinpath(DEFAULT_PROTOCOL_FILE).read_text("utf-8")
-    return parse_protocol(text, DEFAULT_PROTOCOL_FILE)
+    """The version in force today, for callers that have no date of their own."""
+    return protocol_in_force(date.today())

@@ -11,7 +11,8 @@ For each cycle k, for every patient still on treatment:
    maximum delay);
 3. progression, death or loss to follow-up before a lab draw or the cycle ends treatment;
 4. the cycle is given: kidney, tumour and marrow doses, BED, capecitabine for CAP-dTOC in its
-   first cycles (dose from `capecitabine_dose`, modified after toxicity by `dose_modification`),
+   first cycles (course from `capecitabine_decision`, level modified after toxicity by
+   `dose_modification`),
    the nadir blood counts and their CTCAE grades, and the resources used.
 Each replicate's per-cycle numbers come from stream (replicate, CYCLE, k), one row per patient
 on treatment (in order), so a patient's course does not depend on other replicates.
@@ -26,7 +27,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from startrt.clinical.ctcae import LabTerm
+from startrt.protocol.capecitabine import gives_capecitabine
 from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.cohort import Cohort
 from startrt.simulation.engine import (
@@ -50,24 +53,28 @@ from startrt.simulation.population import lognormal_factor
 from startrt.simulation.streams import CYCLE, stream
 from startrt.validation import InvalidInputError
 
-# Why treatment ended (index into END_REASONS).
-END_REASONS = (
-    "on treatment",
-    "renal limit",
-    "marrow limit",
-    "planned cycles given",
-    "laboratory values",
-    "progression",
-    "death",
-    "lost to follow-up",
-    "simulation horizon",
+# Why treatment ended (`Course.end_reason` indexes END_REASONS). ON_TREATMENT: not ended, also
+# when the simulation horizon (max_cycles) came first; a stop by the pre-cycle labs is toxicity.
+ON_TREATMENT = "on_treatment"
+END_REASONS: tuple[str, ...] = (
+    ON_TREATMENT,
+    EndOfTreatmentReason.RENAL_LIMIT,
+    EndOfTreatmentReason.MARROW_LIMIT,
+    EndOfTreatmentReason.COMPLETED,
+    EndOfTreatmentReason.TOXICITY,
+    EndOfTreatmentReason.PROGRESSION,
+    EndOfTreatmentReason.DEATH,
+    EndOfTreatmentReason.LOST_TO_FOLLOW_UP,
 )
-RENAL_LIMIT, MARROW_LIMIT, CYCLES_GIVEN, LAB_VALUES, PROGRESSION, DEATH, LOST, HORIZON = range(1, 9)
+RENAL_LIMIT, MARROW_LIMIT, CYCLES_GIVEN, LAB_VALUES, PROGRESSION, DEATH, LOST = range(1, 8)
 _PLANNER_REASON = {
     None: CYCLES_GIVEN,
     "kidney": RENAL_LIMIT,
     "marrow": MARROW_LIMIT,
     "cycles": CYCLES_GIVEN,
+    # no plan without plausible kidney dosimetry; the model has no repeat imaging, so the
+    # course ends for renal safety (a measured Gy/GBq outside 0.02-5 is > 6 SD from the median)
+    "dosimetry": RENAL_LIMIT,
 }
 TERMS = tuple(LabTerm(name) for name in HAEMATOLOGY_TERMS)
 # Reporting precision (value = code / scale) of the pre-cycle labs and of each nadir term.
@@ -155,7 +162,7 @@ class _CourseRun:
         self.guided = np.array([a.dosimetry_guided for a in arms])[cohort.arm]
         self.half_life_h = self.patients.value("kidney_half_life")
         limit = protocol.renal_limit
-        self.bed_q = bed_per_gy2(self.half_life_h, limit.alpha_beta_gy, limit.repair_half_time_h)
+        self.bed_q = bed_per_gy2(self.half_life_h, limit)
         model = PfsModel.of(parameters)
         self.model = model
         efficacy = parameters.efficacy
@@ -229,7 +236,7 @@ class _CourseRun:
             keep = ~self._events(index, day)
             self._give(k, index[keep], day[keep], activity[keep], draws[keep], lab_draws[keep])
         rest = np.flatnonzero(self.active)
-        self._end(rest, HORIZON, self.course.end_day[rest])
+        self._end(rest, END_REASONS.index(ON_TREATMENT), self.course.end_day[rest])
         everyone = np.arange(len(self.cohort))
         self.clock.finish(everyone, self._multiplier(everyone))
         return self.course
@@ -267,7 +274,9 @@ class _CourseRun:
         plans = self.decisions.plan(self.cohort.arm[index], history)
         kidney = plans.limiting == LIMITING.index("kidney")
         c.renal_limit_reached[index[kidney]] = True
-        stop = plans.action == PLAN_ACTIONS.index("stop")
+        stop = np.isin(
+            plans.action, [PLAN_ACTIONS.index("stop"), PLAN_ACTIONS.index("dosimetry needed")]
+        )
         if stop.any():
             reasons = np.array([_PLANNER_REASON[LIMITING[i]] for i in plans.limiting[stop]])
             last = c.day[index[stop], k - 2] if k > 1 else np.zeros(int(stop.sum()))
@@ -411,21 +420,19 @@ class _CourseRun:
 
     def _capecitabine(self, k: int, index: NDArray[np.intp]) -> Floats:
         """Dispense capecitabine for this cycle; the dose level given (0 when none)."""
-        settings = self.protocol.schedule
-        gets = (
-            self.with_capecitabine[index]
-            & (k <= settings.capecitabine_prrt_cycles)
-            & ~self.capecitabine_stopped[index]
-        )
+        arm_ids = self.decisions.arm_ids
+        offered = np.array([gives_capecitabine(arm, k, self.protocol) for arm in arm_ids])
+        arms = self.cohort.arm[index]
+        gets = offered[arms] & ~self.capecitabine_stopped[index]
         level = np.where(gets, self.capecitabine_level[index], 0)
         who = index[gets]
         if who.size:
             p = self.patients
-            per_day_500, per_day_150 = self.decisions.capecitabine_tablets(
-                p.height_cm[who], p.weight_kg[who], p.crcl_ml_min[who], level[gets]
+            tablets_500, tablets_150 = self.decisions.capecitabine_tablets(
+                arms[gets], k, p.height_cm[who], p.weight_kg[who], p.crcl_ml_min[who], level[gets]
             )
-            self.course.tablets_500[who, k - 1] = per_day_500 * settings.capecitabine_days
-            self.course.tablets_150[who, k - 1] = per_day_150 * settings.capecitabine_days
+            self.course.tablets_500[who, k - 1] = tablets_500
+            self.course.tablets_150[who, k - 1] = tablets_150
             self.course.capecitabine_levels[who, k - 1] = level[gets]
         result: Floats = level / 100.0
         return result

@@ -1,7 +1,15 @@
-"""Endpoints of simulated patients (PFS with censoring at the data cut-off, survival, best
-response, kidney and blood toxicity) and the statistics of one trial: the log-rank test and
-Cox hazard ratio of PFS, personalized vs standard (`startrt.analysis.survival`), and per-arm
-summaries of cycles, activity, doses, toxicity and resources.
+"""Endpoints of simulated patients (PFS, survival, best response, kidney and blood toxicity)
+and the statistics of one trial: the log-rank test and Cox hazard ratio of PFS, personalized vs
+standard (`startrt.analysis.survival`), and per-arm summaries of cycles, activity, doses,
+toxicity and resources.
+
+PFS is the endpoint the trial analyses, not the true progression time: tumours are assessed on
+the protocol's schedule (`[assessments] interval_weeks`, every interval from randomization)
+until progression is found, death, loss to follow-up or the data cut-off; a progression is
+found at the first assessment on or after it. `tumour_records` lists those assessments and the
+recorded deaths as the trial's dataset holds them (`simulation.trial_dataset` writes them), and
+PFS is derived from them by `analysis.endpoints.progression_free_survival`, the rules the
+report applies to the dataset.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from startrt.analysis.endpoints import TumourRecords, progression_free_survival
 from startrt.analysis.survival import cox_log_hazard_ratio, kaplan_meier, logrank_test
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
@@ -42,7 +51,9 @@ class Endpoints:
     """Per randomized patient; days from randomization."""
 
     follow_up_days: Floats  # to the data cut-off or loss to follow-up
-    pfs_days: Floats  # observed (event or censoring)
+    assessments: Ints  # tumour assessments done, on days 1..n x the protocol's interval
+    progression_found: Bools  # the last assessment found progression (PD)
+    pfs_days: Floats  # derived from the assessments and deaths (event or censoring)
     pfs_event: Bools
     death_day: Floats  # true (may lie beyond follow-up)
     response: Ints  # index into RESPONSES (best overall response, full follow-up)
@@ -53,8 +64,55 @@ class Endpoints:
         return Endpoints(**{name: value[index] for name, value in vars(self).items()})
 
 
+def assessments_done(
+    progression_day: Floats, death_day: Floats, follow_up_days: Floats, interval_days: int
+) -> tuple[Ints, Bools]:
+    """How many tumour assessments each patient has, on days k x `interval_days` up to death
+    or the end of follow-up, the last one the first on or after the (true) progression; and
+    whether that last one found the progression."""
+    possible = np.floor(np.minimum(follow_up_days, death_day) / interval_days)
+    to_find = np.ceil(progression_day / interval_days)
+    found = to_find <= possible
+    return np.where(found, to_find, possible).astype(np.int64), found
+
+
+def tumour_records(
+    *,
+    assessments: Ints,
+    progression_found: Bools,
+    response: Ints,
+    death_day: Floats,
+    follow_up_days: Floats,
+    interval_days: int,
+) -> TumourRecords:
+    """The tumour assessments, follow-up progressions and deaths of simulated patients as the
+    trial's dataset records them, in whole days from randomization: assessment k on day k x
+    `interval_days` shows the best response if CR or PR, else SD, and PD when it found the
+    progression (which follow-up then records on that day); a death (`death_day`, true) is
+    recorded on its day when it comes within follow-up."""
+    patients = np.repeat(np.arange(assessments.size), assessments)
+    number = np.arange(patients.size) - np.repeat(np.cumsum(assessments) - assessments, assessments)
+    found = progression_found[patients] & (number == assessments[patients] - 1)
+    objective = np.isin(response, [RESPONSES.index("CR"), RESPONSES.index("PR")])
+    before = np.where(objective, response, RESPONSES.index("SD"))
+    shown = np.where(found, RESPONSES.index("PD"), before[patients])
+    progressed = np.flatnonzero(progression_found)
+    return TumourRecords(
+        death_days=np.where(death_day <= follow_up_days, np.floor(death_day), np.inf),
+        assessment_patients=patients,
+        assessment_days=((number + 1) * interval_days).astype(np.float64),
+        assessment_responses=np.array(RESPONSES)[shown],
+        follow_up_patients=progressed,
+        follow_up_progression_days=(assessments[progressed] * interval_days).astype(np.float64),
+    )
+
+
 def endpoints(
-    cohort: Cohort, course: Course, parameters: Parameters, decisions: Decisions
+    cohort: Cohort,
+    course: Course,
+    parameters: Parameters,
+    protocol: Protocol,
+    decisions: Decisions,
 ) -> Endpoints:
     """The endpoints of every patient of `cohort` after `course`."""
     patients = cohort.patients
@@ -62,7 +120,6 @@ def endpoints(
     follow_up = np.minimum(until_cut_off, course.dropout_day)
     progression = course.progression_day
     pfs_true = np.minimum(progression, course.death_before_progression_day)
-    pfs_event = pfs_true <= follow_up
     death = np.where(
         progression < course.death_before_progression_day,
         progression + survival_after_progression_days(parameters, patients.survival_draw),
@@ -73,9 +130,9 @@ def endpoints(
         parameters, dose, patients.fdg_positive
     )
     complete = patients.complete_response_draw < parameters.efficacy.complete_response_share.value
-    first_assessment = 7 * parameters.efficacy.assessment_interval_weeks.value
+    interval = protocol.assessments.interval_days
     response = np.select(
-        [pfs_true < first_assessment, responder & complete, responder],
+        [pfs_true < interval, responder & complete, responder],
         [RESPONSES.index("PD"), RESPONSES.index("CR"), RESPONSES.index("PR")],
         RESPONSES.index("SD"),
     )
@@ -90,12 +147,25 @@ def endpoints(
         250,
     )
     grade = decisions.grades(LabTerm.EGFR, gfr, parameters.kidney.egfr_lln.value)
+    assessments, found = assessments_done(progression, death, follow_up, interval)
+    response = response.astype(np.int64)
+    records = tumour_records(
+        assessments=assessments,
+        progression_found=found,
+        response=response,
+        death_day=death,
+        follow_up_days=follow_up,
+        interval_days=interval,
+    )
+    pfs = progression_free_survival(records, interval)
     return Endpoints(
         follow_up_days=follow_up,
-        pfs_days=np.minimum(pfs_true, follow_up),
-        pfs_event=pfs_event,
+        assessments=assessments,
+        progression_found=found,
+        pfs_days=pfs.days,
+        pfs_event=pfs.event,
         death_day=death,
-        response=response.astype(np.int64),
+        response=response,
         kidney_grade=grade,
         gfr_end=gfr,
     )

@@ -2,9 +2,9 @@
 
 `EngineDecisions` calls the clinic's code for every patient and decision: the screening record
 through `assess_eligibility`, the dose ledger through `plan_next_cycle`, the pre-cycle labs
-through `check_pre_cycle_labs`, the capecitabine dose through `capecitabine_dose`. It is what
-one trial run (`simulate_trial`) uses. `simulation.tabulated.TabulatedDecisions` gives the same
-answers for replicate trials. Decisions both make the same way (CTCAE grades, capecitabine dose
+through `check_pre_cycle_labs`, the capecitabine course through `capecitabine_decision`. It is
+what one trial run (`simulate_trial`) uses. `simulation.tabulated.TabulatedDecisions` gives the
+same answers for replicate trials. Decisions both make the same way (CTCAE grades, capecitabine dose
 modification, arm assignment, visit counts) are made once per distinct input, here in
 `Decisions`.
 """
@@ -18,17 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from startrt.clinical.bsa import dubois_bsa_m2, mosteller_bsa_m2
-from startrt.clinical.capecitabine import (
-    capecitabine_dose,
-    dose_modification,
-)
+from startrt.clinical.capecitabine import dose_modification
 from startrt.clinical.ctcae import LabTerm, grade_lab
-from startrt.dosimetry.ledger import CycleDosimetry, DoseLedger, KidneyDose
 from startrt.protocol.arm_assignment import assign_treatment_arm
+from startrt.protocol.capecitabine import capecitabine_decision
+from startrt.protocol.course import CycleDose
 from startrt.protocol.criteria import Criterion, Status
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
-from startrt.protocol.cycle_planning import CycleDose, CyclePlan, plan_next_cycle
+from startrt.protocol.cycle_planning import CyclePlan, plan_next_cycle
 from startrt.protocol.definition import Protocol
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.schedule import VisitKind, build_schedule
@@ -41,8 +38,8 @@ from startrt.simulation.population import CONSTANT_FIELDS, Candidates, screening
 from startrt.simulation.tables import Memo
 from startrt.validation import InvalidInputError
 
-PLAN_ACTIONS = ("stop", "reduced", "full")
-LIMITING = (None, "kidney", "marrow", "cycles")
+PLAN_ACTIONS = ("dosimetry needed", "stop", "reduced", "full")
+LIMITING = (None, "kidney", "marrow", "cycles", "dosimetry")
 LAB_ACTIONS = ("go", "delay", "stop", "incomplete")
 STATUSES = (Status.MET, Status.NOT_MET, Status.MISSING)
 LAB_FIELDS = (
@@ -109,21 +106,17 @@ class History:
         return int(self.activity_gbq.shape[1])
 
     def planner_cycles(self, i: int) -> tuple[CycleDose, ...]:
-        """Patient i's cycles as the planner reads them, through the dose ledger."""
-        ledger = DoseLedger(
-            tuple(
-                CycleDosimetry(
-                    cycle=j + 1,
-                    activity_gbq=float(self.activity_gbq[i, j]),
-                    left_kidney=KidneyDose(float(self.kidney_gy[i, j])),
-                    right_kidney=KidneyDose(float(self.kidney_gy[i, j])),
-                    kidney_effective_half_life_h=float(self.kidney_half_life_h[i]),
-                    marrow_dose_gy=float(self.marrow_gy[i, j]),
-                )
-                for j in range(self.cycles)
+        """Patient i's cycles in the course model (one kidney value: left = right)."""
+        return tuple(
+            CycleDose(
+                activity_gbq=float(self.activity_gbq[i, j]),
+                left_kidney_dose_gy=float(self.kidney_gy[i, j]),
+                right_kidney_dose_gy=float(self.kidney_gy[i, j]),
+                kidney_effective_half_life_h=float(self.kidney_half_life_h[i]),
+                marrow_dose_gy=float(self.marrow_gy[i, j]),
             )
+            for j in range(self.cycles)
         )
-        return tuple(CycleDose.model_validate(row) for row in ledger.planner_cycles())
 
 
 @dataclass(frozen=True)
@@ -229,27 +222,23 @@ class Decisions(ABC):
         answers = self.memo("capecitabine_modification").map_array(keys, modify, np.int64)
         return answers[:, 0].astype(np.bool_), answers[:, 1]
 
-    def bsa_m2(self, height_cm: float, weight_kg: float) -> float:
-        formula = self.protocol.capecitabine.bsa_formula
-        bsa = dubois_bsa_m2 if formula == "dubois" else mosteller_bsa_m2
-        return bsa(height_cm, weight_kg)
-
-    def _capecitabine_tablets(
-        self, height_cm: float, weight_kg: float, crcl: float, level: int
+    def _capecitabine_course(
+        self, arm: int, cycle: int, height_cm: float, weight_kg: float, crcl: float, level: int
     ) -> tuple[int, int]:
-        """Tablets per day (500 mg, 150 mg): morning plus evening, by `capecitabine_dose`."""
-        settings = self.protocol.capecitabine
-        dose = capecitabine_dose(
-            self.bsa_m2(height_cm, weight_kg),
-            settings.dose_mg_per_m2,
+        """Tablets of the cycle's course (500 mg, 150 mg) by `capecitabine_decision`; a course
+        the decision does not allow (e.g. CrCl < 30 ml/min) is refused."""
+        decision = capecitabine_decision(
+            self.arm_ids[arm],
+            cycle,
+            height_cm=height_cm,
+            weight_kg=weight_kg,
             crcl_ml_min=crcl,
-            reduce_for_moderate_renal_impairment=settings.reduce_for_moderate_renal_impairment,
             dose_level_percent=level,
+            protocol=self.protocol,
         )
-        return (
-            dose.tablets_morning[500] + dose.tablets_evening[500],
-            dose.tablets_morning[150] + dose.tablets_evening[150],
-        )
+        if decision.course_tablets is None or not decision.prescribable:
+            raise InvalidInputError("crcl_ml_min", crcl, decision.reason)
+        return decision.course_tablets[500], decision.course_tablets[150]
 
     @property
     def interval_days(self) -> int:
@@ -297,9 +286,10 @@ class Decisions(ABC):
 
     @abstractmethod
     def capecitabine_tablets(
-        self, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
+        self, arm: Ints, cycle: int, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
     ) -> tuple[Ints, Ints]:
-        """500 mg and 150 mg tablets per day (`capecitabine_dose` at the dose level %)."""
+        """500 mg and 150 mg tablets of cycle `cycle`'s course for patients of `arm` (index
+        into protocol.arms) at dose `level` (%), by `capecitabine_decision`."""
 
 
 class EngineDecisions(Decisions):
@@ -333,11 +323,11 @@ class EngineDecisions(Decisions):
         return np.array([LAB_ACTIONS.index(a) for a in actions], dtype=np.int64)
 
     def capecitabine_tablets(
-        self, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
+        self, arm: Ints, cycle: int, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
     ) -> tuple[Ints, Ints]:
         tablets = [
-            self._capecitabine_tablets(float(h), float(w), float(c), int(v))
-            for h, w, c, v in zip(height_cm, weight_kg, crcl, level, strict=True)
+            self._capecitabine_course(int(a), cycle, float(h), float(w), float(c), int(v))
+            for a, h, w, c, v in zip(arm, height_cm, weight_kg, crcl, level, strict=True)
         ]
         return (
             np.array([t[0] for t in tablets], dtype=np.int64),

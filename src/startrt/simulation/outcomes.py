@@ -13,7 +13,8 @@ multiplies the hazard by ~2^(-gamma). exp(lp) = HR_FDG^fdg * HR_grade * HR_cap^(
 A patient progresses when the cumulative hazard reaches an Exp(1) draw; D changes only at
 cycles, so H is piecewise Weibull and is inverted in closed form on each interval. Death
 before progression: constant hazard; after progression: exponential survival. Loss to
-follow-up: constant hazard (censoring).
+follow-up: constant hazard (censoring). These are the true times; the trial's PFS is what its
+tumour assessments and death records show (`simulation.endpoints`).
 
 Tumour dose per cycle: Gy/GBq_1 x (1 - fall_grade)^(cycle - 1) x LN(cv) x GBq (Sjogreen
 Gleisner 2022 for the fall). Kidney dose: Gy/GBq_1 x (1 + drift)^(cycle - 1) x LN(cv) x GBq
@@ -39,10 +40,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
-from startrt.dosimetry.bed import bed_mono_exponential_gy
+from startrt.protocol.course import bed_gy, exact
+from startrt.protocol.definition import RenalLimit
 from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.parameters import (
     DAYS_PER_MONTH,
@@ -155,11 +158,11 @@ def response_probability(parameters: Parameters, dose_gy: Floats, fdg: Bools) ->
     return probability
 
 
-def bed_per_gy2(half_life_h: Floats, alpha_beta_gy: float, repair_h: float) -> Floats:
-    """q with BED = D + q D^2 for mono-exponential kidney kinetics: BED(1 Gy) - 1 by
-    `dosimetry.bed.bed_mono_exponential_gy` (Wessels 2008), once per distinct half-life."""
+def bed_per_gy2(half_life_h: Floats, limit: RenalLimit) -> Floats:
+    """q with BED = D + q D^2 for mono-exponential kidney kinetics: BED(1 Gy) - 1 by the
+    course model's `bed_gy` (Wessels 2008), once per distinct half-life."""
     distinct, inverse = np.unique(half_life_h, return_inverse=True)
-    q = [bed_mono_exponential_gy(1.0, float(t), alpha_beta_gy, repair_h) - 1.0 for t in distinct]
+    q = [float(bed_gy(Fraction(1), exact(float(t)), limit)) - 1.0 for t in distinct]
     return np.array(q, dtype=np.float64)[inverse.reshape(-1)]
 
 

@@ -203,7 +203,6 @@ class Efficacy(_Model):
     response_log_odds_per_log_dose: Value
     response_fdg_positive_odds_ratio: Value
     complete_response_share: Value
-    assessment_interval_weeks: Value
     death_before_progression_per_year: Value
     survival_after_progression_months: Value
     dropout_per_year: Value
@@ -217,7 +216,6 @@ class Efficacy(_Model):
             "fdg_positive_hazard_ratio",
             "capecitabine_hazard_ratio",
             "response_fdg_positive_odds_ratio",
-            "assessment_interval_weeks",
             "survival_after_progression_months",
         )
         for name in positive:

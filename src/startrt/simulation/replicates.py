@@ -50,7 +50,7 @@ def run_chunk(
     screenings = screen(parameters, protocol, decisions, seed, replicates)
     cohort = recruit(parameters, protocol, decisions, seed, replicates, screenings)
     course = run_course(cohort, parameters, protocol, decisions, seed)
-    ends = endpoints(cohort, course, parameters, decisions)
+    ends = endpoints(cohort, course, parameters, protocol, decisions)
     return statistics_rows(cohort, course, ends, parameters, protocol)
 
 

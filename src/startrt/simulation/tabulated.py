@@ -10,13 +10,14 @@ asking the same code once per distinct case and remembering (`simulation.tables`
 - pre-cycle labs: likewise per condition, then `check_pre_cycle_labs` per pattern and delay;
 - cycle planning: for an AD limit on the mean kidney without a marrow limit, the plan after k
   cycles depends on the history only through the activity the kidney budget allows,
-  a = max(limit - cumulative dose, 0) / latest Gy/GBq (`DoseHistory.allowed_activity_gbq`,
-  computed here with the same floating-point operations and checked bit for bit in the tests).
+  a = max(limit - cumulative dose, 0) / predicted Gy/GBq, computed on arrays by the course
+  model's own `allowed_activity_gbq` and `predicted_gy_per_gbq` (no copy of the rule here).
   The plan as a function of a is tabulated per arm and cycle count by calling
   `plan_next_cycle` on probe histories (`StepTable`); a patient whose a falls in a step's gap
   (< 1e-9 GBq wide) and every patient under another kind of limit is planned by the engine;
 - capecitabine: the renal factor as a step function of CrCl is tabulated from
-  `capecitabine_dose`, then the dose per (height, weight, renal band, dose level);
+  `capecitabine_decision`, then the course per (arm, cycle, height, weight, renal band, dose
+  level);
 - CTCAE grades, capecitabine dose modification, arm assignment and visit counts: once per
   distinct input.
 The tests check `TabulatedDecisions` against `EngineDecisions` on random virtual patients.
@@ -24,23 +25,29 @@ The tests check `TabulatedDecisions` against `EngineDecisions` on random virtual
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from startrt.clinical.capecitabine import (
-    CapecitabineContraindicatedError,
-    capecitabine_dose,
     contraindications,
+)
+from startrt.protocol.capecitabine import capecitabine_decision
+from startrt.protocol.course import (
+    Course,
+    CycleDose,
+    allowed_activity_gbq,
+    exact,
+    predicted_gy_per_gbq,
 )
 from startrt.protocol.criteria import Criterion, Value, evaluate
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
-from startrt.protocol.cycle_planning import CycleDose, DoseHistory
+from startrt.protocol.cycle_planning import Budget
 from startrt.protocol.definition import Protocol, RenalLimit
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.screening import DERIVED_FIELDS, PatientLabs, gfr_values, screening_values
@@ -62,20 +69,22 @@ from startrt.simulation.population import CONSTANT_FIELDS, Candidates, screening
 from startrt.simulation.tables import StepTable, build_step_table, confirm_step_table
 from startrt.validation import CRCL_ML_MIN, InvalidInputError
 
-_PROBE_ACTIVITY_TOP_GBQ = 1e4  # allowed activities above this are planned by the engine
+# allowed activities above this are planned by the engine (probes above it would need a
+# Gy/GBq under the protocol's plausible minimum)
+_PROBE_ACTIVITY_TOP_GBQ = 500.0
+_CRCL_GRID_ML_MIN = (0.0, 150.0, CRCL_ML_MIN.high)  # probes of the CrCl step tables
 
 
-def allowed_activity_gbq(history: History, limit: RenalLimit) -> Floats:
-    """The activity the kidney budget allows after the cycles of `history` (GBq): the
-    planner's max(limit - cumulative dose, 0) / predicted Gy/GBq (the latest x (1 + rise); inf
-    for a zero rate), with the same floating-point operations as
-    `DoseHistory.allowed_activity_gbq` (a sequential sum)."""
-    cumulative = np.cumsum(history.kidney_gy, axis=1)[:, -1]
-    growth = 1.0 + limit.kidney_gy_per_gbq_rise_per_cycle
-    rate = history.kidney_gy[:, -1] / history.activity_gbq[:, -1] * growth
-    budget = np.maximum(limit.limit_gy - cumulative, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.where(rate <= 0, math.inf, budget / np.where(rate <= 0, 1.0, rate))
+def kidney_allowance_gbq(history: History, limit: RenalLimit) -> Floats:
+    """The activity the kidney budget allows after the cycles of `history` (GBq), by the
+    course model's own functions on arrays; the plans are tabulated against it."""
+    cumulative = history.kidney_gy.sum(axis=1)
+    latest = predicted_gy_per_gbq(
+        history.kidney_gy[:, -1],
+        history.activity_gbq[:, -1],
+        np.full(len(cumulative), limit.kidney_gy_per_gbq_rise_per_cycle),
+    )
+    return allowed_activity_gbq(np.full(len(cumulative), limit.limit_gy), cumulative, latest)
 
 
 class TabulatedDecisions(Decisions):
@@ -88,15 +97,11 @@ class TabulatedDecisions(Decisions):
             limit.quantity == "AD" and limit.kidney == "mean" and self.protocol.marrow_limit is None
         )
         self._plan_tables: dict[tuple[int, int], StepTable[PlanOutcome]] = {}
-        crcl_grid = [0.0, 150.0, CRCL_ML_MIN.high]
         self.crcl_contraindication = build_step_table(
             lambda x: (x, bool(contraindications(crcl_ml_min=x))),
-            crcl_grid,
+            _CRCL_GRID_ML_MIN,
             order=lambda flag: -float(flag),
             tolerance=0.0,
-        )
-        self._renal_band = build_step_table(
-            self._renal_probe, crcl_grid, order=lambda factor: factor, tolerance=0.0
         )
         self.fallback_plans = 0
 
@@ -172,7 +177,7 @@ class TabulatedDecisions(Decisions):
         activity = np.zeros(n, dtype=np.float64)
         limiting = np.zeros(n, dtype=np.int64)
         allowed = (
-            allowed_activity_gbq(history, self.protocol.renal_limit)
+            kidney_allowance_gbq(history, self.protocol.renal_limit)
             if k and self.tabulated_planning
             else np.zeros(n)
         )
@@ -233,39 +238,49 @@ class TabulatedDecisions(Decisions):
                 rate = limit / (2.0 * (target + full))
                 doses = [limit / (2.0 * (cycles - 1))] * (cycles - 1) + [rate * full]
             history = tuple(CycleDose(activity_gbq=full, kidney_dose_gy=d) for d in doses)
-            allowed = DoseHistory.from_cycles(history, protocol, guided=True)
-            x = allowed.allowed_activity_gbq(protocol)["kidney"]
-            return x, plan_outcome(arm, history, protocol)
+            budget = Budget(Course(history), protocol)
+            cumulative = budget.course.exact_cumulative_gy("mean")
+            assert cumulative is not None
+            x = allowed_activity_gbq(exact(limit), cumulative, budget.rate("mean"))
+            return float(x), plan_outcome(arm, history, protocol)
 
         return probe
 
     # capecitabine ---------------------------------------------------------------------------
 
     def _renal_probe(self, crcl: float) -> tuple[float, float]:
-        settings = self.protocol.capecitabine
-        try:
-            dose = capecitabine_dose(
-                1.8,
-                settings.dose_mg_per_m2,
-                crcl_ml_min=crcl,
-                reduce_for_moderate_renal_impairment=settings.reduce_for_moderate_renal_impairment,
-            )
-        except CapecitabineContraindicatedError:
-            return crcl, 0.0
-        return crcl, dose.renal_factor
+        """(CrCl, the renal factor of `capecitabine_decision`; 0 where contraindicated) for a
+        first cycle of an arm with capecitabine: the factor reads only CrCl and the protocol."""
+        arm = next(arm.id for arm in self.protocol.arms if arm.capecitabine)
+        decision = capecitabine_decision(
+            arm, 1, height_cm=170.0, weight_kg=70.0, crcl_ml_min=crcl, protocol=self.protocol
+        )
+        return crcl, 0.0 if decision.dose is None else decision.dose.renal_factor
+
+    @cached_property
+    def _renal_band(self) -> StepTable[float]:
+        """CrCl bands of equal renal factor; built when capecitabine is first dosed."""
+        return build_step_table(
+            self._renal_probe, _CRCL_GRID_ML_MIN, order=lambda factor: factor, tolerance=0.0
+        )
 
     def capecitabine_tablets(
-        self, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
+        self, arm: Ints, cycle: int, height_cm: Ints, weight_kg: Ints, crcl: Floats, level: Ints
     ) -> tuple[Ints, Ints]:
         band, known = self._renal_band.lookup(crcl)
         if not known.all():
             raise InvalidInputError("crcl_ml_min", float(crcl[~known][0]), "outside the tables")
-        keys = np.column_stack([height_cm, weight_kg, band, level])
+        keys = np.column_stack([arm, np.full(len(arm), cycle), height_cm, weight_kg, band, level])
         points = self._renal_band.points
 
         def tablets(i: int) -> tuple[int, int]:
-            return self._capecitabine_tablets(
-                float(height_cm[i]), float(weight_kg[i]), points[band[i]], int(level[i])
+            return self._capecitabine_course(
+                int(arm[i]),
+                cycle,
+                float(height_cm[i]),
+                float(weight_kg[i]),
+                points[band[i]],
+                int(level[i]),
             )
 
         answers = self.memo("capecitabine").map_array(keys, tablets, np.int64)

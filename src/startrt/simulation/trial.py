@@ -75,7 +75,7 @@ def simulate_trial(
     screening = screen(parameters, protocol, decisions, seed, replicates)[0]
     cohort = recruit(parameters, protocol, decisions, seed, replicates, [screening])
     course = run_course(cohort, parameters, protocol, decisions, seed, record_labs=True)
-    ends = endpoints(cohort, course, parameters, decisions)
+    ends = endpoints(cohort, course, parameters, protocol, decisions)
     statistics = statistics_rows(cohort, course, ends, parameters, protocol)[0]
     return TrialRun(
         seed=seed,

@@ -4,7 +4,9 @@ treatment and visits, dated from the trial's start date and cut at the data cut-
 
 Visits of each patient come from the protocol's schedule (`build_schedule` with the
 administered dates); a standard-arm cycle keeps as many dosimetry imaging visits as the
-parameter file gives it SPECT/CT sessions.
+parameter file gives it SPECT/CT sessions. Tumour assessments, progressions found at follow-up
+and deaths are `simulation.endpoints.tumour_records`, the records the simulated PFS is derived
+from, so the report's PFS of this dataset is the simulation's.
 """
 
 from __future__ import annotations
@@ -18,14 +20,23 @@ from startrt.analysis.dataset import TABLES, TrialDataset, make_dataset
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
 from startrt.protocol.schedule import VisitKind, build_schedule
+from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
 from startrt.simulation.cohort import Cohort, Screening
-from startrt.simulation.course import END_REASONS, TERMS, Course
-from startrt.simulation.endpoints import RESPONSES, Endpoints, cut_off_day
+from startrt.simulation.course import END_REASONS, ON_TREATMENT, TERMS, Course
+from startrt.simulation.endpoints import Endpoints, cut_off_day, tumour_records
 from startrt.simulation.engine import Decisions
 from startrt.simulation.parameters import Parameters
 
 Rows = list[dict[str, Any]]
 KIDNEY_TERM = "Chronic kidney disease"
+# treatment ended on the event's date, not at the schedule's end-of-treatment visit
+ENDED_BY_EVENT = frozenset(
+    {
+        EndOfTreatmentReason.PROGRESSION,
+        EndOfTreatmentReason.DEATH,
+        EndOfTreatmentReason.LOST_TO_FOLLOW_UP,
+    }
+)
 
 
 def trial_id(candidate: int) -> str:
@@ -49,6 +60,15 @@ class _Builder:
         self.cut_off = self.start + timedelta(days=cut_off_day(parameters))
         self.tables: dict[str, Rows] = {name: [] for name in TABLES}
         self.lab_visits: set[tuple[int, date]] = set()
+        self.records = tumour_records(
+            assessments=ends.assessments,
+            progression_found=ends.progression_found,
+            response=ends.response,
+            death_day=ends.death_day,
+            follow_up_days=ends.follow_up_days,
+            interval_days=protocol.assessments.interval_days,
+        )
+        self.first_assessment = np.cumsum(ends.assessments) - ends.assessments
 
     def on(self, j: int, day: float) -> date:
         """Date of day `day` after patient j's randomization."""
@@ -140,9 +160,9 @@ class _Builder:
         arm = self.protocol.arms[int(self.cohort.arm[j])]
         c = self.course
         self.add("visits", j, self.on(j, 0), visit_on=self.on(j, 0), kind="randomization")
-        reason = int(c.end_reason[j])
+        reason = END_REASONS[int(c.end_reason[j])]
         ended = self.on(j, c.end_day[j])
-        by_event = END_REASONS[reason] in ("progression", "death", "lost to follow-up")
+        by_event = reason in ENDED_BY_EVENT
         if cycle_dates:
             schedule = build_schedule(
                 self.protocol.schedule,
@@ -165,40 +185,33 @@ class _Builder:
                 self.add(
                     "visits", j, visit.visit_date, visit_on=visit.visit_date, kind=visit.kind.value
                 )
-        if reason:
-            self.add("end_of_treatment", j, ended, ended_on=ended, reason=END_REASONS[reason])
+        if reason != ON_TREATMENT:
+            self.add("end_of_treatment", j, ended, ended_on=ended, reason=reason)
 
     def _follow_up(self, j: int) -> None:
-        ends, parameters = self.ends, self.parameters
-        interval = 7 * parameters.efficacy.assessment_interval_weeks.value
-        progression = float(self.course.progression_day[j])
-        progressed = bool(ends.pfs_event[j]) and progression <= ends.pfs_days[j]
-        observed_until = float(min(ends.pfs_days[j], ends.follow_up_days[j]))
-        response = RESPONSES[int(ends.response[j])]
-        day = interval
-        while day <= observed_until:
-            shown = response if response in ("CR", "PR") else "SD"
-            when = self.on(j, day)
-            self.add("assessments", j, when, assessed_on=when, response=shown)
+        """Tumour assessments and the follow-up contact, death and end-of-follow-up labs of
+        patient j, from `simulation.endpoints.tumour_records`."""
+        ends, records = self.ends, self.records
+        first = int(self.first_assessment[j])
+        taken = slice(first, first + int(ends.assessments[j]))
+        assessed = [self.on(j, day) for day in records.assessment_days[taken]]
+        for when, shown in zip(assessed, records.assessment_responses[taken], strict=True):
+            self.add("assessments", j, when, assessed_on=when, response=str(shown))
             self.add("visits", j, when, visit_on=when, kind="assessment")
-            day += interval
-        if progressed:
-            when = self.on(j, progression)
-            self.add("assessments", j, when, assessed_on=when, response="PD")
-        death = float(ends.death_day[j])
-        died = death <= ends.follow_up_days[j]
-        last = self.on(j, death if died else ends.follow_up_days[j])
+        died = bool(np.isfinite(records.death_days[j]))
+        last = self.on(j, records.death_days[j] if died else ends.follow_up_days[j])
         self.add(
             "follow_up",
             j,
             last,
             contact_on=last,
-            status="dead" if died else "alive",
-            progression_on=self.on(j, progression) if progressed else None,
+            status=VitalStatus.DEAD if died else VitalStatus.ALIVE,
+            progression_on=assessed[-1] if ends.progression_found[j] else None,
         )
         self.add("visits", j, last, visit_on=last, kind="follow_up")
         if died:
-            cause = "progressive disease" if progression < death else "other"
+            progressed = self.course.progression_day[j] < ends.death_day[j]
+            cause = "progressive disease" if progressed else "other"
             self.add("deaths", j, last, died_on=last, cause=cause)
         self.add(
             "labs",

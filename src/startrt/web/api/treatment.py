@@ -2,8 +2,10 @@
 cancellation, pre-cycle labs, the signed release of a cycle (password; unlock with a reason),
 administration and its corrections, capecitabine (the library's assessment, prescription,
 dispensing), dosimetry entered, corrected or computed from an uploaded study (zip), the
-cumulative kidney dose against the protocol's limit, and the planner's proposals that the
-physicist accepts or overrides.
+cumulative kidney dose against the protocol's limit, the planner's proposals that the
+physicist accepts or overrides, and the protocol deviations (a date outside the window; an
+overridden activity above the proposal or past a limit, signed by the investigator's password
+before the cycle is released).
 
 As in `api.trial`: a patient outside the user's sites answers 404, the services check the role
 (403), the library validates (422) and an edit of an older version is refused (409)."""
@@ -16,12 +18,14 @@ from typing import Annotated, Any
 from django.http import Http404, HttpRequest
 from ninja import Field, File, Form, Path, Router, Schema, Status, UploadedFile
 
+from startrt.protocol.capecitabine import CapecitabineDecision
 from startrt.web.api.trial import NO_NUL, TrialId, patient_responses, visible_patient
 from startrt.web.treatment import capecitabine, services
 from startrt.web.treatment.doses import plan_outdated
 from startrt.web.treatment.models import (
     CapecitabinePrescription,
     Cycle,
+    Deviation,
     Dispensing,
     DosimetryResult,
     LabPanel,
@@ -35,9 +39,29 @@ router = Router(tags=["treatment"])
 
 CycleNumber = Annotated[int, Path(ge=1, le=32767, example=1)]
 ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
+DeviationId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
 Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Reason = Annotated[str, Field(pattern=NO_NUL, max_length=2000)]
 Password = Annotated[str, Field(pattern=NO_NUL, max_length=4096)]
+
+
+class DeviationOut(Schema):
+    id: int
+    cycle: int
+    kind: str = Field(description="window (date outside the window) or activity (planned)")
+    description: str = Field(description="what departs from the protocol (the library's)")
+    reason: str = Field(description="why, as recorded by the physicist or investigator")
+    planned_activity_gbq: float | None
+    predicted_cumulative_kidney_gy: float | None
+    decision: dict[str, Any] = Field(description="the library's check with the plan it read")
+    recorded_by: str
+    recorded_at: datetime
+    signed_by: str
+    signed_at: datetime | None
+    awaiting_signature: bool = Field(description="the cycle is neither released nor given")
+    withdrawn_at: datetime | None
+    withdrawn_reason: str
+    version: int
 
 
 class CycleOut(Schema):
@@ -54,6 +78,7 @@ class CycleOut(Schema):
     release_locked: bool = Field(description="the release is signed: the plan is locked")
     plan_outdated: bool = Field(description="planned on values corrected since: re-plan")
     window_deviation: str = Field(description="why the date lies outside the window, if so")
+    deviations: list[DeviationOut] = Field(description="its standing protocol deviations")
     inpatient_days: float | None
     version: int
 
@@ -92,6 +117,11 @@ class LabPanelOut(Schema):
 class ReleaseIn(Schema):
     expected_version: Version
     password: Password = Field(description="the investigator's password: the release is signed")
+
+
+class SignDeviationIn(Schema):
+    expected_version: Version
+    password: Password = Field(description="the investigator's password: the deviation is signed")
 
 
 class UnlockIn(Schema):
@@ -208,8 +238,16 @@ def _cycle_out(cycle: Cycle) -> CycleOut:
         release_locked=services.release_locked(cycle),
         plan_outdated=plan_outdated(cycle),
         window_deviation=cycle.window_deviation,
+        deviations=[_deviation_out(deviation) for deviation in cycle.deviations.standing()],
         inpatient_days=cycle.inpatient_days,
         version=cycle.version,
+    )
+
+
+def _deviation_out(deviation: Deviation) -> DeviationOut:
+    names = [name for name in DeviationOut.model_fields if name != "cycle"]
+    return DeviationOut(
+        cycle=deviation.cycle.number, **{name: getattr(deviation, name) for name in names}
     )
 
 
@@ -425,6 +463,32 @@ def override_plan(
     return _proposal_out(services.override_proposal(request.user, proposal, **body.model_dump()))
 
 
+@router.get("/patients/{trial_id}/deviations", response=patient_responses(200, list[DeviationOut]))
+def list_deviations(request: HttpRequest, trial_id: TrialId) -> list[DeviationOut]:
+    """The patient's protocol deviations, oldest first, withdrawn ones included."""
+    deviations = Deviation.objects.filter(patient=visible_patient(request, trial_id))
+    return [_deviation_out(deviation) for deviation in deviations.select_related("cycle")]
+
+
+@router.post(
+    "/patients/{trial_id}/deviations/{deviation_id}/sign",
+    response=patient_responses(200, DeviationOut, 403, 409),
+)
+def sign_deviation(
+    request: HttpRequest, trial_id: TrialId, deviation_id: DeviationId, body: SignDeviationIn
+) -> DeviationOut:
+    """The investigator signs an overridden activity's deviation with the password (422 if
+    wrong); until then its cycle is neither released nor given."""
+    patient = visible_patient(request, trial_id)
+    deviation: Deviation | None = patient.deviations.filter(pk=deviation_id).first()
+    if deviation is None:
+        raise Http404(f"patient {trial_id} has no deviation {deviation_id}")
+    signed = services.sign_deviation(
+        request, deviation, password=body.password, expected_version=body.expected_version
+    )
+    return _deviation_out(signed)
+
+
 # --- capecitabine (CAP-dTOC, cycles 1-4) ---------------------------------------------------
 
 
@@ -434,36 +498,6 @@ class CapecitabineIn(Schema):
     age_years: float = Field(examples=[64])
     creatinine_umol_l: float = Field(examples=[85])
     dose_level_percent: int = Field(default=100, description="100, 75 or 50 (toxicity)")
-
-
-class ContraindicationOut(Schema):
-    field: str
-    value: Any
-    reason: str
-
-
-class CapecitabineDoseOut(Schema):
-    bsa_m2: float
-    dose_mg_per_m2: float
-    dose_level_percent: int
-    renal_factor: float
-    target_mg: float = Field(description="per administration, after renal factor and level")
-    morning_mg: int
-    evening_mg: int
-    tablets_morning: dict[str, int] = Field(description="tablets per strength (mg)")
-    tablets_evening: dict[str, int]
-    notes: list[str]
-
-
-class CapecitabineAssessmentOut(Schema):
-    cycle: int
-    prescribable: bool
-    bsa_m2: float
-    crcl_ml_min: float
-    dose: CapecitabineDoseOut | None = Field(description="null when the renal function forbids")
-    contraindications: list[ContraindicationOut]
-    course_tablets: dict[str, int] | None = Field(description="per strength (mg), whole course")
-    inputs: dict[str, Any]
 
 
 class DispensingIn(Schema):
@@ -480,7 +514,7 @@ class DispensingOut(Schema):
 
 class PrescriptionOut(Schema):
     cycle: int
-    dose: dict[str, Any] = Field(description="the library's dose with its inputs, as stored")
+    dose: dict[str, Any] = Field(description="the protocol's capecitabine decision, as stored")
     prescribed_by: str
     prescribed_at: datetime
     course_tablets: dict[str, int]
@@ -518,38 +552,6 @@ def _prescription_out(prescription: CapecitabinePrescription) -> PrescriptionOut
     )
 
 
-def _assessment_out(assessment: capecitabine.CapecitabineAssessment) -> CapecitabineAssessmentOut:
-    dose = assessment.dose
-    return CapecitabineAssessmentOut(
-        cycle=assessment.cycle,
-        prescribable=assessment.prescribable,
-        bsa_m2=assessment.bsa_m2,
-        crcl_ml_min=assessment.crcl_ml_min,
-        dose=None
-        if dose is None
-        else CapecitabineDoseOut(
-            bsa_m2=dose.bsa_m2,
-            dose_mg_per_m2=dose.dose_mg_per_m2,
-            dose_level_percent=dose.dose_level_percent,
-            renal_factor=dose.renal_factor,
-            target_mg=dose.target_mg,
-            morning_mg=dose.morning_mg,
-            evening_mg=dose.evening_mg,
-            tablets_morning=_tablets(dose.tablets_morning),
-            tablets_evening=_tablets(dose.tablets_evening),
-            notes=list(dose.notes),
-        ),
-        contraindications=[
-            ContraindicationOut(field=item.field, value=item.value, reason=item.reason)
-            for item in assessment.contraindications
-        ],
-        course_tablets=None
-        if assessment.course_tablets is None
-        else _tablets(assessment.course_tablets),
-        inputs=assessment.inputs,
-    )
-
-
 @router.get(
     "/patients/{trial_id}/capecitabine", response=patient_responses(200, list[PrescriptionOut])
 )
@@ -563,18 +565,17 @@ def list_prescriptions(request: HttpRequest, trial_id: TrialId) -> list[Prescrip
 
 @router.post(
     f"{CYCLE_URL}/capecitabine/assessment",
-    response=patient_responses(200, CapecitabineAssessmentOut, 403),
+    response=patient_responses(200, CapecitabineDecision, 403),
 )
 def assess_capecitabine(
     request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: CapecitabineIn
-) -> CapecitabineAssessmentOut:
-    """What the library computes for the cycle's course (BSA, CrCl, dose per administration in
-    500/150 mg tablets, renal adjustment, contraindications with reasons); stores nothing.
-    422 for an arm without capecitabine or a cycle past the first four."""
+) -> CapecitabineDecision:
+    """The protocol's decision for the cycle's course (BSA, CrCl, dose per administration in
+    500/150 mg tablets, renal adjustment, contraindications with reasons, with its inputs, rule
+    and protocol version); stores nothing. 422 for an arm without capecitabine or a cycle past
+    the first four."""
     cycle = _cycle(visible_patient(request, trial_id), number)
-    return _assessment_out(
-        capecitabine.assess_capecitabine(request.user, cycle, **body.model_dump())
-    )
+    return capecitabine.assess_capecitabine(request.user, cycle, **body.model_dump())
 
 
 @router.post(f"{CYCLE_URL}/capecitabine", response=patient_responses(201, PrescriptionOut, 403))

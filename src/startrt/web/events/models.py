@@ -7,56 +7,13 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from startrt.protocol.vocabulary import (
+    AdverseEventOutcome,
+    Attribution,
+    EndOfTreatmentReason,
+    VitalStatus,
+)
 from startrt.web.trial.models import Patient
-
-
-class Seriousness(models.TextChoices):
-    """Criteria making an adverse event serious (ICH E2A, 1994)."""
-
-    DEATH = "death", "Results in death"
-    LIFE_THREATENING = "life_threatening", "Life-threatening"
-    HOSPITALISATION = "hospitalisation", "Requires or prolongs hospitalisation"
-    DISABILITY = "disability", "Persistent or significant disability or incapacity"
-    CONGENITAL_ANOMALY = "congenital_anomaly", "Congenital anomaly or birth defect"
-    OTHER_IMPORTANT = "other_important", "Other important medical event"
-
-
-class Attribution(models.TextChoices):
-    """Relatedness of an event to a treatment; not applicable when the arm does not give it."""
-
-    UNRELATED = "unrelated", "Unrelated"
-    UNLIKELY = "unlikely", "Unlikely"
-    POSSIBLE = "possible", "Possible"
-    PROBABLE = "probable", "Probable"
-    DEFINITE = "definite", "Definite"
-    NOT_APPLICABLE = "not_applicable", "Not applicable (not given in this arm)"
-
-
-class Outcome(models.TextChoices):
-    """Outcome of an adverse event (the CDISC SDTM OUT codelist)."""
-
-    RECOVERED = "recovered", "Recovered / resolved"
-    RECOVERING = "recovering", "Recovering / resolving"
-    NOT_RECOVERED = "not_recovered", "Not recovered / not resolved"
-    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae", "Recovered / resolved with sequelae"
-    FATAL = "fatal", "Fatal"
-    UNKNOWN = "unknown", "Unknown"
-
-
-class EndReason(models.TextChoices):
-    COMPLETED = "completed", "Completed protocol treatment"
-    RENAL_LIMIT = "renal_limit", "Cumulative kidney dose limit reached"
-    TOXICITY = "toxicity", "Toxicity"
-    PROGRESSION = "progression", "Progression"
-    WITHDRAWAL = "withdrawal", "Withdrawal of consent"
-    DEATH = "death", "Death"
-    OTHER = "other", "Other (see details)"
-
-
-class VitalStatus(models.TextChoices):
-    ALIVE = "alive", "Alive"
-    DEAD = "dead", "Dead"
-    LOST = "lost", "Lost to follow-up"
 
 
 class Versioned(models.Model):
@@ -79,9 +36,9 @@ class AdverseEvent(Versioned):
     resolved_date = models.DateField(null=True, blank=True)
     serious = models.BooleanField()
     seriousness_criteria = models.JSONField(default=list)
-    attribution_prrt = models.CharField(max_length=16, choices=Attribution.choices)
-    attribution_capecitabine = models.CharField(max_length=16, choices=Attribution.choices)
-    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    attribution_prrt = models.CharField(max_length=16, choices=Attribution.choices())
+    attribution_capecitabine = models.CharField(max_length=16, choices=Attribution.choices())
+    outcome = models.CharField(max_length=32, choices=AdverseEventOutcome.choices())
 
     class Meta:
         constraints = [
@@ -119,7 +76,7 @@ class EndOfTreatment(Versioned):
         Patient, on_delete=models.PROTECT, related_name="end_of_treatment"
     )
     date = models.DateField()
-    reason = models.CharField(max_length=16, choices=EndReason.choices)
+    reason = models.CharField(max_length=32, choices=EndOfTreatmentReason.choices())
     details = models.TextField(blank=True)
 
 
@@ -128,7 +85,7 @@ class FollowUp(Versioned):
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="follow_ups")
     date = models.DateField()
-    status = models.CharField(max_length=8, choices=VitalStatus.choices)
+    status = models.CharField(max_length=8, choices=VitalStatus.choices())
     progression = models.BooleanField()
     progression_date = models.DateField(null=True, blank=True)
 

@@ -40,26 +40,32 @@ from pydantic import Field, StringConstraints
 from startrt.clinical.recist import Series, evaluate_series, parse_series
 from startrt.output import plain
 from startrt.protocol.decision import Decision as DecisionRecord
-from startrt.protocol.definition import default_protocol
 from startrt.protocol.records import Record, parse_record
+from startrt.protocol.vocabulary import (
+    AdverseEventOutcome,
+    Attribution,
+    EndOfTreatmentReason,
+    SeriousnessCriterion,
+    VitalStatus,
+)
 from startrt.validation import InvalidInputError
 from startrt.web.events.models import (
     AdverseEvent,
-    Attribution,
     Death,
     EndOfTreatment,
-    EndReason,
     FollowUp,
-    Outcome,
-    Seriousness,
     TumourAssessment,
     Versioned,
-    VitalStatus,
 )
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
 from startrt.web.trial.permissions import visible_patients
-from startrt.web.trial.services import change_record, locked_patient, store_decision
+from startrt.web.trial.services import (
+    change_record,
+    current_protocol,
+    locked_patient,
+    store_decision,
+)
 
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -68,8 +74,12 @@ RECIST_RULE = (
     "RECIST 1.1 (Eisenhauer, Eur J Cancer 2009): time-point responses and unconfirmed best "
     "overall response, computed by startrt.clinical.recist.evaluate_series"
 )
-RESOLVED_OUTCOMES = (Outcome.RECOVERED, Outcome.RECOVERED_WITH_SEQUELAE)
-UNRESOLVED_OUTCOMES = (Outcome.RECOVERING, Outcome.NOT_RECOVERED, Outcome.FATAL)
+RESOLVED_OUTCOMES = (AdverseEventOutcome.RECOVERED, AdverseEventOutcome.RECOVERED_WITH_SEQUELAE)
+UNRESOLVED_OUTCOMES = (
+    AdverseEventOutcome.RECOVERING,
+    AdverseEventOutcome.NOT_RECOVERED,
+    AdverseEventOutcome.FATAL,
+)
 
 
 class AdverseEventRecord(Record):
@@ -80,15 +90,15 @@ class AdverseEventRecord(Record):
     onset_date: dt.date
     resolved_date: dt.date | None = None
     serious: bool
-    seriousness_criteria: list[Seriousness] = Field(default_factory=list)
+    seriousness_criteria: list[SeriousnessCriterion] = Field(default_factory=list)
     attribution_prrt: Attribution
     attribution_capecitabine: Attribution
-    outcome: Outcome
+    outcome: AdverseEventOutcome
 
 
 class EndOfTreatmentRecord(Record):
     date: dt.date
-    reason: EndReason
+    reason: EndOfTreatmentReason
     details: str = Field(default="", max_length=2000)
 
 
@@ -222,7 +232,7 @@ def _assessment_values(patient: Patient, series_data: dict[str, Any]) -> tuple[s
 def _store_response(user: AbstractBaseUser, patient: Patient, values: dict[str, Any]) -> None:
     decision = TumourResponseDecision(
         kind="tumour_response",
-        protocol=default_protocol().label,
+        protocol=current_protocol().label,
         rule=RECIST_RULE,
         inputs={"series": values["series"]},
         assessment_date=values["assessment_date"],
@@ -387,9 +397,9 @@ def _end_of_treatment_values(patient: Patient, data: dict[str, Any]) -> dict[str
     _check_date("date", record.date, death)
     allocated_on = timezone.localdate(slot.allocated_at)
     _not_before("date", record.date, allocated_on, "the randomization date")
-    if record.reason == EndReason.DEATH and death is None:
+    if record.reason == EndOfTreatmentReason.DEATH and death is None:
         raise InvalidInputError("reason", record.reason.value, "needs the death record first")
-    if record.reason == EndReason.OTHER and not record.details.strip():
+    if record.reason == EndOfTreatmentReason.OTHER and not record.details.strip():
         raise InvalidInputError("details", record.details, "required when the reason is other")
     return record.model_dump()
 
@@ -430,7 +440,7 @@ def _check_seriousness(record: AdverseEventRecord) -> None:
     fatal = record.ctcae_grade == 5
     if fatal and not record.serious:
         raise InvalidInputError("serious", record.serious, "a grade 5 (fatal) event is serious")
-    if fatal != (Seriousness.DEATH in criteria):
+    if fatal != (SeriousnessCriterion.DEATH in criteria):
         raise InvalidInputError(
             "seriousness_criteria", criteria, "'death' is the criterion of grade 5 events only"
         )
@@ -438,7 +448,7 @@ def _check_seriousness(record: AdverseEventRecord) -> None:
 
 def _check_outcome(record: AdverseEventRecord, death: Death | None) -> None:
     fatal = record.ctcae_grade == 5
-    if fatal != (record.outcome == Outcome.FATAL):
+    if fatal != (record.outcome == AdverseEventOutcome.FATAL):
         raise InvalidInputError(
             "outcome", record.outcome.value, "is fatal exactly when the CTCAE grade is 5"
         )
@@ -464,7 +474,7 @@ def _check_attribution(record: AdverseEventRecord, slot: Slot) -> None:
         raise InvalidInputError(
             "attribution_prrt", record.attribution_prrt.value, "every arm gives PRRT: assess it"
         )
-    arm = default_protocol().arm(slot.treatment_arm)
+    arm = current_protocol().arm(slot.treatment_arm)
     assessed = record.attribution_capecitabine != Attribution.NOT_APPLICABLE
     if assessed != arm.capecitabine:
         rule = (

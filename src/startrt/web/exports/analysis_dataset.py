@@ -7,12 +7,14 @@ Derived columns, stated: a cycle's kidney dose is the value of the kidney the pr
 count the protocol's dosimetry time points (START-01 v1.0: 4); kidney function over time is
 each panel's measured GFR, else LMR (Bjork 2011) from its creatinine; a visit
 is a distinct date on which the patient had a screening, a lab draw, an administration, a
-tumour assessment, a follow-up contact or the end-of-treatment visit.
+tumour assessment, a follow-up contact or the end-of-treatment visit. Deviations are those
+standing at the cut-off (not withdrawn by then), with a signature only if given by then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections import defaultdict
 from typing import Any
 
@@ -20,8 +22,8 @@ from startrt.analysis.dataset import TrialDataset, make_dataset
 from startrt.clinical.ctcae import LabTerm
 from startrt.clinical.egfr import lmr_egfr
 from startrt.clinical.sex import Sex
-from startrt.dosimetry.ledger import of_kidney
-from startrt.protocol.definition import Protocol, default_protocol
+from startrt.protocol.course import Course
+from startrt.protocol.definition import Kidney, Protocol, protocol_in_force
 from startrt.web.events.models import (
     AdverseEvent,
     Death,
@@ -30,7 +32,14 @@ from startrt.web.events.models import (
     TumourAssessment,
 )
 from startrt.web.exports.tables import consistent_snapshot
-from startrt.web.treatment.models import Cycle, Dispensing, DosimetryResult, LabPanel
+from startrt.web.treatment.doses import cycle_doses
+from startrt.web.treatment.models import (
+    Cycle,
+    Deviation,
+    Dispensing,
+    DosimetryResult,
+    LabPanel,
+)
 from startrt.web.trial.models import Patient
 
 Rows = list[dict[str, Any]]
@@ -38,8 +47,9 @@ EGFR_UNIT = "ml/min/1.73 m2"
 
 
 def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDataset:
-    """Every site's patients and their records dated on or before `cut_off`."""
-    protocol = protocol or default_protocol()
+    """Every site's patients and their records dated on or before `cut_off`, under
+    `protocol` (default: the version in force at the cut-off)."""
+    protocol = protocol or protocol_in_force(cut_off)
     with consistent_snapshot():
         tables = {
             "patients": _patients(),
@@ -57,6 +67,7 @@ def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDa
                 {"trial_id": e.patient.trial_id, "ended_on": e.date, "reason": e.reason}
                 for e in EndOfTreatment.objects.select_related("patient")
             ],
+            "deviations": _deviations(cut_off),
         }
     tables["visits"] = _visits(tables)
     return make_dataset(cut_off, protocol.label, "trial database", _as_of(cut_off, tables))
@@ -89,29 +100,44 @@ def _screened_on(patient: Patient) -> dt.date:
 
 
 def _cycles(protocol: Protocol) -> Rows:
-    kidney = protocol.renal_limit.kidney
-    rows = []
+    """Administered cycles; `kidney_dose_gy` is the dose of the kidney the limit reads (for the
+    worse kidney: each cycle's dose of the kidney with the higher cumulative dose, so that the
+    cycles add up to the course model's cumulative dose)."""
     given = Cycle.objects.filter(status=Cycle.Status.ADMINISTERED)
-    given = given.select_related("patient", "dosimetry")
-    for cycle in given.order_by("patient_id", "number"):
-        dosimetry = getattr(cycle, "dosimetry", None)
-        rows.append(
-            {
-                "trial_id": cycle.patient.trial_id,
-                "cycle": cycle.number,
-                "administered_on": _day(cycle.infusion_start),
-                "activity_gbq": cycle.administered_activity_gbq,
-                "kidney_dose_gy": None
-                if dosimetry is None
-                else of_kidney(
-                    dosimetry.left_kidney_dose_gy, dosimetry.right_kidney_dose_gy, kidney
-                ),
-                "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_dose_gy,
-                "dosimetry_sessions": _sessions(dosimetry, protocol),
-                "inpatient_days": cycle.inpatient_days or 0.0,
-            }
-        )
+    given = given.select_related("patient", "dosimetry").order_by("patient_id", "number")
+    rows = []
+    for _, cycles in itertools.groupby(given, key=lambda cycle: cycle.patient_id):
+        measured = [(c, getattr(c, "dosimetry", None)) for c in cycles]
+        kidney = _limit_kidney(measured, protocol)
+        for cycle, dosimetry in measured:
+            rows.append(
+                {
+                    "trial_id": cycle.patient.trial_id,
+                    "cycle": cycle.number,
+                    "administered_on": _day(cycle.infusion_start),
+                    "activity_gbq": cycle.administered_activity_gbq,
+                    "kidney_dose_gy": None
+                    if dosimetry is None
+                    else cycle_doses(cycle, dosimetry).dose_gy(kidney),
+                    "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_dose_gy,
+                    "dosimetry_sessions": _sessions(dosimetry, protocol),
+                    "inpatient_days": cycle.inpatient_days or 0.0,
+                }
+            )
     return rows
+
+
+def _limit_kidney(
+    measured: list[tuple[Cycle, DosimetryResult | None]], protocol: Protocol
+) -> Kidney:
+    """The kidney the limit reads; "worse" resolved to the side with the higher cumulative dose
+    over the patient's measured cycles."""
+    kidney = protocol.renal_limit.kidney
+    if kidney != "worse":
+        return kidney
+    course = Course(tuple(cycle_doses(c, d) for c, d in measured if d is not None))
+    side, _ = course.worse_kidney()
+    return side or "worse"
 
 
 def _sessions(dosimetry: DosimetryResult | None, protocol: Protocol) -> int:
@@ -230,6 +256,34 @@ _VISIT_DATES = {
     "follow_up": ("contact_on", "follow_up"),
     "end_of_treatment": ("ended_on", "end_of_treatment"),
 }
+
+
+def _deviations(cut_off: dt.date) -> Rows:
+    """The protocol deviations standing at the cut-off, with their signature if signed by
+    then."""
+    rows = []
+    deviations = Deviation.objects.select_related("patient", "cycle")
+    for deviation in deviations.order_by("patient_id", "cycle__number", "recorded_at", "pk"):
+        withdrawn, signed = deviation.withdrawn_at, deviation.signed_at
+        if withdrawn is not None and _day(withdrawn) <= cut_off:
+            continue
+        signed_by_cut_off = signed is not None and _day(signed) <= cut_off
+        rows.append(
+            {
+                "trial_id": deviation.patient.trial_id,
+                "cycle": deviation.cycle.number,
+                "kind": deviation.kind,
+                "recorded_on": _day(deviation.recorded_at),
+                "description": deviation.description,
+                "reason": deviation.reason,
+                "recorded_by": deviation.recorded_by,
+                "signed_by": deviation.signed_by if signed_by_cut_off else None,
+                "signed_on": _day(signed) if signed is not None and signed_by_cut_off else None,
+                "planned_activity_gbq": deviation.planned_activity_gbq,
+                "predicted_cumulative_kidney_gy": deviation.predicted_cumulative_kidney_gy,
+            }
+        )
+    return rows
 
 
 def _visits(tables: dict[str, Rows]) -> Rows:

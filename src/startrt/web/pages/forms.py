@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from startrt.clinical.recist import TOO_SMALL, NonTargetStatus
+from startrt.clinical.sex import Sex
 from startrt.protocol.screening import ScreeningRecord
 from startrt.validation import InvalidInputError, InvalidRecordError
 from startrt.web.events.services import (
@@ -220,7 +221,7 @@ class RegisterForm(forms.Form):
     trial_id = forms.CharField(
         label="Trial ID", max_length=32, help_text="S01-<site code>-<3 digits>, e.g. S01-LUN-001"
     )
-    sex = forms.ChoiceField(choices=[("female", "female"), ("male", "male")])
+    sex = forms.ChoiceField(choices=_choices(Sex))
 
     def __init__(self, user: AbstractBaseUser, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -2,7 +2,9 @@
 as a confirmed deviation, cancelled), pre-cycle labs with CTCAE grades and go/delay/stop, the
 release signed with the password (and its reasoned unlock), administration and its
 corrections, dosimetry entered, corrected or computed from an uploaded study, the planner's
-proposal (accepted or overridden by the physicist), the cumulative kidney dose against the
+proposal (accepted or overridden by the physicist), each cycle's protocol deviations with
+their reason and signer (an overridden activity signed by the investigator's password before
+the release), the cumulative kidney dose against the
 protocol's limit as an inline SVG, and adverse events; and the capecitabine page (the library's
 assessment, prescription, dispensing). Every action goes through the services."""
 
@@ -18,15 +20,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from startrt.clinical.capecitabine import DOSE_LEVELS_PERCENT
+from startrt.protocol.capecitabine import CapecitabineDecision
+from startrt.protocol.vocabulary import AdverseEventOutcome, Attribution, SeriousnessCriterion
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
-from startrt.web.events.models import AdverseEvent, Attribution, Outcome, Seriousness
+from startrt.web.events.models import AdverseEvent
 from startrt.web.pages.forms import PasswordForm, UnlockForm, add_library_errors
 from startrt.web.pages.views import INVALID, refusal, visible_patient
 from startrt.web.treatment import capecitabine
 from startrt.web.treatment import services as treatment
 from startrt.web.treatment.doses import plan_outdated
-from startrt.web.treatment.models import CapecitabinePrescription, Cycle, PlanProposal
+from startrt.web.treatment.models import CapecitabinePrescription, Cycle, Deviation, PlanProposal
 from startrt.web.treatment.study_upload import upload_study
 from startrt.web.trial.models import Patient, Screening
 from startrt.web.trial.permissions import roles_at
@@ -63,8 +67,9 @@ class LabsForm(forms.Form):
             self.fields[name] = forms.FloatField(required=False, label=name)
 
 
-class ReleaseForm(VersionForm, PasswordForm):
-    """The release, signed by re-entering the password."""
+class SignedForm(VersionForm, PasswordForm):
+    """An action on the record at the version shown, signed by re-entering the password (a
+    release, a deviation)."""
 
 
 class RescheduleForm(VersionForm):
@@ -105,7 +110,10 @@ class StudyUploadForm(forms.Form):
 
 
 class OverrideForm(VersionForm):
-    activity_gbq = forms.FloatField()
+    activity_gbq = forms.FloatField(
+        help_text="Above the proposal or past a dose limit: a protocol deviation, which the "
+        "investigator signs before the cycle is released."
+    )
     reason = forms.CharField(max_length=500)
 
 
@@ -116,11 +124,11 @@ class AdverseEventForm(forms.Form):
     resolved_date = forms.DateField(widget=DATE, required=False)
     serious = forms.BooleanField(required=False)
     seriousness_criteria = forms.MultipleChoiceField(
-        choices=Seriousness.choices, required=False, widget=forms.CheckboxSelectMultiple
+        choices=SeriousnessCriterion.choices(), required=False, widget=forms.CheckboxSelectMultiple
     )
-    attribution_prrt = forms.ChoiceField(choices=Attribution.choices)
-    attribution_capecitabine = forms.ChoiceField(choices=Attribution.choices)
-    outcome = forms.ChoiceField(choices=Outcome.choices)
+    attribution_prrt = forms.ChoiceField(choices=Attribution.choices())
+    attribution_capecitabine = forms.ChoiceField(choices=Attribution.choices())
+    outcome = forms.ChoiceField(choices=AdverseEventOutcome.choices())
 
 
 class CapecitabineForm(forms.Form):
@@ -232,7 +240,7 @@ def release(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
             expected_version=data["expected_version"],
         )
 
-    return _act(request, trial_id, ReleaseForm, f"release-{number}", action)
+    return _act(request, trial_id, SignedForm, f"release-{number}", action)
 
 
 @require_POST
@@ -295,6 +303,20 @@ def override(request: HttpRequest, trial_id: str, proposal_id: int) -> HttpRespo
         return treatment.override_proposal(request.user, _proposal(patient, proposal_id), **data)
 
     return _act(request, trial_id, OverrideForm, "override", action)
+
+
+@require_POST
+@login_required
+def sign_deviation(request: HttpRequest, trial_id: str, deviation_id: int) -> HttpResponse:
+    def action(patient: Patient, data: dict[str, Any]) -> object:
+        return treatment.sign_deviation(
+            request,
+            get_object_or_404(Deviation, patient=patient, pk=deviation_id),
+            password=data["password"],
+            expected_version=data["expected_version"],
+        )
+
+    return _act(request, trial_id, SignedForm, f"deviation-{deviation_id}", action)
 
 
 @require_POST
@@ -367,6 +389,7 @@ def _cycle_row(cycle: Cycle, bound: dict[str, forms.Form]) -> dict[str, Any]:
     version = {"expected_version": cycle.version}
     result = getattr(cycle, "dosimetry", None)
     planned = cycle.status == Cycle.Status.PLANNED
+    deviations = list(cycle.deviations.standing())
     return {
         "cycle": cycle,
         "panels": list(cycle.lab_panels.order_by("drawn_at", "id")),
@@ -375,7 +398,16 @@ def _cycle_row(cycle: Cycle, bound: dict[str, forms.Form]) -> dict[str, Any]:
         "plan_outdated": plan_outdated(cycle),
         "window": treatment.window_check(cycle, cycle.planned_date) if planned else None,
         "labs_form": bound.get(f"labs-{number}") or LabsForm(),
-        "release_form": bound.get(f"release-{number}") or ReleaseForm(initial=version),
+        "release_form": bound.get(f"release-{number}") or SignedForm(initial=version),
+        "deviations": [
+            {
+                "deviation": deviation,
+                "form": bound.get(f"deviation-{deviation.pk}")
+                or SignedForm(initial={"expected_version": deviation.version}),
+            }
+            for deviation in deviations
+        ],
+        "awaiting_signature": any(deviation.awaiting_signature for deviation in deviations),
         "unlock_form": bound.get(f"unlock-{number}") or UnlockForm(),
         "reschedule_form": bound.get(f"reschedule-{number}")
         or RescheduleForm(initial={**version, "planned_date": cycle.planned_date}),
@@ -495,7 +527,7 @@ def _render_capecitabine(
     *,
     status: int = 200,
     forms_by_key: dict[str, forms.Form] | None = None,
-    assessment: capecitabine.CapecitabineAssessment | None = None,
+    assessment: CapecitabineDecision | None = None,
 ) -> HttpResponse:
     bound = forms_by_key or {}
     refusal = ""
@@ -523,7 +555,7 @@ def _render_capecitabine(
                     or CapecitabineForm(initial=_capecitabine_initial(patient, cycle)),
                     "dispense_form": bound.get(f"dispense-{cycle.number}") or DispensingForm(),
                     "assessment": assessment
-                    if assessment is not None and assessment.cycle == cycle.number
+                    if assessment is not None and assessment.cycle_number == cycle.number
                     else None,
                 }
             )

@@ -113,6 +113,11 @@ treatment_urls: list[URLPattern] = [
         name="override",
     ),
     path(
+        "patients/<str:trial_id>/treatment/deviations/<int:deviation_id>/sign/",
+        treatment_views.sign_deviation,
+        name="sign_deviation",
+    ),
+    path(
         "patients/<str:trial_id>/treatment/adverse-events/",
         treatment_views.report_adverse_event,
         name="adverse_event",

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX
+from startrt.protocol.course import ACTIVITY_GBQ_MAX
 from startrt.protocol.definition import Arm
 from startrt.validation import InvalidInputError, PlausibleRange, require_positive
 from startrt.web.treatment.models import IMAGING_SESSIONS_MAX, INPATIENT_DAYS_MAX

@@ -1,5 +1,6 @@
-"""The doses the planner reads: the patient's dose ledger from the stored dosimetry, the
-administered cycles as `CycleDose`s, and dosimetry checked or computed from a study folder."""
+"""The doses the planner reads: the patient's course (`protocol.course`) from the stored
+dosimetry, the administered cycles as `CycleDose`s, and dosimetry checked or computed from a
+study folder."""
 
 from __future__ import annotations
 
@@ -14,53 +15,57 @@ from django.conf import settings
 from django.utils import timezone
 
 from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
-from startrt.dosimetry.ledger import DoseLedger, ledger_from_records
-from startrt.dosimetry.ledger_of_result import ledger_cycle
 from startrt.dosimetry.study import load_study
-from startrt.protocol.cycle_planning import CycleDose
+from startrt.protocol.course import Course, CycleDose
+from startrt.protocol.course_dosimetry import cycle_dose
 from startrt.protocol.records import parse_record
 from startrt.validation import InvalidInputError
 from startrt.web.treatment.changes import json_ready
-from startrt.web.treatment.models import Cycle, PlanProposal
+from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
 from startrt.web.trial.models import Patient
 
 logger = logging.getLogger(__name__)
+# the course model's fields a DosimetryResult stores under the same names
+DOSE_FIELDS = (
+    "left_kidney_dose_gy",
+    "right_kidney_dose_gy",
+    "kidney_effective_half_life_h",
+    "marrow_dose_gy",
+)
 STUDY_DATE_TOLERANCE_DAYS = 1  # DICOM times are local, infusion times UTC
 
 
-def dose_ledger(patient: Patient) -> tuple[DoseLedger, list[Cycle]]:
-    """The administered cycles, and the ledger of their dosimetry from cycle 1 up to the
-    first cycle without."""
+def course_of(patient: Patient) -> tuple[Course, list[Cycle]]:
+    """The administered cycles, and the course of their doses from cycle 1 up to the first
+    cycle without dosimetry."""
     cycles = list(
         Cycle.objects.filter(patient=patient, status=Cycle.Status.ADMINISTERED).order_by("number")
     )
     results = {result.cycle_id: result for result in patient.dosimetry_results.all()}
-    records = []
+    measured = []
     for cycle in cycles:
         result = results.get(cycle.pk)
         if result is None:
             break
-        records.append(
-            {
-                "cycle": cycle.number,
-                "activity_gbq": cycle.administered_activity_gbq,
-                "left_kidney_dose_gy": result.left_kidney_dose_gy,
-                "right_kidney_dose_gy": result.right_kidney_dose_gy,
-                "kidney_effective_half_life_h": result.kidney_effective_half_life_h,
-                "marrow_dose_gy": result.marrow_dose_gy,
-            }
-        )
-    return ledger_from_records(records), cycles
+        measured.append(cycle_doses(cycle, result))
+    return Course(tuple(measured)), cycles
+
+
+def cycle_doses(cycle: Cycle, result: DosimetryResult) -> CycleDose:
+    """An administered cycle's doses as the course model holds them."""
+    return CycleDose(
+        activity_gbq=cycle.administered_activity_gbq,
+        **{name: getattr(result, name) for name in DOSE_FIELDS},
+    )
 
 
 def planner_cycles(patient: Patient) -> tuple[CycleDose, ...]:
     """The administered cycles as the planner reads them; doses where dosimetry exists."""
-    ledger, cycles = dose_ledger(patient)
-    measured = [CycleDose(**row) for row in ledger.planner_cycles()]
+    course, cycles = course_of(patient)
     unmeasured = [
-        CycleDose(activity_gbq=cycle.administered_activity_gbq) for cycle in cycles[len(measured) :]
+        CycleDose(activity_gbq=cycle.administered_activity_gbq) for cycle in cycles[len(course) :]
     ]
-    return (*measured, *unmeasured)
+    return (*course.cycles, *unmeasured)
 
 
 def planner_inputs(patient: Patient) -> dict[str, Any]:
@@ -95,7 +100,7 @@ def checked_doses(cycle: Cycle, doses: dict[str, float | None]) -> dict[str, flo
     for field in ("left_kidney_dose_gy", "right_kidney_dose_gy"):
         if doses[field] is None:
             raise InvalidInputError(field, None, "required")
-    planner = {name: value for name, value in doses.items() if name in CycleDose.model_fields}
+    planner = {name: doses[name] for name in DOSE_FIELDS}
     parse_record(
         CycleDose, {"activity_gbq": cycle.administered_activity_gbq, **planner}, "dosimetry"
     )
@@ -132,12 +137,9 @@ def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str,
             f"injection on {injected} in the study, cycle {cycle.number} given on {infused}",
         )
     with _reading(study_path, root):
-        result = ledger_cycle(compute_dosimetry(study, method="organ"), cycle.number)
+        doses = cycle_dose(compute_dosimetry(study, method="organ"))
     return {
-        "left_kidney_dose_gy": result.left_kidney.dose_gy,
-        "right_kidney_dose_gy": result.right_kidney.dose_gy,
-        "kidney_effective_half_life_h": result.kidney_effective_half_life_h,
-        "marrow_dose_gy": result.marrow_dose_gy,
+        **{name: getattr(doses, name) for name in DOSE_FIELDS},
         "imaging_sessions": len(study.time_points),
     }
 

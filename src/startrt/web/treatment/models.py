@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from startrt.dosimetry.ledger import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX
+from startrt.protocol.course import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX
+from startrt.protocol.overrides import DeviationKind
 from startrt.web.trial.models import Patient
 
 INPATIENT_DAYS_MAX = 60.0  # software plausibility limit of one cycle's hospital stay
@@ -26,8 +27,8 @@ def _activity_check(field: str, name: str) -> models.CheckConstraint:
 class Cycle(models.Model):
     """One PRRT cycle: planned (with the accepted plan's activity), released after labs 'go'
     (signed; the signature covers `signed_fields`), administered (activity, lot, infusion
-    times, days in hospital) or cancelled. `window_deviation` keeps the library's message when
-    the cycle was moved outside its protocol window."""
+    times, days in hospital) or cancelled. Its protocol deviations (a date outside the window,
+    a planned activity past the proposal or a limit) are `deviations`."""
 
     signed_fields = (
         "id",
@@ -54,7 +55,6 @@ class Cycle(models.Model):
     infusion_start = models.DateTimeField(null=True, blank=True)
     infusion_end = models.DateTimeField(null=True, blank=True)
     inpatient_days = models.FloatField(null=True, blank=True)
-    window_deviation = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     released_by = models.CharField(max_length=150, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
@@ -91,6 +91,12 @@ class Cycle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.patient} cycle {self.number}"
+
+    @property
+    def window_deviation(self) -> str:
+        """What the cycle's standing window deviation says ("" when its date is in the window)."""
+        deviation = self.deviations.standing().filter(kind=DeviationKind.WINDOW).last()
+        return "" if deviation is None else deviation.description
 
 
 class LabPanel(models.Model):
@@ -216,3 +222,96 @@ class PlanProposal(models.Model):
                 name="override_has_activity_and_reason",
             ),
         ]
+
+
+class DeviationQuerySet(models.QuerySet["Deviation"]):
+    def standing(self) -> DeviationQuerySet:
+        """The deviations not withdrawn, oldest first."""
+        return self.filter(withdrawn_at__isnull=True).order_by("recorded_at", "id")
+
+    def awaiting_signature(self) -> DeviationQuerySet:
+        """Standing deviations of a planned activity not yet signed by the investigator."""
+        return self.standing().filter(kind=DeviationKind.ACTIVITY, signed_at__isnull=True)
+
+
+class Deviation(models.Model):
+    """A protocol deviation of one cycle (`protocol.overrides.DeviationKind`): its date outside
+    the protocol window, confirmed by the investigator who moved it; or its planned activity
+    (the physicist's override above the planner's proposal, past a dose limit, or unchecked for
+    want of dosimetry), which the investigator signs with the password (`signed_by`,
+    `signed_at`) before the cycle is released or given. `description` is the library's account
+    of what departs from the protocol, `reason` the person's; `decision` keeps the library's
+    check with the plan it read, `predicted_cumulative_kidney_gy` its prediction. A deviation
+    that no longer applies (the cycle moved back into its window, re-planned or cancelled) is
+    withdrawn with a reason, never deleted."""
+
+    signed_fields = (
+        "id",
+        "patient",
+        "cycle",
+        "proposal",
+        "kind",
+        "description",
+        "reason",
+        "planned_activity_gbq",
+        "predicted_cumulative_kidney_gy",
+        "decision",
+        "recorded_by",
+        "signed_by",
+        "signed_at",
+    )
+    """What the investigator's signature attests: the deviation as signed, not its later
+    withdrawal."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="deviations")
+    cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="deviations")
+    proposal = models.ForeignKey(
+        PlanProposal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deviations",
+    )
+    kind = models.CharField(
+        max_length=16, choices=[(kind.value, kind.value) for kind in DeviationKind]
+    )
+    description = models.TextField()
+    reason = models.TextField()
+    planned_activity_gbq = models.FloatField(null=True, blank=True)
+    predicted_cumulative_kidney_gy = models.FloatField(null=True, blank=True)
+    decision = models.JSONField(default=dict, blank=True)
+    recorded_by = models.CharField(max_length=150)
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    signed_by = models.CharField(max_length=150, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = DeviationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["patient", "recorded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reason="") & ~Q(description=""), name="deviation_described"
+            ),
+            models.CheckConstraint(
+                condition=Q(signed_at__isnull=True, signed_by="")
+                | Q(signed_at__isnull=False) & ~Q(signed_by=""),
+                name="deviation_signed_by_and_at",
+            ),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at__isnull=True, withdrawn_reason="")
+                | Q(withdrawn_at__isnull=False) & ~Q(withdrawn_reason=""),
+                name="deviation_withdrawn_with_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cycle} deviation ({self.kind})"
+
+    @property
+    def awaiting_signature(self) -> bool:
+        """A standing deviation of a planned activity the investigator has not signed."""
+        return self.kind == DeviationKind.ACTIVITY and not self.signed_at and not self.withdrawn_at

@@ -18,8 +18,14 @@ the course.
   the cycle is released again, signed again.
 - Rescheduling needs a reason and is checked against the cycle's protocol window (library
   `cycle_window_check`; cycle 1's window is around the screening record's planned start): a
-  date outside is refused unless confirmed as a deviation (`accept_deviation`), whose message
-  the cycle keeps (`window_deviation`) with the audited reason.
+  date outside is refused unless confirmed as a deviation (`accept_deviation`), recorded with
+  the library's message and the audited reason.
+- A physicist's override is checked by the library (`check_planned_activity`): an activity
+  above the proposal, past a dose limit or unchecked for want of dosimetry is a protocol
+  deviation, which the investigator signs with the password (`sign_deviation`) before the
+  cycle is released or given. Deviations (`models.Deviation`, one per cycle and cause) are
+  withdrawn with a reason when they no longer apply (moved back into the window, re-planned,
+  cancelled), never deleted.
 - Corrections (administration after first entry, dosimetry) need a reason and the version.
   What depends on the corrected values is re-derived: the cumulative kidney dose is computed
   from the stored rows; an undecided proposal made from the old values is marked superseded
@@ -37,9 +43,10 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from startrt.dosimetry.ledger import DoseLedger
+from startrt.protocol.course import Course
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
-from startrt.protocol.cycle_planning import plan_next_cycle
+from startrt.protocol.cycle_planning import CyclePlan, plan_next_cycle
+from startrt.protocol.overrides import DeviationKind, check_planned_activity
 from startrt.protocol.records import parse_record
 from startrt.protocol.schedule import Schedule, WindowCheck, build_schedule, cycle_window_check
 from startrt.protocol.screening import PatientLabs
@@ -59,14 +66,20 @@ from startrt.web.treatment.changes import (
 from startrt.web.treatment.doses import (
     checked_doses,
     computed_doses,
-    dose_ledger,
+    course_of,
     made_on,
     plan_outdated,
     planner_cycles,
     planner_inputs,
 )
 from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
-from startrt.web.treatment.models import Cycle, DosimetryResult, LabPanel, PlanProposal
+from startrt.web.treatment.models import (
+    Cycle,
+    Deviation,
+    DosimetryResult,
+    LabPanel,
+    PlanProposal,
+)
 from startrt.web.trial.changes import insert, locked, update
 from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import require_role
@@ -198,18 +211,20 @@ def reschedule_cycle(
     _require_unlocked(cycle)
     _require_plannable(cycle, day)
     check = window_check(cycle, day)
-    deviation = ""
-    if check is not None and not check.within:
-        if not accept_deviation:
-            raise InvalidInputError(
-                "planned_date",
-                day.isoformat(),
-                f"{check.message} Outside the protocol window: choose a date in the window "
-                "or confirm a protocol deviation (accept_deviation) with its reason",
-            )
-        deviation = check.message
-    changes = {"planned_date": day, "window_deviation": deviation, **_withdrawn_release(cycle)}
+    outside = None if check is None or check.within else check.message
+    if outside is not None and not accept_deviation:
+        raise InvalidInputError(
+            "planned_date",
+            day.isoformat(),
+            f"{outside} Outside the protocol window: choose a date in the window "
+            "or confirm a protocol deviation (accept_deviation) with its reason",
+        )
+    changes = {"planned_date": day, **_withdrawn_release(cycle)}
     update(user, cycle, cycle.patient, changes, reason)
+    moved = f"cycle {cycle.number} moved to {day.isoformat()}: {reason}"
+    withdraw_deviations(user, cycle, moved, DeviationKind.WINDOW)
+    if outside is not None:
+        record_deviation(user, cycle, DeviationKind.WINDOW, outside, reason)
     return cycle
 
 
@@ -224,6 +239,7 @@ def cancel_cycle(
     _require_planned(cycle)
     _require_unlocked(cycle)
     update(user, cycle, cycle.patient, {"status": Cycle.Status.CANCELLED}, reason)
+    withdraw_deviations(user, cycle, f"cycle {cycle.number} cancelled: {reason}")
     return cycle
 
 
@@ -250,6 +266,7 @@ def _release(user: AbstractBaseUser, cycle: Cycle, expected_version: int) -> Cyc
     if cycle.released_by:
         raise InvalidInputError("cycle", cycle.number, f"was released by {cycle.released_by}")
     _require_plan_current(cycle)
+    _require_deviations_signed(cycle)
     panel = cycle.lab_panels.order_by("drawn_at", "id").last()
     if panel is None or panel.decision["action"] != "go":
         action = None if panel is None else panel.decision["action"]
@@ -303,6 +320,7 @@ def record_administration(
         if not cycle.released_by:
             raise InvalidInputError("cycle", cycle.number, "is not released for administration")
         _require_plan_current(cycle)
+        _require_deviations_signed(cycle)
         reason = f"administration of cycle {cycle.number}"
     _require_in_sequence(cycle, timezone.localdate(start))
     changes = {
@@ -407,12 +425,12 @@ def record_labs(
 def cumulative_kidney_doses(patient: Patient) -> list[tuple[int, float]]:
     """(cycle, cumulative absorbed dose in Gy of the kidney the protocol's limit names), for
     the cycles with dosimetry; the limit is `protocol.renal_limit.limit_gy`."""
-    ledger, _ = dose_ledger(patient)
+    course, _ = course_of(patient)
     kidney = current_protocol().renal_limit.kidney
-    return [
-        (cycle.cycle, DoseLedger(ledger.cycles[: index + 1]).cumulative_gy(kidney))
-        for index, cycle in enumerate(ledger.cycles)
+    totals = [
+        Course(course.cycles[:number]).cumulative_gy(kidney) for number in range(1, len(course) + 1)
     ]
+    return [(number, total) for number, total in enumerate(totals, start=1) if total is not None]
 
 
 def require_administered(cycle: Cycle) -> None:
@@ -598,6 +616,7 @@ def _plan_cycle(
             _require_plannable(replanned, day)
             changes["planned_date"] = day
         reason = f"re-planned by proposal {proposal.pk} on corrected values: {activity_gbq:g} GBq"
+        withdraw_deviations(user, replanned, reason, DeviationKind.ACTIVITY)
         return update(user, replanned, patient, changes, reason)
     cycle = Cycle(
         patient=patient,
@@ -623,6 +642,8 @@ def accept_proposal(
     require_role(user, proposal.patient.site, Role.PHYSICIST)
     proposal, replanned = _open_proposal(proposal, expected_version)
     plan = proposal.plan
+    if plan["action"] == "dosimetry needed":
+        raise InvalidInputError("proposal", proposal.pk, f"cannot be accepted: {plan['reason']}")
     changes = {
         "status": PlanProposal.Status.ACCEPTED,
         "decided_by": user.get_username(),
@@ -635,7 +656,9 @@ def accept_proposal(
     elif replanned is not None:
         _require_unlocked(replanned)
         cancelled = {"status": Cycle.Status.CANCELLED}
-        update(user, replanned, proposal.patient, cancelled, f"{reason} (proposal {proposal.pk})")
+        stopped = f"{reason} (proposal {proposal.pk})"
+        update(user, replanned, proposal.patient, cancelled, stopped)
+        withdraw_deviations(user, replanned, stopped)
     return proposal
 
 
@@ -650,11 +673,16 @@ def override_proposal(
     planned_date: date | None = None,
 ) -> PlanProposal:
     """The physicist overrides the plan with another activity (0-15 GBq) and a reason; the
-    cycle is planned (or re-planned) with that activity."""
+    cycle is planned (or re-planned) with that activity. The library's check of the activity
+    is stored; a deviation (above the proposal, past a limit, or unchecked) is recorded with
+    the reason, and the cycle waits for the investigator's signature of it."""
     require_role(user, proposal.patient.site, Role.PHYSICIST)
     activity = require_activity_gbq("activity_gbq", activity_gbq)
     reason = require_reason(reason, "an override needs a reason")
     proposal, replanned = _open_proposal(proposal, expected_version)
+    patient = proposal.patient
+    protocol = current_protocol()
+    check = check_planned_activity(CyclePlan.model_validate(proposal.plan), activity, protocol)
     changes = {
         "status": PlanProposal.Status.OVERRIDDEN,
         "decided_by": user.get_username(),
@@ -662,6 +690,99 @@ def override_proposal(
         "reason": reason,
         "override_activity_gbq": activity,
     }
-    update(user, proposal, proposal.patient, changes, reason)
-    _plan_cycle(user, proposal, activity, planned_date, replanned)
+    update(user, proposal, patient, changes, reason)
+    cycle = _plan_cycle(user, proposal, activity, planned_date, replanned)
+    store_decision(user, patient, check)
+    if check.deviation:
+        record_deviation(
+            user,
+            cycle,
+            DeviationKind.ACTIVITY,
+            check.message,
+            reason,
+            proposal=proposal,
+            planned_activity_gbq=activity,
+            predicted_cumulative_kidney_gy=check.predicted_cumulative_kidney_gy,
+            decision=check.model_dump(mode="json"),
+        )
     return proposal
+
+
+# --- protocol deviations -------------------------------------------------------------------
+
+
+def record_deviation(
+    user: AbstractBaseUser,
+    cycle: Cycle,
+    kind: DeviationKind,
+    description: str,
+    reason: str,
+    **details: Any,
+) -> Deviation:
+    """Record a protocol deviation of the cycle (audited), by the user who made it."""
+    deviation = Deviation(
+        patient=cycle.patient,
+        cycle=cycle,
+        kind=kind,
+        description=description,
+        reason=reason,
+        recorded_by=user.get_username(),
+        **details,
+    )
+    return insert(user, deviation, cycle.patient)
+
+
+def withdraw_deviations(
+    user: AbstractBaseUser, cycle: Cycle, reason: str, kind: DeviationKind | None = None
+) -> None:
+    """Withdraw the cycle's standing deviations (of `kind`, else all) with a reason: they no
+    longer apply. Audited; a signed one keeps its signature (it covers what was signed)."""
+    standing = Deviation.objects.standing().select_for_update().filter(cycle=cycle)
+    if kind is not None:
+        standing = standing.filter(kind=kind)
+    for deviation in standing:
+        changes = {"withdrawn_at": timezone.now(), "withdrawn_reason": reason}
+        update(user, deviation, cycle.patient, changes, reason)
+
+
+def _require_deviations_signed(cycle: Cycle) -> None:
+    """Refuse to release or give a cycle whose planned activity is an unsigned deviation."""
+    waiting = cycle.deviations.awaiting_signature().first()
+    if waiting is not None:
+        raise InvalidInputError(
+            "cycle",
+            cycle.number,
+            f"its planned activity is a protocol deviation ({waiting.description}) awaiting "
+            f"the investigator's signature: sign deviation {waiting.pk} first",
+        )
+
+
+def sign_deviation(
+    request: HttpRequest, deviation: Deviation, *, password: str, expected_version: int
+) -> Deviation:
+    """The investigator signs a planned activity's deviation with the password (meaning:
+    approval); the cycle may then be released. The signature locks the deviation. Runs
+    outside a transaction (a wrong password is counted even so)."""
+    signing.sign_action(
+        request,
+        password,
+        Meaning.APPROVAL,
+        lambda: _sign_deviation(request.user, deviation, expected_version),
+    )
+    return Deviation.objects.get(pk=deviation.pk)
+
+
+@transaction.atomic
+def _sign_deviation(
+    user: AbstractBaseUser, deviation: Deviation, expected_version: int
+) -> Deviation:
+    require_role(user, deviation.patient.site, Role.INVESTIGATOR)
+    deviation = locked(deviation, expected_version, "deviation")
+    if deviation.kind != DeviationKind.ACTIVITY or deviation.withdrawn_at is not None:
+        rule = "was withdrawn" if deviation.withdrawn_at else "is confirmed by its rescheduling"
+        raise InvalidInputError("deviation", deviation.pk, f"{rule}: nothing to sign")
+    if deviation.signed_at is not None:
+        raise InvalidInputError("deviation", deviation.pk, f"was signed by {deviation.signed_by}")
+    changes = {"signed_by": user.get_username(), "signed_at": timezone.now()}
+    reason = f"protocol deviation of cycle {deviation.cycle.number} signed: {deviation.reason}"
+    return update(user, deviation, deviation.patient, changes, reason)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from startrt.clinical.sex import Sex
+
 
 class Role(models.TextChoices):
     INVESTIGATOR = "investigator", "Investigator"
@@ -53,7 +55,7 @@ class Patient(models.Model):
 
     trial_id = models.CharField(max_length=32, unique=True)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="patients")
-    sex = models.CharField(max_length=8, choices=[("female", "female"), ("male", "male")])
+    sex = models.CharField(max_length=8, choices=[(sex.value, sex.value) for sex in Sex])
     registered_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 

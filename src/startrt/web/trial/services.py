@@ -19,9 +19,10 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from pydantic import StringConstraints
 
+from startrt.clinical.sex import Sex
 from startrt.protocol.arm_assignment import assign_treatment_arm
 from startrt.protocol.decision import Decision as DecisionRecord
-from startrt.protocol.definition import Protocol, default_protocol
+from startrt.protocol.definition import Protocol, protocol_in_force, protocol_versions
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.randomization import RandomizationList as BlockList
 from startrt.protocol.randomization import stratum_label
@@ -61,8 +62,9 @@ class ConsentRecord(Record):
 
 
 def current_protocol() -> Protocol:
-    """The protocol version the services apply (START-01 v1.0 until an amendment)."""
-    return default_protocol()
+    """The protocol version a decision made now applies: the version in force today (the
+    services' clock), so each stored decision names the version in force on its date."""
+    return protocol_in_force(timezone.localdate())
 
 
 def store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
@@ -86,7 +88,7 @@ def register_patient(user: AbstractBaseUser, site: Site, trial_id: str, sex: str
         raise InvalidInputError("trial_id", trial_id, "must read S01-<site code>-<3 digits>")
     if trial_id[4:7] != site.code:
         raise InvalidInputError("trial_id", trial_id, f"must carry the site code {site.code}")
-    if sex not in ("female", "male"):
+    if sex not in set(Sex):
         raise InvalidInputError("sex", sex, "must be female or male")
     patient = Patient(trial_id=trial_id, site=site, sex=sex)
     try:
@@ -183,15 +185,15 @@ def change_record(
 def _consent_values(
     patient: Patient, data: dict[str, Any], consent_id: int | None
 ) -> dict[str, Any]:
-    """Validated values: signed between the protocol's effective date and today (UTC), one
-    consent per form version."""
+    """Validated values: signed between the trial start (the first protocol version's
+    effective date) and today (UTC), one consent per form version."""
     record = parse_record(ConsentRecord, data, "consent")
-    earliest, today = current_protocol().effective_date, timezone.localdate()
+    earliest, today = protocol_versions().first.effective_date, timezone.localdate()
     if not earliest <= record.signed_on <= today:
         raise InvalidInputError(
             "signed_on",
             record.signed_on.isoformat(),
-            f"must lie between the protocol's effective date ({earliest}) and today ({today})",
+            f"must lie between the trial start ({earliest}) and today ({today})",
         )
     same_form = Consent.objects.filter(patient=patient, form_version=record.form_version)
     if same_form.exclude(pk=consent_id).exists():
