@@ -14,6 +14,7 @@ from startrt.analysis.dataset import read_dataset, write_dataset
 from startrt.clinical.egfr import lmr_egfr
 from startrt.clinical.sex import Sex
 from startrt.protocol.definition import default_protocol
+from startrt.protocol.schedule import VisitKind
 from startrt.web.events import services as events
 from startrt.web.exports.analysis_dataset import trial_dataset
 from startrt.web.treatment import services
@@ -110,8 +111,9 @@ def test_the_database_as_dataset(course: str, tmp_path: object) -> None:
     visits = dataset.visits[dataset.visits["trial_id"] == course]
     assert visits["visit_on"].is_monotonic_increasing
     assert visits["visit_on"].is_unique
-    # screening, 2 lab draws, 2 administrations, 1 assessment, 1 follow-up: 7 distinct dates
-    assert len(visits) == 7
+    # screening, 2 lab draws, 2 administrations, 1 assessment, 1 follow-up and the
+    # randomization (today, in this test): 8 distinct dates
+    assert len(visits) == 8
 
     folder = tmp_path / "dataset"  # type: ignore[operator]
     write_dataset(dataset, folder)
@@ -147,3 +149,18 @@ def test_cycle_doses_add_up_to_the_course_models_cumulative(
     protocol = default_protocol().model_copy(update={"renal_limit": limit})
     cycles = trial_dataset(timezone.localdate(), protocol).cycles
     assert cycles["kidney_dose_gy"].tolist() == pytest.approx(doses)
+
+
+def test_visits_use_the_schedules_vocabulary(course: str) -> None:
+    """Visit kinds are `VisitKind` values, as the simulation writes them: the randomization,
+    the pre-cycle panels (drawn for a cycle), the cycles, the assessment and the follow-up."""
+    visits = trial_dataset(timezone.localdate()).visits
+    kinds = set(visits[visits["trial_id"] == course]["kind"])
+    assert kinds <= set(VisitKind)
+    assert {
+        VisitKind.RANDOMIZATION,
+        VisitKind.PRE_CYCLE_LAB,
+        VisitKind.CYCLE,
+        VisitKind.ASSESSMENT,
+        VisitKind.FOLLOW_UP,
+    } <= kinds

@@ -24,7 +24,8 @@ not have) is refused, naming the table, row, column, value and the allowed value
   progression_on (clinical or radiological progression found at follow-up)
 - deaths: died_on, cause
 - end_of_treatment: ended_on, reason (`vocabulary.EndOfTreatmentReason`)
-- visits: visit_on, kind (screening, cycle, labs, assessment, follow_up, ...)
+- visits: visit_on, kind (`protocol.schedule.VisitKind`: screening, randomization, cycle,
+  pre_cycle_lab, lab_check, assessment, follow_up, ...)
 - deviations: the protocol deviations standing at the cut-off: cycle, kind
   (`overrides.DeviationKind`: window | activity), recorded_on, description (what departs
   from the protocol), reason, recorded_by, signed_by and signed_on (the investigator's
@@ -47,6 +48,7 @@ import pandas as pd
 from startrt.analysis.trial_protocol import protocol_of
 from startrt.clinical.recist import Response
 from startrt.protocol.overrides import DeviationKind
+from startrt.protocol.schedule import VisitKind
 from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
 from startrt.validation import InvalidInputError
 
@@ -130,7 +132,11 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("ended_on", "date"),
         Column("reason", "text", vocabulary=EndOfTreatmentReason),
     ),
-    "visits": (_id(), Column("visit_on", "date"), Column("kind", "text")),
+    "visits": (
+        _id(),
+        Column("visit_on", "date"),
+        Column("kind", "text", vocabulary=VisitKind),
+    ),
     "deviations": (
         _id(),
         Column("cycle", "int", low=1, high=30),

@@ -38,7 +38,9 @@ from numpy.typing import NDArray
 
 from startrt.analysis.dataset import SCHEMA, TABLES, TrialDataset
 from startrt.analysis.trial_protocol import protocol_of
+from startrt.clinical.recist import Response
 from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import VitalStatus
 from startrt.validation import InvalidInputError
 
 Days = NDArray[np.float64]
@@ -139,12 +141,12 @@ def progression_free_survival(records: TumourRecords, assessment_interval_days: 
     patients, days = records.assessment_patients, records.assessment_days
     responses = records.assessment_responses
     after = days > 0
-    recist = _earliest(count, patients, days, after & (responses == "PD"))
+    recist = _earliest(count, patients, days, after & (responses == Response.PD))
     found = records.follow_up_progression_days
     at_follow_up = _earliest(count, records.follow_up_patients, found, found > 0)
     progression = np.minimum(recist, at_follow_up)
     progressed = np.isfinite(progression) & (progression <= death)
-    adequate = after & (responses != "NE")
+    adequate = after & (responses != Response.NE)
     last = _latest(count, patients, days, adequate)  # 0: none
     before_death = _latest(count, patients, days, adequate & (days <= death[patients]))
     died = np.isfinite(death)
@@ -281,7 +283,7 @@ def _death_dates(dataset: TrialDataset) -> dict[str, date]:
     if len(repeated):
         raise InvalidInputError("deaths.trial_id", repeated.iloc[0], "one death per patient")
     dates = {str(row.trial_id): _day(row.died_on) for row in deaths.itertuples(index=False)}
-    dead = dataset.follow_up[dataset.follow_up["status"] == "dead"]
+    dead = dataset.follow_up[dataset.follow_up["status"] == VitalStatus.DEAD]
     unrecorded = sorted(set(dead["trial_id"]) - set(dates))
     if unrecorded:
         raise InvalidInputError(
@@ -300,7 +302,7 @@ def _last_known_alive(dataset: TrialDataset) -> dict[str, date]:
             continue
         frame = dataset.table(name)
         if name == "follow_up":
-            frame = frame[frame["status"] == "alive"]
+            frame = frame[frame["status"] == VitalStatus.ALIVE]
         for column in SCHEMA[name]:
             if column.kind != "date" or frame.empty:
                 continue

@@ -82,8 +82,12 @@ def imaging_day_after_cycle(hours_after_infusion: float) -> int:
 
 
 class VisitKind(StrEnum):
-    """What happens at a visit; members are listed in the order visits on one day take place."""
+    """What happens at a visit; members are listed in the order visits on one day take place.
+    The schedule plans the treatment visits; screening, randomization, tumour assessments and
+    follow-up contacts are visits of the analysis dataset too (one vocabulary for both)."""
 
+    SCREENING = "screening"
+    RANDOMIZATION = "randomization"
     PRE_CYCLE_LAB = "pre_cycle_lab"
     LAB_CHECK = "lab_check"
     CYCLE = "cycle"
@@ -91,6 +95,8 @@ class VisitKind(StrEnum):
     DOSIMETRY_IMAGING = "dosimetry_imaging"
     CAPECITABINE_END = "capecitabine_end"
     END_OF_TREATMENT = "end_of_treatment"
+    ASSESSMENT = "assessment"
+    FOLLOW_UP = "follow_up"
 
 
 @dataclass(frozen=True)

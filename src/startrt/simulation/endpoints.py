@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from startrt.analysis.endpoints import TumourRecords, progression_free_survival
 from startrt.analysis.survival import cox_log_hazard_ratio, kaplan_meier, logrank_test
 from startrt.clinical.ctcae import LabTerm
+from startrt.clinical.recist import Response
 from startrt.protocol.definition import Protocol
 from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.cohort import Cohort
@@ -37,7 +38,7 @@ from startrt.simulation.outcomes import (
 from startrt.simulation.parameters import DAYS_PER_MONTH, Parameters
 from startrt.validation import InvalidInputError
 
-RESPONSES = ("CR", "PR", "SD", "PD")
+RESPONSES = (Response.CR, Response.PR, Response.SD, Response.PD)
 
 
 def cut_off_day(parameters: Parameters) -> float:
@@ -93,9 +94,9 @@ def tumour_records(
     patients = np.repeat(np.arange(assessments.size), assessments)
     number = np.arange(patients.size) - np.repeat(np.cumsum(assessments) - assessments, assessments)
     found = progression_found[patients] & (number == assessments[patients] - 1)
-    objective = np.isin(response, [RESPONSES.index("CR"), RESPONSES.index("PR")])
-    before = np.where(objective, response, RESPONSES.index("SD"))
-    shown = np.where(found, RESPONSES.index("PD"), before[patients])
+    objective = np.isin(response, [RESPONSES.index(Response.CR), RESPONSES.index(Response.PR)])
+    before = np.where(objective, response, RESPONSES.index(Response.SD))
+    shown = np.where(found, RESPONSES.index(Response.PD), before[patients])
     progressed = np.flatnonzero(progression_found)
     return TumourRecords(
         death_days=np.where(death_day <= follow_up_days, np.floor(death_day), np.inf),
@@ -133,8 +134,8 @@ def endpoints(
     interval = protocol.assessments.interval_days
     response = np.select(
         [pfs_true < interval, responder & complete, responder],
-        [RESPONSES.index("PD"), RESPONSES.index("CR"), RESPONSES.index("PR")],
-        RESPONSES.index("SD"),
+        [RESPONSES.index(Response.PD), RESPONSES.index(Response.CR), RESPONSES.index(Response.PR)],
+        RESPONSES.index(Response.SD),
     )
     end = np.maximum(np.minimum(follow_up, death), 0.0)
     gfr = np.clip(
@@ -206,7 +207,7 @@ def patient_metrics(course: Course, ends: Endpoints, limit_gy: float) -> dict[st
         "haematological_g34_share": np.asarray((course.worst_grade >= 3).any(axis=1)),
         "kidney_g34_share": ends.kidney_grade >= 3,
         "objective_response_share": np.isin(
-            ends.response, [RESPONSES.index("CR"), RESPONSES.index("PR")]
+            ends.response, [RESPONSES.index(Response.CR), RESPONSES.index(Response.PR)]
         ),
         "infusions": course.cycles,
         "inpatient_days": course.inpatient_days,

@@ -15,13 +15,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from startrt.clinical.recist import Response
 from startrt.validation import InvalidInputError
 
 BASELINE_MM = {"L1": 50.0, "L2": 30.0, "N1": 20.0}
 TARGETS_MM = {
-    "PR": {"L1": 30.0, "L2": 18.0, "N1": 12.0},
-    "CR": {"L1": 0.0, "L2": 0.0, "N1": 8.0},
-    "SD": {"L1": 48.0, "L2": 29.0, "N1": 18.0},
+    Response.PR: {"L1": 30.0, "L2": 18.0, "N1": 12.0},
+    Response.CR: {"L1": 0.0, "L2": 0.0, "N1": 8.0},
+    Response.SD: {"L1": 48.0, "L2": 29.0, "N1": 18.0},
 }
 _ORGANS = {"L1": "liver", "L2": "lung", "N1": "mediastinum", "B1": "bone"}
 
@@ -34,20 +35,22 @@ def recist_series(baseline_on: date, responses: list[tuple[date, str]]) -> dict[
     for index, (on, response) in enumerate(responses):
         if on <= baseline_on:
             raise InvalidInputError(f"responses[{index}]", on.isoformat(), "must follow baseline")
-        if response == "PD":
+        if response == Response.PD:
             if index != len(responses) - 1:
                 raise InvalidInputError(f"responses[{index}]", response, "must be the last")
         elif response in TARGETS_MM:
-            shown = TARGETS_MM[response]
+            shown = TARGETS_MM[Response(response)]
         else:
             raise InvalidInputError(f"responses[{index}]", response, "must be CR, PR, SD or PD")
-        gone = response == "CR" or (response == "PD" and shown is TARGETS_MM["CR"])
+        gone = response == Response.CR or (
+            response == Response.PD and shown is TARGETS_MM[Response.CR]
+        )
         follow_up.append(
             {
                 "date": on.isoformat(),
                 "target_mm": dict(shown),
                 "non_target": {"B1": "absent" if gone else "present"},
-                "new_lesions": response == "PD",
+                "new_lesions": response == Response.PD,
             }
         )
     return {

@@ -114,7 +114,7 @@ class _Builder:
                 )
             self.tables["patients"].append(row)
             self.tables["visits"].append(
-                {"trial_id": trial_id(c), "visit_on": screened, "kind": "screening"}
+                {"trial_id": trial_id(c), "visit_on": screened, "kind": VisitKind.SCREENING}
             )
 
     def _sessions(self, j: int, cycle: int) -> int:
@@ -159,7 +159,7 @@ class _Builder:
         treatment (at the schedule's end-of-treatment visit, or at the ending event)."""
         arm = self.protocol.arms[int(self.cohort.arm[j])]
         c = self.course
-        self.add("visits", j, self.on(j, 0), visit_on=self.on(j, 0), kind="randomization")
+        self.add("visits", j, self.on(j, 0), visit_on=self.on(j, 0), kind=VisitKind.RANDOMIZATION)
         reason = END_REASONS[int(c.end_reason[j])]
         ended = self.on(j, c.end_day[j])
         by_event = reason in ENDED_BY_EVENT
@@ -182,9 +182,7 @@ class _Builder:
                         continue
                 if visit.kind is VisitKind.PRE_CYCLE_LAB:
                     self.lab_visits.add((j, visit.visit_date))
-                self.add(
-                    "visits", j, visit.visit_date, visit_on=visit.visit_date, kind=visit.kind.value
-                )
+                self.add("visits", j, visit.visit_date, visit_on=visit.visit_date, kind=visit.kind)
         if reason != ON_TREATMENT:
             self.add("end_of_treatment", j, ended, ended_on=ended, reason=reason)
 
@@ -197,7 +195,7 @@ class _Builder:
         assessed = [self.on(j, day) for day in records.assessment_days[taken]]
         for when, shown in zip(assessed, records.assessment_responses[taken], strict=True):
             self.add("assessments", j, when, assessed_on=when, response=str(shown))
-            self.add("visits", j, when, visit_on=when, kind="assessment")
+            self.add("visits", j, when, visit_on=when, kind=VisitKind.ASSESSMENT)
         died = bool(np.isfinite(records.death_days[j]))
         last = self.on(j, records.death_days[j] if died else ends.follow_up_days[j])
         self.add(
@@ -208,7 +206,7 @@ class _Builder:
             status=VitalStatus.DEAD if died else VitalStatus.ALIVE,
             progression_on=assessed[-1] if ends.progression_found[j] else None,
         )
-        self.add("visits", j, last, visit_on=last, kind="follow_up")
+        self.add("visits", j, last, visit_on=last, kind=VisitKind.FOLLOW_UP)
         if died:
             progressed = self.course.progression_day[j] < ends.death_day[j]
             cause = "progressive disease" if progressed else "other"
@@ -257,7 +255,7 @@ class _Builder:
             )
             if record["kind"] == "pre_cycle" and (j, when) not in self.lab_visits:
                 self.lab_visits.add((j, when))  # a repeated check of a delayed cycle
-                self.add("visits", j, when, visit_on=when, kind=VisitKind.PRE_CYCLE_LAB.value)
+                self.add("visits", j, when, visit_on=when, kind=VisitKind.PRE_CYCLE_LAB)
             if record["kind"] == "nadir" and grade >= 3:
                 self.add(
                     "adverse_events",

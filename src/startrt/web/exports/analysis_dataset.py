@@ -24,6 +24,7 @@ from startrt.clinical.egfr import lmr_egfr
 from startrt.clinical.sex import Sex
 from startrt.protocol.course import Course
 from startrt.protocol.definition import Kidney, Protocol, protocol_in_force
+from startrt.protocol.schedule import VisitKind
 from startrt.web.events.models import (
     AdverseEvent,
     Death,
@@ -69,7 +70,7 @@ def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDa
             ],
             "deviations": _deviations(cut_off),
         }
-    tables["visits"] = _visits(tables)
+        tables["visits"] = _visits(tables)
     return make_dataset(cut_off, protocol.label, "trial database", _as_of(cut_off, tables))
 
 
@@ -248,14 +249,15 @@ def _follow_up() -> Rows:
     ]
 
 
-_VISIT_DATES = {
-    "patients": ("screened_on", "screening"),
-    "cycles": ("administered_on", "cycle"),
-    "labs": ("drawn_on", "labs"),
-    "assessments": ("assessed_on", "assessment"),
-    "follow_up": ("contact_on", "follow_up"),
-    "end_of_treatment": ("ended_on", "end_of_treatment"),
-}
+# (table, date column, the visit it records); labs are pre-cycle or other checks (`_lab_visits`)
+_VISIT_DATES = (
+    ("patients", "screened_on", VisitKind.SCREENING),
+    ("patients", "randomized_on", VisitKind.RANDOMIZATION),
+    ("cycles", "administered_on", VisitKind.CYCLE),
+    ("assessments", "assessed_on", VisitKind.ASSESSMENT),
+    ("follow_up", "contact_on", VisitKind.FOLLOW_UP),
+    ("end_of_treatment", "ended_on", VisitKind.END_OF_TREATMENT),
+)
 
 
 def _deviations(cut_off: dt.date) -> Rows:
@@ -287,19 +289,28 @@ def _deviations(cut_off: dt.date) -> Rows:
 
 
 def _visits(tables: dict[str, Rows]) -> Rows:
-    """One visit per patient and date, named after the first kind of record seen that day."""
-    kinds: dict[tuple[str, dt.date], str] = {}
-    for table, (column, kind) in _VISIT_DATES.items():
+    """One visit per patient and date, of the first kind (`VisitKind` order) recorded that day."""
+    kinds: dict[tuple[str, dt.date], VisitKind] = dict(_lab_visits())
+    for table, column, kind in _VISIT_DATES:
         for row in tables[table]:
-            kinds.setdefault((row["trial_id"], row[column]), kind)
-    per_patient: defaultdict[str, list[dt.date]] = defaultdict(list)
-    for trial_id, day in kinds:
-        per_patient[trial_id].append(day)
+            if row[column] is not None:
+                key = (row["trial_id"], row[column])
+                kinds[key] = min(kinds.get(key, kind), kind, key=list(VisitKind).index)
     return [
         {"trial_id": trial_id, "visit_on": day, "kind": kinds[(trial_id, day)]}
-        for trial_id in sorted(per_patient)
-        for day in sorted(per_patient[trial_id])
+        for trial_id, day in sorted(kinds)
     ]
+
+
+def _lab_visits() -> dict[tuple[str, dt.date], VisitKind]:
+    """Laboratory draws: a pre-cycle panel (it belongs to a cycle) or another check."""
+    panels = LabPanel.objects.select_related("patient").order_by("drawn_at", "pk")
+    return {
+        (panel.patient.trial_id, _day(panel.drawn_at)): VisitKind.PRE_CYCLE_LAB
+        if panel.cycle_id is not None
+        else VisitKind.LAB_CHECK
+        for panel in panels
+    }
 
 
 _RANDOMIZATION = ("randomized_on", "arm", "treatment_arm", "stratum")
