@@ -8,6 +8,7 @@ import numpy as np
 
 from startrt.analysis.endpoints import PFS_RULES, progression_free_survival, survival_endpoints
 from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import EndOfTreatmentReason
 from startrt.simulation.endpoints import RESPONSES, assessments_done, tumour_records
 from startrt.simulation.engine import EngineDecisions
 from startrt.simulation.trial import TrialRun
@@ -92,3 +93,9 @@ def test_the_trials_pfs_is_the_reports_pfs_of_its_dataset(
     days = (assessments["assessed_on"] - assessments["trial_id"].map(randomized)).dt.days
     assert len(days) > 0
     assert (days % interval == 0).all()
+    # treatment ends for progression when an assessment finds it, not at the true time
+    ended = run.dataset.end_of_treatment
+    ended = ended[ended["reason"] == EndOfTreatmentReason.PROGRESSION]
+    assert len(ended) > 5
+    end_days = (ended["ended_on"] - ended["trial_id"].map(randomized)).dt.days
+    assert (end_days % interval == 0).all()

@@ -37,6 +37,7 @@ from django.test import RequestFactory
 
 from startrt.clinical.ctcae import LabTerm
 from startrt.imaging.phantom_study import make_phantom_study
+from startrt.protocol.capecitabine import gives_capecitabine
 from startrt.protocol.definition import Protocol
 from startrt.simulation.course import TERMS
 from startrt.simulation.lesions import recist_series
@@ -246,8 +247,8 @@ class _Course:
             drawn_at=datetime.now(UTC),
             cycle=cycle,
         )
-        courses = self.entry.protocol.schedule.capecitabine_prrt_cycles
-        if treatment_arm(self.patient).capecitabine and cycle.number <= courses:
+        arm = treatment_arm(self.patient).id
+        if gives_capecitabine(arm, cycle.number, self.entry.protocol):
             yield _moment(planned - timedelta(days=2), 11)
             prescription = capecitabine.prescribe_capecitabine(
                 team.investigator,

@@ -43,6 +43,7 @@ from startrt.simulation.engine import (
 from startrt.simulation.outcomes import (
     HazardClock,
     PfsModel,
+    assessment_finding,
     bed_per_gy2,
     exponential_days,
     gfr_at,
@@ -350,19 +351,21 @@ class _CourseRun:
         return LabValues(*reported)
 
     def _events(self, index: NDArray[np.intp], day: Floats) -> Bools:
-        """End treatment of patients whose progression, death or loss to follow-up comes
-        before `day`; True for them."""
+        """End treatment of patients whose progression (as the scheduled tumour assessments
+        find it), death or loss to follow-up comes before `day`; True for them."""
         progressed = self.clock.advance(index, day, self._multiplier(index))
+        interval = self.protocol.assessments.interval_days
+        found_on = assessment_finding(self.clock.progression_days[index], interval) * interval
         first = np.minimum.reduce(
             [
-                np.where(progressed, self.clock.progression_days[index], np.inf),
+                np.where(progressed, found_on, np.inf),
                 self.death_day[index],
                 self.dropout_day[index],
             ]
         )
         ended = first < day
         reason = np.select(
-            [first == self.clock.progression_days[index], first == self.death_day[index]],
+            [np.where(progressed, found_on, np.nan) == first, first == self.death_day[index]],
             [PROGRESSION, DEATH],
             LOST,
         )

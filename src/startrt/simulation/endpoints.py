@@ -31,6 +31,7 @@ from startrt.simulation.cohort import Cohort
 from startrt.simulation.course import END_REASONS, TERMS, Course
 from startrt.simulation.engine import Decisions
 from startrt.simulation.outcomes import (
+    assessment_finding,
     gfr_at,
     response_probability,
     survival_after_progression_days,
@@ -72,7 +73,7 @@ def assessments_done(
     or the end of follow-up, the last one the first on or after the (true) progression; and
     whether that last one found the progression."""
     possible = np.floor(np.minimum(follow_up_days, death_day) / interval_days)
-    to_find = np.ceil(progression_day / interval_days)
+    to_find = assessment_finding(progression_day, interval_days)
     found = to_find <= possible
     return np.where(found, to_find, possible).astype(np.int64), found
 

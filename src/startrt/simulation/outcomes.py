@@ -109,6 +109,13 @@ def linear_predictor(
     return ratio
 
 
+def assessment_finding(progression_day: Floats, interval_days: int) -> Floats:
+    """The number of the tumour assessment (every `interval_days` from randomization, the
+    first on day `interval_days`) that finds a progression: the first on or after it."""
+    found: Floats = np.maximum(np.ceil(progression_day / interval_days), 1.0)
+    return found
+
+
 @dataclass
 class HazardClock:
     """Progression of many patients under a piecewise-constant multiplier: the reference

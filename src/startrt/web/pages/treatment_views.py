@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from startrt.clinical.capecitabine import DOSE_LEVELS_PERCENT
-from startrt.protocol.capecitabine import CapecitabineDecision
+from startrt.protocol.capecitabine import CapecitabineDecision, gives_capecitabine
 from startrt.protocol.vocabulary import AdverseEventOutcome, Attribution, SeriousnessCriterion
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
@@ -537,9 +537,9 @@ def _render_capecitabine(
     elif not treatment.treatment_arm(patient).capecitabine:
         refusal = f"Arm {treatment.treatment_arm(patient).id} gives no capecitabine."
     else:
-        courses = current_protocol().schedule.capecitabine_prrt_cycles
-        cycles = patient.cycles.filter(number__lte=courses).order_by("number")
-        for cycle in cycles.exclude(status=Cycle.Status.CANCELLED):
+        arm, protocol = treatment.treatment_arm(patient).id, current_protocol()
+        cycles = patient.cycles.exclude(status=Cycle.Status.CANCELLED).order_by("number")
+        for cycle in (c for c in cycles if gives_capecitabine(arm, c.number, protocol)):
             prescription = CapecitabinePrescription.objects.filter(cycle=cycle).first()
             rows.append(
                 {
