@@ -31,7 +31,7 @@ def _engine_seconds(replicates: list[int]) -> float:
     screenings = screen(parameters, protocol, decisions, SEED, replicates)
     cohort = recruit(parameters, protocol, decisions, SEED, replicates, screenings)
     course = run_course(cohort, parameters, protocol, decisions, SEED)
-    ends = endpoints(cohort, course, parameters, decisions)
+    ends = endpoints(cohort, course, parameters, protocol, decisions)
     statistics_rows(cohort, course, ends, parameters, protocol)
     return time.perf_counter() - start
 
