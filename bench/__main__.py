@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import cli, dosimetry, simulation
+from bench import cli, dosimetry, simulation, web_concurrency
 from bench.convolution import compare_convolution
 from startrt.protocol.course import CycleDose
 from startrt.protocol.cycle_planning import plan_next_cycle
@@ -94,6 +94,7 @@ SECTIONS = {
     "dosimetry": dosimetry.main,
     "simulation": simulation.main,
     "cli": cli.main,
+    "web": web_concurrency.main,
 }
 
 

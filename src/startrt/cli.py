@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from startrt.cli_audit import audit_app
 from startrt.cli_dosimetry import dosimetry_app, phantom_app
 from startrt.cli_report import report
 from startrt.cli_simulate import simulate
@@ -344,6 +345,7 @@ app.command()(simulate)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(manage)
 app.add_typer(dosimetry_app, name="dosimetry")
 app.add_typer(phantom_app, name="phantom")
+app.add_typer(audit_app, name="audit")
 
 
 def main() -> None:

@@ -54,7 +54,7 @@ def test_report_from_a_simulation_folder_with_costs(dataset_folder: Path, tmp_pa
     assert result.exit_code == 0, result.output
     per_group = (out / "tables" / "costs_per_group.csv").read_text(encoding="utf-8")
     # standard visits 9 + 5 + 2 = 16 at 1000 EUR
-    assert "standard,EUR,16000.0" in per_group
+    assert '"standard","EUR",16000.0' in per_group  # text quoted for spreadsheets
 
 
 def test_table_output_without_json(dataset_folder: Path, tmp_path: Path) -> None:

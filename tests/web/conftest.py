@@ -9,11 +9,15 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import User
+from django.contrib.auth.signals import user_logged_in
 from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from startrt.protocol.definition import default_protocol
 from startrt.protocol.randomization import generate_block_list
 from startrt.protocol.stratification import protocol_strata
+from startrt.web.signing.two_factor import TWO_FACTOR_ROLES
 from startrt.web.trial import services as trial
 from startrt.web.trial.models import Membership, Patient, Role, Site
 from support.records import eligible_screening
@@ -30,9 +34,29 @@ def sites(db: None) -> dict[str, Site]:
 
 
 def make_user(username: str, role: Role, site: Site | None) -> User:
+    """A user with `role`; an investigator or administrator (who signs with two factors) also
+    gets an enrolled TOTP device and stands for a session verified by it: requests made with
+    this instance, and a client's force_login of it, are verified (see `_force_login_verifies`)."""
     user = User.objects.create_user(username, password="correct horse battery")
     Membership.objects.create(user=user, site=site, role=role)
+    if role in TWO_FACTOR_ROLES:
+        user.otp_device = TOTPDevice.objects.create(user=user, name="test app", confirmed=True)
     return user
+
+
+def _verified_by_force_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    device = getattr(user, "otp_device", None)
+    if device is not None and getattr(request, "session", None) is not None:
+        request.session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+
+
+@pytest.fixture(autouse=True)
+def _force_login_verifies() -> Iterator[None]:
+    """Client.force_login of a user made by `make_user` with a device keeps that device in the
+    session, as a sign-in with both factors would (force_login skips the password too)."""
+    user_logged_in.connect(_verified_by_force_login, dispatch_uid="tests-force-login-otp")
+    yield
+    user_logged_in.disconnect(dispatch_uid="tests-force-login-otp")
 
 
 @pytest.fixture

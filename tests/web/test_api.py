@@ -14,7 +14,7 @@ from startrt.protocol.definition import default_protocol
 from startrt.protocol.randomization import generate_block_list
 from startrt.protocol.stratification import protocol_strata
 from startrt.web.trial import services
-from startrt.web.trial.models import Patient, Screening, Site
+from startrt.web.trial.models import Patient, RandomizationList, Screening, Site
 from support.records import eligible_screening
 from web.test_api_fuzz import served_schema
 
@@ -24,6 +24,8 @@ Sites = dict[str, Site]
 LUND_PATIENT = "S01-LUN-001"
 PATIENT_URL = f"/api/patients/{LUND_PATIENT}"
 SCREENING_URL = f"{PATIENT_URL}/screening"
+PASSWORD = "correct horse battery"  # the password tests/web/conftest.py gives every user
+SIGNED = {"password": PASSWORD}  # the randomization is signed by the investigator's password
 CSRF_TOKEN = "Csrf0Token0For0The0Api0Tests0032"  # 32 letters/digits: a valid unmasked secret
 
 
@@ -94,11 +96,14 @@ def test_registration_screening_and_randomization(
     assert nurse.get(SCREENING_URL).json() == changed.json()
     assert all(not c["blocks_eligibility"] for c in changed.json()["criteria"])
 
-    allocated = investigator.post(f"{PATIENT_URL}/randomize")
+    allocated = investigator.post(
+        f"{PATIENT_URL}/randomize", SIGNED, content_type="application/json"
+    )
     assert allocated.status_code == 200
     allocation = allocated.json()
-    # FDG-PET negative Lund patient: first slot of that stratum
-    assert (allocation["stratum"], allocation["sequence"]) == ("site=Lund;fdg=negative", 1)
+    # FDG-PET negative Lund patient: that stratum of the loaded list, never the slot's place in it
+    assert (allocation["stratum"], "sequence" in allocation) == ("site=Lund;fdg=negative", False)
+    assert allocation["list_sha256"] == RandomizationList.objects.get().sha256
     assert allocation["allocated_by"] == "investigator.lund"
     patient = investigator.get(PATIENT_URL).json()
     assert (patient["screened"], patient["eligible"]) == (True, True)
@@ -115,6 +120,7 @@ def test_registration_screening_and_randomization(
         ("insert", "trial_decision"),
         ("update", "trial_slot"),
         ("insert", "trial_decision"),
+        ("insert", "signing_signature"),
     ]
     assert audit[3]["reason"] == "Hb typo: 90 -> 128"
     assert (audit[3]["old"]["version"], audit[3]["new"]["version"]) == (1, 2)
@@ -127,7 +133,7 @@ PATIENT_OPERATIONS = [
     ("get", PATIENT_URL, None),
     ("get", SCREENING_URL, None),
     ("put", SCREENING_URL, {"record": eligible_screening(), "reason": "x", "expected_version": 1}),
-    ("post", f"{PATIENT_URL}/randomize", None),
+    ("post", f"{PATIENT_URL}/randomize", SIGNED),
     ("get", f"{PATIENT_URL}/audit", None),
     ("get", f"{PATIENT_URL}/decisions", None),
 ]
@@ -154,7 +160,9 @@ def test_another_sites_patients_are_not_listed(staff: Staff, screened: Patient) 
 
 
 def test_nurses_do_not_randomize(staff: Staff, screened: Patient, allocation_list: None) -> None:
-    response = client_for(staff["nurse"]).post(f"{PATIENT_URL}/randomize")
+    response = client_for(staff["nurse"]).post(
+        f"{PATIENT_URL}/randomize", SIGNED, content_type="application/json"
+    )
     assert response.status_code == 403
     assert "Investigator" in response.json()["detail"]
     assert not hasattr(Patient.objects.get(pk=screened.pk), "allocation")

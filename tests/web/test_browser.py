@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django_otp.oath import totp
 from playwright.sync_api import Page, expect, sync_playwright
 
 from startrt.protocol.definition import default_protocol
@@ -66,10 +67,14 @@ def chromium_page() -> Iterator[Page]:
             browser.close()
 
 
-def sign_in(page: Page, base_url: str, username: str) -> None:
+def sign_in(page: Page, base_url: str, username: str, otp_key: bytes | None = None) -> None:
+    """Sign in with the password and, for a user with a TOTP device (investigators), the code
+    computed from its key `otp_key` (read before the page opens: no ORM call inside it)."""
     page.goto(f"{base_url}/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
+    if otp_key is not None:
+        page.fill("input[name=otp_token]", f"{totp(otp_key):06d}")
     page.click("button[type=submit]")
     expect(page.locator("header")).to_contain_text(username)
 
@@ -101,6 +106,7 @@ def test_a_patient_from_registration_to_randomization(
     )
     services.load_randomization_list(staff["statistician"], sites["Lund"], "main", listing)
     base_url = live_server.url
+    investigator_key = staff["investigator"].otp_device.bin_key  # type: ignore[attr-defined]
     with chromium_page() as page:
         screenshot = Screenshots(page, tmp_path)
 
@@ -120,7 +126,7 @@ def test_a_patient_from_registration_to_randomization(
         screenshot("screened")
         sign_out(page)
 
-        sign_in(page, base_url, "investigator.lund")
+        sign_in(page, base_url, "investigator.lund", investigator_key)
         page.click("text=S01-LUN-001")
         page.fill("#randomization input[name=password]", "not my password")
         page.click("button[name=randomize]")

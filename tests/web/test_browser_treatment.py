@@ -39,11 +39,12 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
 ) -> None:
     randomized(team, sites, 1)  # dTOC; cycle 1 planned for 2025-03-17
     base_url = live_server.url
+    otp_keys = {"investigator.lund": team["investigator"].otp_device.bin_key}  # type: ignore[attr-defined]
     with chromium_page() as page:
         screenshot = Screenshots(page, tmp_path)
 
         def as_user(username: str) -> None:
-            sign_in(page, base_url, username)
+            sign_in(page, base_url, username, otp_keys.get(username))
             page.goto(f"{base_url}{TREATMENT}")
 
         as_user("physicist.lund")

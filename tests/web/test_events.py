@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
@@ -136,7 +137,7 @@ def test_event_dates_are_plausible(staff: Staff, randomized: Randomized) -> None
         services.report_adverse_event(
             staff["nurse"],
             patient,
-            adverse_event(onset_date=(today + timedelta(days=1)).isoformat(), resolved_date=None),
+            adverse_event(onset_date=(today + timedelta(days=2)).isoformat(), resolved_date=None),
         )
     ongoing = adverse_event(onset_date=today.isoformat(), resolved_date=None, outcome="recovering")
     assert services.report_adverse_event(staff["nurse"], patient, ongoing).onset_date == today
@@ -339,7 +340,7 @@ def test_end_of_treatment_and_death(staff: Staff, randomized: Randomized) -> Non
         services.record_death(
             staff["investigator"],
             patient,
-            {"date": (today + timedelta(days=1)).isoformat(), "cause": "NET progression"}
+            {"date": (today + timedelta(days=2)).isoformat(), "cause": "NET progression"}
             | {"related_to_treatment": False},
         )
     death = services.record_death(
@@ -377,8 +378,9 @@ def test_end_of_treatment_and_death(staff: Staff, randomized: Randomized) -> Non
 
 
 def test_follow_up_around_the_date_of_death(staff: Staff, randomized: Randomized) -> None:
-    patient = randomized(False)
     today = timezone.localdate()
+    with time_machine.travel(today - timedelta(days=60), tick=False):  # before the dates below
+        patient = randomized(False)
 
     def day(days_ago: int) -> str:
         return (today - timedelta(days=days_ago)).isoformat()

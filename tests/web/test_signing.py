@@ -99,16 +99,16 @@ def test_a_wrong_password_signs_nothing(
     assert not signing.is_locked("trial.screening", screening.pk)
 
 
-def test_wrong_signature_passwords_count_as_failed_logins_and_lock_the_account_out(
+def test_wrong_signature_passwords_lock_signing_not_the_login(
     staff: Staff, screening: Screening, request_as: RequestAs
 ) -> None:
     nurse = staff["nurse"]
-    for _ in range(5):  # AXES_FAILURE_LIMIT = 5
+    for _ in range(5):  # SIGNING_FAILURE_LIMIT = 5
         with pytest.raises(signing.SignatureRefusedError):
             signing.sign(request_as(nurse), "guess", "trial.screening", screening.pk, "authorship")
-    assert AccessAttempt.objects.get(username="nurse.lund").failures_since_start == 5
-    # locked out: even the right password no longer signs
-    with pytest.raises(signing.SignatureRefusedError):
+    assert not AccessAttempt.objects.exists()  # not counted as failed logins (axes)
+    # signing locked: even the right password no longer signs
+    with pytest.raises(signing.SignatureRefusedError, match="signing is locked"):
         signing.sign(request_as(nurse), PASSWORD, "trial.screening", screening.pk, "authorship")
     assert not Signature.objects.exists()
 
@@ -282,4 +282,31 @@ def test_unlock_record_ends_every_active_signature_of_the_record_at_once(
     with pytest.raises(InvalidInputError, match="carries no active signature"):
         signing.unlock_record(
             request_as(staff["investigator"]), PASSWORD, kind, screening.pk, "again"
+        )
+
+
+@pytest.mark.parametrize("reviewer", ["monitor", "physicist", "pharmacist"])
+def test_a_review_is_not_a_lock_the_site_still_corrects_the_record(
+    team: Staff, screening: Screening, request_as: RequestAs, reviewer: str
+) -> None:
+    kind, patient = "trial.screening", screening.patient
+    review = signing.sign(request_as(team[reviewer]), PASSWORD, kind, screening.pk, "review")
+    assert not signing.is_locked(kind, screening.pk)
+    corrected = services.record_screening(
+        team["nurse"],
+        patient,
+        eligible_screening(ecog=0),
+        reason="ECOG re-assessed",
+        expected_version=1,
+    )
+    assert corrected.version == 2
+    # the review stands, and shows that the record changed since it was reviewed
+    review.refresh_from_db()
+    assert (review.active, review.locks) == (True, False)
+    assert not signing.content_unchanged(review)
+    # a signature whose meaning locks (here authorship) still blocks a correction
+    signing.sign(request_as(team["nurse"]), PASSWORD, kind, screening.pk, "authorship")
+    with pytest.raises(signing.RecordLockedError, match=r"signed \(authorship\)"):
+        services.record_screening(
+            team["nurse"], patient, eligible_screening(ecog=1), reason="again", expected_version=2
         )

@@ -338,7 +338,9 @@ def test_dosimetry_computed_from_a_study_folder(
 ) -> None:
     settings.DATA_DIR = tmp_path
     folder = tmp_path / "studies" / "S01-LUN-001" / "cycle-1"
-    written = make_phantom_study(folder, seed=2, grid_size=64, ct_subdivision=2)
+    written = make_phantom_study(
+        folder, seed=2, grid_size=64, ct_subdivision=2, patient_id="S01-LUN-001"
+    )
     truth = json.loads(written.truth_file.read_text(encoding="utf-8"))["vois"]
     patient = randomized(team, sites, 1)
     # the phantom was injected with 7.4 GBq on 3 March 2025

@@ -4,7 +4,9 @@ through `web`, or an in-silico trial through `simulation`).
 A dataset is a folder of CSV files, one per table, plus `trial.json` with the data cut-off date,
 the protocol version and the source. Dates are ISO 8601 (`2024-03-01`); an empty cell is a
 missing value. A value outside its column's vocabulary (or an arm the dataset's protocol does
-not have) is refused, naming the table, row, column, value and the allowed values. Columns
+not have) is refused, naming the table, row, column, value and the allowed values; so is a date
+(or cut-off) outside the dates an analysis can hold, 1677-09-22 to 2262-04-11 (pandas'
+nanosecond timestamps; the web's date windows lie well inside). Columns
 (every table but `patients` starts with `trial_id`):
 
 - patients: trial_id, site, screened_on, eligible (true/false/empty = undecided),
@@ -38,7 +40,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,9 @@ from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
 from startrt.validation import InvalidInputError
 
 METADATA_FILE = "trial.json"
+# The dates a table can hold (pandas' nanosecond Timestamp, whole days inside it).
+EARLIEST_DATE = pd.Timestamp.min.date() + timedelta(days=1)
+LATEST_DATE = pd.Timestamp.max.date()
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,7 @@ def make_dataset(
     unknown = set(tables) - set(SCHEMA)
     if unknown:
         raise InvalidInputError("tables", sorted(unknown), f"must be among {sorted(SCHEMA)}")
+    _in_date_range("cut_off", cut_off)
     frames = {name: _frame(name, tables.get(name, [])) for name in TABLES}
     dataset = TrialDataset(cut_off, protocol, source, **frames)
     _check_arms(dataset)
@@ -273,11 +279,13 @@ def _value(where: str, column: Column, value: Any) -> Any:
     if column.kind == "bool":
         return _bool(where, value)
     if column.kind == "date" and isinstance(value, date):
-        return pd.Timestamp(value).date()
+        return _in_date_range(where, value)
     try:
         parsed = _PARSERS[column.kind](str(value).strip())
     except (ValueError, OverflowError) as error:
         raise InvalidInputError(where, value, f"must be a {column.kind}") from error
+    if column.kind == "date":
+        return _in_date_range(where, parsed)
     if column.vocabulary is not None and parsed not in set(column.vocabulary):
         allowed = [member.value for member in column.vocabulary]
         raise InvalidInputError(where, value, f"must be one of {allowed}")
@@ -285,6 +293,15 @@ def _value(where: str, column: Column, value: Any) -> Any:
     if low is not None and high is not None and not low <= parsed <= high:
         raise InvalidInputError(where, value, f"must lie in [{column.low}, {column.high}]")
     return parsed
+
+
+def _in_date_range(where: str, value: date) -> date:
+    """The calendar day of `value` (a date-time counts by its date) if an analysis can hold it."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        rule = f"must lie between {EARLIEST_DATE} and {LATEST_DATE} (the dates an analysis holds)"
+        raise InvalidInputError(where, day.isoformat(), rule)
+    return day
 
 
 def _is_empty(value: Any) -> bool:

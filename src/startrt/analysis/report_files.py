@@ -8,6 +8,7 @@ and a rename, so an error never leaves a half-written file.
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import os
 from dataclasses import asdict
@@ -21,6 +22,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from startrt.analysis.report import SECTIONS, ReportTable, TrialReport
+from startrt.spreadsheet_safe import safe_cell
 from startrt.validation import InvalidInputError
 
 HTML_FILE = "report.html"
@@ -86,7 +88,14 @@ def render_pdf(html: str) -> bytes:
 
 
 def table_csv(table: ReportTable) -> str:
-    return str(table.frame.to_csv(index=False, date_format="%Y-%m-%d"))
+    """The table as CSV for spreadsheets: text cells a spreadsheet would read as a formula are
+    neutralised (`startrt.spreadsheet_safe`), text quoted, numbers left as numbers."""
+    frame = table.frame.rename(columns=lambda name: safe_cell(str(name)))
+    text = frame.select_dtypes(include=["object", "string", "category"]).columns
+    frame = frame.astype(dict.fromkeys(text, object))
+    for name in text:
+        frame[name] = frame[name].map(safe_cell)
+    return str(frame.to_csv(index=False, date_format="%Y-%m-%d", quoting=csv.QUOTE_NONNUMERIC))
 
 
 def report_json(report: TrialReport) -> str:

@@ -141,7 +141,8 @@ def main() -> None:
     console.print(
         "Browse it: [bold].venv/bin/startrt serve[/bold] then http://127.0.0.1:8000/ as "
         f"investigator.lund (or nurse.lund, physicist.lund, monitor, statistician), password "
-        f"{PASSWORD}"
+        f"{PASSWORD}; investigator.lund signs in with a code too: add the TOTP key "
+        f"{team.otp_keys['investigator.lund']} to an authenticator app"
     )
 
 

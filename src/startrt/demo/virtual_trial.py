@@ -313,6 +313,7 @@ class _Course:
             grid_size=64,
             ct_subdivision=2,
             injection_datetime=injected.replace(tzinfo=None),
+            patient_id=self.patient.trial_id,  # computed_doses matches it to the patient
         )
         return relative
 

@@ -81,6 +81,7 @@ def make_phantom_study(
     acquisition_duration_s: float = 1800.0,
     injection_datetime: datetime = DEFAULT_INJECTION,
     spec: PhantomSpec | None = None,
+    patient_id: str | None = None,
 ) -> PhantomStudy:
     """Write the phantom (`default_phantom(seed, grid_size=...)` unless `spec` is given) as a
     study in `out_dir` (new or empty).
@@ -89,12 +90,13 @@ def make_phantom_study(
     Poisson noise on counts = MBq x calibration_cps_per_mbq x acquisition_duration_s. CNTS
     images need the same calibration to be read back. `shifts_mm`: one patient displacement
     per time point (SPECT and CT move together; the VOIs follow the first time point).
+    `patient_id`: the DICOM PatientID (default `PHANTOM-<seed>`), e.g. a trial pseudonym.
     """
     phantom = default_phantom(seed, grid_size=grid_size) if spec is None else spec
     times = _checked_times(time_points_h)
     shifts = _checked_shifts(shifts_mm, len(times))
     _require_empty(out_dir)
-    patient_id = f"PHANTOM-{seed}"
+    patient_id = f"PHANTOM-{seed}" if patient_id is None else patient_id
     written = []
     for index, (time_h, shift) in enumerate(zip(times, shifts, strict=True), start=1):
         anatomy = translated(phantom, shift)

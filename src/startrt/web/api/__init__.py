@@ -2,11 +2,13 @@
 
 Every operation needs a logged-in Django session (`django_auth`); being cookie based, it also
 checks the CSRF token (X-CSRFToken header) on unsafe methods. The schema (/api/openapi.json)
-and the docs (/api/docs) need the login too."""
+and the docs (/api/docs) need the login too. The docs page is django-ninja's Swagger UI from its
+own static files (served by the application: "ninja" is an installed app), never from a CDN, so it
+works offline and under the Content-Security-Policy (no inline script)."""
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 from ninja.security import django_auth
 
 from startrt.web.api import errors
@@ -19,6 +21,7 @@ api = NinjaAPI(
     version="1",
     urls_namespace="api",
     auth=django_auth,
+    docs=Swagger(settings={"persistAuthorization": False, "tryItOutEnabled": False}),
     docs_decorator=errors.docs_login_required,
 )
 errors.install(api)

@@ -1,26 +1,33 @@
 """Errors of the JSON API as JSON: refused input 422 naming field, value and rule (the library's
 InvalidInputError and the request schema's own refusals alike); wrong role 403; a patient that
 does not exist or lies outside the user's sites 404; an edit based on an old version, or of a
-signed (locked) record, 409. The schema and its docs answer 401 (or send a browser to the login
-page) until the user signs in (`docs_login_required`)."""
+signed (locked) record, 409; any other exception 500 {"detail": "internal error", "id": ...},
+its traceback logged under that id (never an HTML page; 404 and 405 outside the operations are
+answered in JSON by `web/middleware.py`). The schema and its docs answer 401 (or send a browser
+to the login page) until the user signs in (`docs_login_required`)."""
 
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import ValidationError
 
-from startrt.validation import InvalidInputError
+from startrt.validation import InvalidInputError, echoed
 from startrt.web.signing.services import RecordLockedError
 from startrt.web.trial.changes import StaleVersionError
+
+logger = logging.getLogger("startrt.web.api")
 
 
 class Problem(Schema):
@@ -39,9 +46,26 @@ class Refusal(Problem):
 
 
 class Detail(Schema):
-    """Body of 401, 403 and 404."""
+    """Body of 401, 403, 404 and 405."""
 
     detail: str
+
+
+class InternalError(Detail):
+    """Body of 500: "internal error" and the reference of the logged traceback."""
+
+    id: str
+
+
+def internal_error_body(
+    request: HttpRequest | None = None, error: BaseException | None = None
+) -> dict[str, str]:
+    """Log the exception being handled (or `error`) with its traceback under a new reference,
+    and answer that reference, never the error itself."""
+    reference = uuid.uuid4().hex[:16]
+    where = f" on {request.method} {request.path}" if request is not None else ""
+    logger.error("internal error %s%s", reference, where, exc_info=error or True)
+    return InternalError(detail="internal error", id=reference).model_dump()
 
 
 ERROR_RESPONSES: dict[int, type[Schema]] = {
@@ -66,9 +90,10 @@ def _refusal(problems: list[Problem], message: str) -> Refusal:
 
 
 def _input_refusal(error: InvalidInputError) -> Refusal:
-    """The library's refusal; an InvalidRecordError lists every refused field."""
+    """The library's refusal; an InvalidRecordError lists every refused field. A value is
+    echoed cut at validation.ECHO_MAX_CHARS characters (`echoed`), as in the message."""
     problems = [
-        Problem(field=item.field, value=_plain(item.value), rule=item.rule)
+        Problem(field=str(echoed(item.field)), value=_plain(echoed(item.value)), rule=item.rule)
         for item in getattr(error, "errors", [error])
     ]
     return _refusal(problems, str(error))
@@ -110,6 +135,14 @@ def install(api: NinjaAPI) -> None:
     def not_found(request: HttpRequest, error: Http404) -> HttpResponse:
         return respond(request, 404, Detail(detail=str(error) or "not found"))
 
+    def bad_request(request: HttpRequest, error: Exception) -> HttpResponse:
+        """A request Django itself refuses (malformed multipart body, too many fields, too big):
+        400 as Django answers it, in JSON."""
+        return respond(request, 400, Detail(detail="bad request"))
+
+    def internal(request: HttpRequest, error: Exception) -> HttpResponse:
+        return api.create_response(request, internal_error_body(request, error), status=500)
+
     handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
         (InvalidInputError, refused),
         (StaleVersionError, stale),
@@ -117,6 +150,10 @@ def install(api: NinjaAPI) -> None:
         (ValidationError, schema_refused),
         (PermissionDenied, forbidden),
         (Http404, not_found),
+        (BadRequest, bad_request),
+        (SuspiciousOperation, bad_request),
+        (MultiPartParserError, bad_request),
+        (Exception, internal),
     ]
     for exception, handler in handlers:
         api.add_exception_handler(exception, handler)

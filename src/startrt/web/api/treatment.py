@@ -19,7 +19,15 @@ from django.http import Http404, HttpRequest
 from ninja import Field, File, Form, Path, Router, Schema, Status, UploadedFile
 
 from startrt.protocol.capecitabine import CapecitabineDecision
-from startrt.web.api.trial import NO_NUL, TrialId, patient_responses, visible_patient
+from startrt.web.api.trial import (
+    NO_NUL,
+    Number,
+    TrialId,
+    WholeNumber,
+    patient_responses,
+    visible_patient,
+)
+from startrt.web.signing import services as signing
 from startrt.web.treatment import capecitabine, services
 from startrt.web.treatment.doses import plan_outdated
 from startrt.web.treatment.models import (
@@ -40,9 +48,17 @@ router = Router(tags=["treatment"])
 CycleNumber = Annotated[int, Path(ge=1, le=32767, example=1)]
 ProposalId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
 DeviationId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
-Version = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Version = Annotated[WholeNumber, Field(ge=1, le=2**31 - 1)]
 Reason = Annotated[str, Field(pattern=NO_NUL, max_length=2000)]
 Password = Annotated[str, Field(pattern=NO_NUL, max_length=4096)]
+OtpToken = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9 ]{0,12}$",
+        description="a current code of the signer's authenticator app, needed (investigators) "
+        "when this session was not verified by one at login",
+    ),
+]
 
 
 class DeviationOut(Schema):
@@ -99,7 +115,7 @@ class LabsIn(Schema):
         description="PatientLabs fields; LLN/ULN as <field>_lln / <field>_uln"
     )
     drawn_at: datetime
-    cycle: int | None = Field(
+    cycle: WholeNumber | None = Field(
         default=None, ge=1, le=32767, description="number of the planned cycle the labs precede"
     )
 
@@ -117,16 +133,26 @@ class LabPanelOut(Schema):
 class ReleaseIn(Schema):
     expected_version: Version
     password: Password = Field(description="the investigator's password: the release is signed")
+    otp_token: OtpToken = ""
 
 
 class SignDeviationIn(Schema):
     expected_version: Version
     password: Password = Field(description="the investigator's password: the deviation is signed")
+    otp_token: OtpToken = ""
 
 
 class UnlockIn(Schema):
     password: Password
     reason: Reason
+    otp_token: OtpToken = ""
+
+
+def _second_factor(request: HttpRequest, password: str, otp_token: str) -> None:
+    """With a one-time code in the body: check the password and the code (verifying the session)
+    before the signed service call, which then re-checks the password alone."""
+    if otp_token:
+        signing.check_password(request, password, otp_token)
 
 
 class RescheduleIn(Schema):
@@ -144,11 +170,11 @@ class CancelIn(Schema):
 
 
 class AdministrationIn(Schema):
-    activity_gbq: float = Field(examples=[7.4])
+    activity_gbq: Number = Field(examples=[7.4])
     lot: str = Field(pattern=NO_NUL, max_length=64, examples=["LU-2025-17"])
     infusion_start: datetime
     infusion_end: datetime
-    inpatient_days: float | None = Field(default=None, description="days in hospital, 0-60")
+    inpatient_days: Number | None = Field(default=None, description="days in hospital, 0-60")
     expected_version: Version
     reason: str = Field(
         default="", pattern=NO_NUL, description="required for a correction of a recorded one"
@@ -156,11 +182,13 @@ class AdministrationIn(Schema):
 
 
 class DosimetryIn(Schema):
-    left_kidney_dose_gy: float
-    right_kidney_dose_gy: float
-    kidney_effective_half_life_h: float | None = None
-    marrow_dose_gy: float | None = None
-    imaging_sessions: int | None = Field(default=None, description="SPECT/CT sessions, 1-10")
+    left_kidney_dose_gy: Number
+    right_kidney_dose_gy: Number
+    kidney_effective_half_life_h: Number | None = None
+    marrow_dose_gy: Number | None = None
+    imaging_sessions: WholeNumber | None = Field(
+        default=None, description="SPECT/CT sessions, 1-10"
+    )
     reason: str = Field(default="", pattern=NO_NUL, description="required to replace results")
     expected_version: Version | None = Field(
         default=None, description="the version of the results replaced"
@@ -213,7 +241,7 @@ class AcceptIn(Schema):
 
 class OverrideIn(AcceptIn):
     reason: str = Field(pattern=NO_NUL)
-    activity_gbq: float = Field(examples=[1.4])
+    activity_gbq: Number = Field(examples=[1.4])
 
 
 def _cycle(patient: Patient, number: int) -> Cycle:
@@ -326,8 +354,10 @@ def release_cycle(
     request: HttpRequest, trial_id: TrialId, number: CycleNumber, body: ReleaseIn
 ) -> CycleOut:
     """Release a planned cycle on a 'go' of its latest labs (investigators), signed with the
-    password (422 if wrong; the account locks out after 5): the signature locks the plan."""
+    password (422 if wrong; signing locks after 5 wrong ones in 15 minutes) and, for a session
+    not verified by a code at login, `otp_token`: the signature locks the plan."""
     cycle = _cycle(visible_patient(request, trial_id), number)
+    _second_factor(request, body.password, body.otp_token)
     released = services.release_cycle(
         request, cycle, password=body.password, expected_version=body.expected_version
     )
@@ -340,6 +370,7 @@ def unlock_release(
 ) -> CycleOut:
     """End the release signature's lock (the signer or an investigator; password and reason)."""
     cycle = _cycle(visible_patient(request, trial_id), number)
+    _second_factor(request, body.password, body.otp_token)
     return _cycle_out(
         services.unlock_release(request, cycle, password=body.password, reason=body.reason)
     )
@@ -396,14 +427,22 @@ def upload_dosimetry_study(
     study: File[UploadedFile],
     reason: str = Form("", pattern=NO_NUL, max_length=2000),
     expected_version: int | None = Form(None, ge=1, le=2**31 - 1),
+    patient_confirmed: bool = Form(False),
 ) -> DosimetryOut:
-    """Upload the cycle's study as a zip of its folder (multipart; physicists): stored,
-    unzipped safely (no paths leaving the folder, size limits) and computed in the request
-    (a few seconds) as the cycle's dosimetry, source "computed"; replacing earlier dosimetry
-    needs its version and a reason."""
+    """Upload the cycle's study as a zip of its folder (multipart; physicists): unzipped
+    safely (no paths leaving the folder, size limits), de-identified (PatientID and name
+    become the trial pseudonym) and computed in the request (a few seconds) as the cycle's
+    dosimetry, source "computed"; replacing earlier dosimetry needs its version and a reason.
+    A study whose DICOM PatientID is not the trial pseudonym needs `patient_confirmed=true`
+    (the uploader confirms the study is this patient's; audited)."""
     cycle = _cycle(visible_patient(request, trial_id), number)
     result = upload_study(
-        request.user, cycle, study, reason=reason, expected_version=expected_version
+        request.user,
+        cycle,
+        study,
+        reason=reason,
+        expected_version=expected_version,
+        patient_confirmed=patient_confirmed,
     )
     return _dosimetry_out(result)
 
@@ -483,6 +522,7 @@ def sign_deviation(
     deviation: Deviation | None = patient.deviations.filter(pk=deviation_id).first()
     if deviation is None:
         raise Http404(f"patient {trial_id} has no deviation {deviation_id}")
+    _second_factor(request, body.password, body.otp_token)
     signed = services.sign_deviation(
         request, deviation, password=body.password, expected_version=body.expected_version
     )
@@ -493,16 +533,16 @@ def sign_deviation(
 
 
 class CapecitabineIn(Schema):
-    weight_kg: float = Field(examples=[78])
-    height_cm: float = Field(examples=[178])
-    age_years: float = Field(examples=[64])
-    creatinine_umol_l: float = Field(examples=[85])
-    dose_level_percent: int = Field(default=100, description="100, 75 or 50 (toxicity)")
+    weight_kg: Number = Field(examples=[78])
+    height_cm: Number = Field(examples=[178])
+    age_years: Number = Field(examples=[64])
+    creatinine_umol_l: Number = Field(examples=[85])
+    dose_level_percent: WholeNumber = Field(default=100, description="100, 75 or 50 (toxicity)")
 
 
 class DispensingIn(Schema):
-    tablets_500: int = Field(ge=0, le=100_000)
-    tablets_150: int = Field(ge=0, le=100_000)
+    tablets_500: WholeNumber = Field(ge=0, le=100_000)
+    tablets_150: WholeNumber = Field(ge=0, le=100_000)
 
 
 class DispensingOut(Schema):

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlencode
 
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import Field, Path, Router, Schema, Status
@@ -28,8 +29,18 @@ from startrt.protocol.criteria import Value
 from startrt.protocol.eligibility import EligibilityCriterion, EligibilityDecision
 from startrt.validation import InvalidInputError
 from startrt.web.api.errors import ERROR_RESPONSES
-from startrt.web.trial import services
-from startrt.web.trial.models import AuditEntry, Consent, Decision, Patient, Screening, Site
+from startrt.web.signing import services as signing
+from startrt.web.signing.models import Meaning
+from startrt.web.trial import concealment, services
+from startrt.web.trial.models import (
+    AuditEntry,
+    Consent,
+    Decision,
+    Patient,
+    Screening,
+    Site,
+    Slot,
+)
 from startrt.web.trial.permissions import visible_patients
 
 router = Router(tags=["trial"])
@@ -37,6 +48,10 @@ router = Router(tags=["trial"])
 TRIAL_ID_PATTERN = f"^{services.TRIAL_ID.pattern}$"
 EXAMPLE_TRIAL_ID = "S01-LUN-001"
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
+# Numbers in request bodies: JSON numbers only (strict), so true/false is refused instead of
+# being read as 1 / 0 (a float field still takes an integer such as 7).
+Number = Annotated[float, Field(strict=True)]
+WholeNumber = Annotated[int, Field(strict=True)]
 
 TrialId = Annotated[str, Path(pattern=TRIAL_ID_PATTERN, example=EXAMPLE_TRIAL_ID)]
 RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, example=1)]
@@ -98,6 +113,20 @@ def paginated(view: Callable[..., Any]) -> Callable[..., Any]:
     return paged
 
 
+class ReadableAudit:
+    """Audit entries as `user` may read them (`concealment.readable`), paginated by `Pages`:
+    counted in the database, and only the page asked for is read."""
+
+    def __init__(self, entries: QuerySet[AuditEntry], user: AbstractBaseUser | AnonymousUser):
+        self.entries, self.user = entries, user
+
+    def __len__(self) -> int:
+        return self.entries.count()
+
+    def __getitem__(self, page: slice) -> list[AuditEntry]:
+        return list(concealment.readable(self.entries[page], self.user))
+
+
 def _page_url(request: HttpRequest, limit: int, offset: int) -> str:
     query = request.GET.copy()
     query["limit"], query["offset"] = str(limit), str(offset)
@@ -134,7 +163,7 @@ class ChangeIn(RecordIn):
     reason: str = Field(
         default="", pattern=NO_NUL, description="required for a change after first entry"
     )
-    expected_version: int | None = Field(
+    expected_version: WholeNumber | None = Field(
         default=None, description="the version the change is based on (required for a change)"
     )
 
@@ -144,7 +173,7 @@ class CorrectionIn(RecordIn):
     on (409 when the record has moved on since)."""
 
     reason: str = Field(pattern=NO_NUL, description="why the record is corrected")
-    expected_version: int = Field(description="the version the correction is based on")
+    expected_version: WholeNumber = Field(description="the version the correction is based on")
 
 
 class PatientIn(Schema):
@@ -225,7 +254,7 @@ class ScreeningIn(Schema):
     reason: str = Field(
         default="", pattern=NO_NUL, description="required for a change after first entry"
     )
-    expected_version: int | None = Field(
+    expected_version: WholeNumber | None = Field(
         default=None, description="the version the change is based on (required for a change)"
     )
 
@@ -243,10 +272,15 @@ class ScreeningOut(Schema):
 
 
 class AllocationOut(Schema):
+    """The allocation as site staff may know it: never the slot's place in the list."""
+
     trial_id: str
     treatment_arm: str
     stratum: str
-    sequence: int
+    list_sha256: str = Field(
+        description="SHA-256 fingerprint of the randomization list (published before the "
+        "first allocation)"
+    )
     allocated_at: datetime
     allocated_by: str
 
@@ -377,15 +411,39 @@ def put_screening(request: HttpRequest, trial_id: TrialId, body: ScreeningIn) ->
     return _screening_out(patient, apply_change(services.record_screening, request, patient, body))
 
 
+class RandomizeIn(Schema):
+    """The investigator's electronic signature of the randomization (never logged or echoed)."""
+
+    password: str = Field(
+        pattern=NO_NUL, max_length=4096, description="the investigator's password: signed"
+    )
+    otp_token: str = Field(
+        "",
+        pattern=r"^[0-9 ]{0,12}$",
+        description="a current code of the investigator's authenticator app, needed when this "
+        "session was not verified by one at login",
+    )
+
+
 @router.post("/patients/{trial_id}/randomize", response=patient_responses(200, AllocationOut, 403))
-def randomize(request: HttpRequest, trial_id: TrialId) -> AllocationOut:
-    """Allocate the next slot of the patient's stratum (investigators; final)."""
-    slot = services.randomize(request.user, visible_patient(request, trial_id))
+def randomize(request: HttpRequest, trial_id: TrialId, body: RandomizeIn) -> AllocationOut:
+    """Allocate the next slot of the patient's stratum (investigators; final), signed by the
+    investigator's password (and second factor) as on the page: a wrong or missing one is 422
+    and allocates nothing; the allocation carries the signature (meaning: responsibility)."""
+    patient = visible_patient(request, trial_id)
+    signature = signing.sign_action(
+        request,
+        body.password,
+        Meaning.RESPONSIBILITY,
+        lambda: services.randomize(request.user, patient),
+        otp_token=body.otp_token,
+    )
+    slot = Slot.objects.get(pk=signature.record_id)
     return AllocationOut(
         trial_id=trial_id,
         treatment_arm=slot.treatment_arm,
         stratum=slot.stratum,
-        sequence=slot.sequence,
+        list_sha256=slot.listing.sha256,
         allocated_at=slot.allocated_at,
         allocated_by=slot.allocated_by,
     )
@@ -393,12 +451,12 @@ def randomize(request: HttpRequest, trial_id: TrialId) -> AllocationOut:
 
 @router.get("/patients/{trial_id}/audit", response=patient_responses(200, list[AuditEntryOut]))
 @paginated
-def patient_audit(
-    request: HttpRequest, trial_id: TrialId, response: HttpResponse
-) -> QuerySet[AuditEntry]:
-    """The patient's audit entries, oldest first."""
+def patient_audit(request: HttpRequest, trial_id: TrialId, response: HttpResponse) -> ReadableAudit:
+    """The patient's audit entries, oldest first, as the user may read them (a slot's place in
+    the randomization list only for the statistician)."""
     patient = visible_patient(request, trial_id)
-    return AuditEntry.objects.filter(patient_trial_id=patient.trial_id).order_by("at", "id")
+    entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id).order_by("at", "id")
+    return ReadableAudit(entries, request.user)
 
 
 @router.get("/patients/{trial_id}/decisions", response=patient_responses(200, list[DecisionOut]))

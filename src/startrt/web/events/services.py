@@ -8,7 +8,10 @@ it was based on (StaleVersionError otherwise). Refused input raises InvalidInput
 field, value and rule.
 
 Rules chosen here (stated, not hidden):
-- Dates are not after today (UTC) and end dates not before their start.
+- Dates lie in the windows of `trial.dates` (not before the trial start, not after today (UTC)
+  + 1 day for time zones, nor after the date of death) and end dates not before their start.
+- Follow-up is recorded for randomized patients only; a progression, the end of treatment and
+  the death of a randomized patient are not dated before the randomization date.
 - Adverse events are recorded for randomized patients: the arm tells whether capecitabine is
   given, so attribution to capecitabine is `not_applicable` exactly when it is not; every arm
   gives PRRT, so attribution to PRRT is always assessed.
@@ -48,7 +51,7 @@ from startrt.protocol.vocabulary import (
     SeriousnessCriterion,
     VitalStatus,
 )
-from startrt.validation import InvalidInputError
+from startrt.validation import CleanLines, CleanText, InvalidInputError
 from startrt.web.events.models import (
     AdverseEvent,
     Death,
@@ -57,6 +60,7 @@ from startrt.web.events.models import (
     TumourAssessment,
     Versioned,
 )
+from startrt.web.trial import dates
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
 from startrt.web.trial.permissions import visible_patients
@@ -68,7 +72,8 @@ from startrt.web.trial.services import (
 )
 
 VersionedT = TypeVar("VersionedT", bound=Versioned)
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[CleanText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Details = Annotated[CleanLines, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 RECIST_RULE = (
     "RECIST 1.1 (Eisenhauer, Eur J Cancer 2009): time-point responses and unconfirmed best "
@@ -99,7 +104,7 @@ class AdverseEventRecord(Record):
 class EndOfTreatmentRecord(Record):
     date: dt.date
     reason: EndOfTreatmentReason
-    details: str = Field(default="", max_length=2000)
+    details: Details = ""
 
 
 class FollowUpRecord(Record):
@@ -222,8 +227,12 @@ def _assessment_values(patient: Patient, series_data: dict[str, Any]) -> tuple[s
     """(field naming the latest time point, the row's values): the series as validated by the
     library and the responses it computes."""
     series = parse_series(series_data)
+    for point, day in _time_points(series):
+        dates.check_imaging_date(point, day, None)
     field, assessment_date = _latest_time_point(series)
-    _check_date(field, assessment_date, _death(patient))
+    death = _death(patient)
+    if death is not None:
+        _not_after(field, assessment_date, death.date, "the date of death")
     normalized: dict[str, Any] = plain(series)
     response: dict[str, Any] = plain(evaluate_series(series))
     return field, {"assessment_date": assessment_date, "series": normalized, "response": response}
@@ -371,11 +380,18 @@ def _allocation(patient: Patient, what: str) -> Slot:
     return slot
 
 
-def _check_date(field: str, value: dt.date | None, death: Death | None) -> None:
-    """Not after today (UTC) and, when `death` is given, not after the date of death."""
+def _check_date(
+    field: str, value: dt.date | None, death: Death | None, randomized_on: dt.date | None = None
+) -> None:
+    """In the window of `trial.dates`: from the trial start (or `randomized_on`, when given)
+    to today (UTC, + 1 day for time zones) and, when `death` is given, not after the date of
+    death."""
     if value is None:
         return
-    _not_after(field, value, timezone.localdate(), "today")
+    if randomized_on is None:
+        dates.require_happened(field, value)
+    else:
+        dates.after_randomization(field, value, randomized_on)
     if death is not None:
         _not_after(field, value, death.date, "the date of death")
 
@@ -394,9 +410,9 @@ def _end_of_treatment_values(patient: Patient, data: dict[str, Any]) -> dict[str
     record = parse_record(EndOfTreatmentRecord, data, "end of treatment")
     slot = _allocation(patient, "end of treatment")
     death = _death(patient)
-    _check_date("date", record.date, death)
     allocated_on = timezone.localdate(slot.allocated_at)
     _not_before("date", record.date, allocated_on, "the randomization date")
+    _check_date("date", record.date, death)
     if record.reason == EndOfTreatmentReason.DEATH and death is None:
         raise InvalidInputError("reason", record.reason.value, "needs the death record first")
     if record.reason == EndOfTreatmentReason.OTHER and not record.details.strip():
@@ -408,6 +424,9 @@ def _death_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
     record = parse_record(DeathRecord, data, "death")
     _check_date("date", record.date, None)
     _check_nothing_after_death(patient, record.date)
+    randomized_on = dates.randomization_date(patient)
+    if randomized_on is not None:
+        _not_before("date", record.date, randomized_on, "the randomization date")
     return record.model_dump()
 
 
@@ -491,10 +510,11 @@ def _follow_up_values(
     patient: Patient, data: dict[str, Any], follow_up_id: int | None
 ) -> dict[str, Any]:
     record = parse_record(FollowUpRecord, data, "follow-up")
+    randomized_on = dates.require_randomized(patient, "follow-up")
     death = _death(patient)
     dead = record.status == VitalStatus.DEAD
     _check_date("date", record.date, None if dead else death)
-    _check_date("progression_date", record.progression_date, death)
+    _check_date("progression_date", record.progression_date, death, randomized_on)
     if record.progression != (record.progression_date is not None):
         raise InvalidInputError(
             "progression_date", record.progression_date, "is given exactly when progression is true"
@@ -543,6 +563,12 @@ def _check_nothing_after_death(patient: Patient, death_date: dt.date) -> None:
         raise InvalidInputError(
             "date", death_date.isoformat(), f"is after the follow-up of {dead_before.date} (dead)"
         )
+
+
+def _time_points(series: Series) -> list[tuple[str, dt.date]]:
+    """(field, date) of every time point of the series, the baseline first."""
+    follow_ups = [(f"follow_up[{i}].date", point.date) for i, point in enumerate(series.follow_up)]
+    return [("baseline.date", series.baseline.date), *follow_ups]
 
 
 def _latest_time_point(series: Series) -> tuple[str, dt.date]:

@@ -77,7 +77,7 @@ def export_odm(user: AbstractBaseUser) -> bytes:
         SourceSystemVersion=__version__,
     )
     with consistent_snapshot():
-        tables = [table for table in trial_tables() if table.patient_path is not None]
+        tables = [table for table in trial_tables(user) if table.patient_path is not None]
         root.Study.append(_study(protocol, tables))
         root.ClinicalData.append(_clinical_data(protocol, tables, user))
     # serialize in the ODM namespace whatever odmlib's process-wide registry holds
@@ -182,7 +182,8 @@ def _clinical_data(protocol: Protocol, tables: list[Table], user: AbstractBaseUs
         for row in rows(table, user):
             trial_id = row[TRIAL_ID]
             if trial_id is not None:
-                events[trial_id].append(_event(table, row))
+                subject = events[trial_id]
+                subject.append(_event(table, row, len(subject) + 1))
     return odm.ClinicalData(
         StudyOID=study_oid(protocol),
         MetaDataVersionOID=metadata_version_oid(protocol),
@@ -193,7 +194,9 @@ def _clinical_data(protocol: Protocol, tables: list[Table], user: AbstractBaseUs
     )
 
 
-def _event(table: Table, row: dict[str, str | None]) -> Any:
+def _event(table: Table, row: dict[str, str | None], number: int) -> Any:
+    """The row as a study event, repeated by the row's id or, where the id is not exported (a
+    slot, to anyone but the statistician), by its `number` among the subject's events."""
     items = [
         odm.ItemData(ItemOID=item_oid(table, field), Value=_xml_text(table, field, value))
         for field in table.fields
@@ -203,7 +206,7 @@ def _event(table: Table, row: dict[str, str | None]) -> Any:
     form = odm.FormData(FormOID=f"F.{_key(table)}", ItemGroupData=[group])
     return odm.StudyEventData(
         StudyEventOID=f"SE.{_key(table)}",
-        StudyEventRepeatKey=row[table.model._meta.pk.attname],
+        StudyEventRepeatKey=row.get(table.model._meta.pk.attname) or str(number),
         FormData=[form],
     )
 

@@ -1,11 +1,13 @@
 """What an export contains, shared by the CSV and ODM writers: every model of the installed
 trial apps (new tables are exported without code changes), only the rows of patients the user
-may see, never the concealed part of the randomization, and values as plain text."""
+may see, never the concealed part of the randomization (to anyone but the statistician not even
+a taken slot's place in the list, nor in the audit trail: `trial.concealment`), and values as
+plain text."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -19,6 +21,7 @@ from django.db import connection, models, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils.duration import duration_iso_string
 
+from startrt.web.trial import concealment
 from startrt.web.trial.models import AuditEntry, Membership, Patient, Role
 from startrt.web.trial.permissions import visible_patients
 
@@ -30,7 +33,8 @@ EXPORT_ROLES = frozenset(
 EXCLUDED_MODELS = frozenset({"trial.membership", "trial.auditentry"})
 # the stored list holds every slot, future ones included: allocation concealment
 # the list itself, and the block of a taken slot (with the slots taken so far it would reveal
-# the remaining arms of an open block)
+# the remaining arms of an open block); to anyone but the statistician the slot's whole place
+# in the list (`concealed_fields`)
 CONCEALED_FIELDS = {
     "trial.randomizationlist": frozenset({"csv"}),
     "trial.slot": frozenset({"block", "block_size"}),
@@ -85,14 +89,25 @@ def consistent_snapshot() -> Iterator[None]:
         yield
 
 
-def trial_tables() -> list[Table]:
-    """A table per model of the installed trial apps, in app then model order."""
+def trial_tables(user: AbstractBaseUser) -> list[Table]:
+    """A table per model of the installed trial apps, in app then model order, with the
+    fields `user` may read."""
+    hidden = concealed_fields(user)
     return [
-        _table(model._meta.db_table, model)
+        _table(model._meta.db_table, model, hidden.get(model._meta.label_lower, frozenset()))
         for label in TRIAL_APPS
         for model in _installed_models(label)
         if model._meta.label_lower not in EXCLUDED_MODELS
     ]
+
+
+def concealed_fields(user: AbstractBaseUser) -> dict[str, frozenset[str]]:
+    """The fields left out per model: CONCEALED_FIELDS, and a taken slot's place in the list
+    (`concealment.SLOT_IDENTITY`) for anyone but the statistician."""
+    if concealment.sees_the_list(user):
+        return CONCEALED_FIELDS
+    slot = concealment.SLOT_KIND
+    return {**CONCEALED_FIELDS, slot: CONCEALED_FIELDS[slot] | concealment.SLOT_IDENTITY}
 
 
 def _installed_models(app_label: str) -> list[type[models.Model]]:
@@ -106,8 +121,16 @@ def audit_table() -> Table:
     return _table(AUDIT_TRAIL, AuditEntry)
 
 
-def _table(name: str, model: type[models.Model]) -> Table:
-    hidden = CONCEALED_FIELDS.get(model._meta.label_lower, frozenset())
+def audit_rows(
+    entries: Iterable[AuditEntry], user: AbstractBaseUser
+) -> Iterator[dict[str, str | None]]:
+    """Audit entries as `user` may read them (`concealment.readable`), as {column: text}."""
+    fields = audit_table().fields
+    for entry in concealment.readable(entries, user):
+        yield {field.attname: as_text(field, getattr(entry, field.attname)) for field in fields}
+
+
+def _table(name: str, model: type[models.Model], hidden: frozenset[str] = frozenset()) -> Table:
     fields = tuple(
         field
         for field in model._meta.concrete_fields
@@ -136,6 +159,9 @@ def patient_path(model: type[models.Model]) -> str | None:
 
 def rows(table: Table, user: AbstractBaseUser) -> Iterator[dict[str, str | None]]:
     """The table's rows the user may see, as {column: text or None}, in primary-key order."""
+    if table.model is AuditEntry:
+        yield from audit_rows(_visible(table, user).order_by("pk").iterator(), user)
+        return
     fields = {field.attname: field for field in table.fields}
     extra = [_TRIAL_ID_ALIAS] if table.adds_trial_id else []
     for values in _visible(table, user).values(*fields, *extra).order_by("pk").iterator():

@@ -105,6 +105,12 @@ class DosimetryForm(forms.Form):
 
 class StudyUploadForm(forms.Form):
     study = forms.FileField(help_text="A zip of the study folder (DICOM SPECT/CT and VOIs).")
+    patient_confirmed = forms.BooleanField(
+        required=False,
+        label="This study belongs to this patient",
+        help_text="Needed when the study's DICOM PatientID is not the trial pseudonym; recorded "
+        "in the audit trail. Names and IDs are removed from the stored files.",
+    )
     reason = forms.CharField(required=False, widget=REASON, help_text="Required to replace.")
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -270,6 +276,7 @@ def study(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
             data["study"],
             reason=data["reason"],
             expected_version=data["expected_version"],
+            patient_confirmed=data["patient_confirmed"],
         )
 
     return _act(request, trial_id, StudyUploadForm, f"study-{number}", action)

@@ -6,17 +6,13 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from startrt.web.pages import event_views, treatment_views, views
+from startrt.web.pages import account_views, event_views, treatment_views, views
 
 app_name = "pages"
 urlpatterns: list[URLPattern] = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            template_name="pages/login.html", redirect_authenticated_user=True
-        ),
-        name="login",
-    ),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("account/two-factor/", account_views.two_factor_page, name="two_factor"),
+    path("account/password/", account_views.PasswordChangeView.as_view(), name="password_change"),
     path("logout/", auth_views.LogoutView.as_view(next_page="pages:login"), name="logout"),
     path("", views.patient_list, name="patients"),
     path("patients/register/", views.register, name="register"),

@@ -20,8 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from startrt.spreadsheet_safe import QUOTING, safe_row
 from startrt.validation import InvalidInputError
-from startrt.web.exports.tables import as_text, audit_table
+from startrt.web.exports.tables import audit_rows, audit_table
 from startrt.web.pages.forms import (
     PasswordForm,
     RegisterForm,
@@ -33,6 +34,7 @@ from startrt.web.pages.forms import (
 )
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning, Signature
+from startrt.web.trial import concealment
 from startrt.web.trial import services as trial
 from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import AuditEntry, Patient, Role, Screening, Site
@@ -244,7 +246,10 @@ def audit_trail(request: HttpRequest, trial_id: str) -> HttpResponse:
     context = {
         "patient": patient,
         "page": page,
-        "rows": [(entry, _changes(entry.old, entry.new)) for entry in page],
+        "rows": [
+            (entry, _changes(entry.old, entry.new))
+            for entry in concealment.readable(page, request.user)
+        ],
         "filters": filters,
         "can_export": bool(
             roles_at(request.user, patient.site) & {role.value for role in AUDIT_EXPORT_ROLES}
@@ -260,14 +265,13 @@ def audit_csv(request: HttpRequest, trial_id: str) -> HttpResponse:
     audit_trail.csv (investigators of the site and the all-site roles; else 403)."""
     patient = visible_patient(request, trial_id)
     require_role(request.user, patient.site, *AUDIT_EXPORT_ROLES)
-    table = audit_table()
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="audit_trail_{patient.trial_id}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(table.columns)
+    writer = csv.writer(response, quoting=QUOTING)  # for spreadsheets: see spreadsheet_safe
+    writer.writerow(audit_table().columns)
     entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id).order_by("at", "pk")
-    for entry in entries.iterator():
-        writer.writerow(as_text(field, getattr(entry, field.attname)) for field in table.fields)
+    for row in audit_rows(entries.iterator(), request.user):
+        writer.writerow(safe_row(row.values()))
     return response
 
 
@@ -285,6 +289,7 @@ def _render_patient(
     allocation = getattr(patient, "allocation", None)
     roles = roles_at(request.user, patient.site)
     signatures = list(patient.signatures.order_by("signed_at", "pk"))
+    sees_the_list = concealment.sees_the_list(request.user)
     unlock_forms = unlock_forms or {}
     context = {
         "patient": patient,
@@ -301,6 +306,7 @@ def _render_patient(
                 signature,
                 signing.content_unchanged(signature),
                 unlock_forms.get(signature.pk) or UnlockForm(),
+                concealment.hides_signed_record(signature.kind, sees_the_list),
             )
             for signature in signatures
         ],

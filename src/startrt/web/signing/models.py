@@ -18,6 +18,15 @@ class Meaning(models.TextChoices):
     APPROVAL = "approval", "Approval: I approve this record"
     RESPONSIBILITY = "responsibility", "Responsibility: I take responsibility for this action"
 
+    @property
+    def locks(self) -> bool:
+        """Whether a signature with this meaning locks its record against changes until it is
+        unlocked: authorship, approval (the investigator's eligibility signature) and
+        responsibility (randomization, a cycle's release) do; a review (a monitor's, a
+        physicist's, a pharmacist's) attests that the record was read, and the site may still
+        correct it (the review then shows as "changed since signed")."""
+        return self is not Meaning.REVIEW
+
 
 class Signature(models.Model):
     """One signature of one record (`kind` is the model label, e.g. "trial.screening")."""
@@ -36,6 +45,9 @@ class Signature(models.Model):
     unlocked_at = models.DateTimeField(null=True, blank=True)
     unlocked_by = models.CharField(max_length=150, blank=True)
     unlock_reason = models.TextField(blank=True)
+    # the hash chain (trial.chain; written when signing, checked by `startrt audit verify`)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    row_hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         constraints = [
@@ -49,5 +61,27 @@ class Signature(models.Model):
 
     @property
     def active(self) -> bool:
-        """Whether the signature still locks its record."""
+        """Whether the signature stands (not unlocked)."""
         return self.unlocked_at is None
+
+    @property
+    def locks(self) -> bool:
+        """Whether the signature locks its record: it stands and its meaning locks."""
+        return self.active and Meaning(self.meaning).locks
+
+
+class SigningFailure(models.Model):
+    """One refused signing attempt (a wrong password or one-time code). Counted per user over
+    `settings.SIGNING_COOLOFF_MINUTES`: `SIGNING_FAILURE_LIMIT` of them lock the user's signing
+    (not their login) until the oldest leaves the window. Never changed; each is audited."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signing_failures"
+    )
+    username = models.CharField(max_length=150)
+    factor = models.CharField(max_length=16)  # "password" or "otp_token": what was wrong
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "at"])]

@@ -1,11 +1,15 @@
 """Electronic signatures by re-entering the password (21 CFR Part 11 style).
 
-`sign` checks the password with Django's `authenticate` (so django-axes counts a wrong password
-as a failed login and locks the account out after too many), then stores who, when, what and
-the meaning with a SHA-256 of the record's content. An active signature locks its record:
-services that change a record call `ensure_unlocked` (or `is_locked`) first. `unlock` needs the
-password and a reason, and is audited. The password check runs outside any transaction, so a
-failed attempt is kept even when the action is rolled back: call these outside `atomic`.
+`sign` checks the password (and, for investigators and administrators, the second factor: see
+`two_factor`), then stores who, when, what and the meaning with a SHA-256 of the record's
+content. A wrong password or code is a `SigningFailure` (audited), counted apart from the login
+throttle of django-axes: `settings.SIGNING_FAILURE_LIMIT` of them within
+`settings.SIGNING_COOLOFF_MINUTES` lock the user's signing, not their login, until the oldest
+leaves that window (even the right password is then refused). An active signature locks its
+record unless its meaning is a review (`Meaning.locks`): services that change a record call
+`ensure_unlocked` (or `is_locked`) first. `unlock` needs the password and a reason, and is
+audited. The password check runs outside any transaction, so a failed attempt is kept even
+when the action is rolled back: call these outside `atomic`.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from django.apps import apps
-from django.contrib.auth import authenticate
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
@@ -23,8 +28,9 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from startrt.validation import InvalidInputError
-from startrt.web.signing.models import Meaning, Signature
-from startrt.web.trial import audit
+from startrt.web.signing import two_factor
+from startrt.web.signing.models import Meaning, Signature, SigningFailure
+from startrt.web.trial import audit, chain
 from startrt.web.trial.models import Patient, Role
 from startrt.web.trial.permissions import require_role, visible_patients
 
@@ -45,7 +51,8 @@ ALREADY_SIGNED = "you have already signed this record with this meaning"
 
 
 class SignatureRefusedError(InvalidInputError):
-    """The password was wrong (or the account is locked out): nothing was signed."""
+    """The password or one-time code was wrong or missing, or signing is locked after too many
+    failures: nothing was signed."""
 
 
 class RecordLockedError(InvalidInputError):
@@ -69,48 +76,144 @@ def content_sha256(record: models.Model) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_password(request: HttpRequest, password: str) -> AbstractBaseUser:
-    """The signed-in user, if `password` is theirs; else SignatureRefusedError (counted by axes)."""
+def check_password(request: HttpRequest, password: str, otp_token: str = "") -> AbstractBaseUser:
+    """The signed-in user, if `password` is theirs and, when they sign with two factors, the
+    session is verified or `otp_token` is a current code of their device (the session is then
+    verified); else SignatureRefusedError, counted against the signing throttle. Call outside
+    `atomic`, so that a failure is kept when the action is rolled back."""
     user = request.user
     if not user.is_authenticated:
         raise PermissionDenied("sign in before signing")
+    _refuse_while_locked(user)
     if not password:
         raise SignatureRefusedError("password", "", "enter your password to sign")
-    checked = authenticate(request, username=user.get_username(), password=password)
-    if checked is None or checked.pk != user.pk:
+    if not (user.is_active and user.check_password(password)):  # type: ignore[union-attr]
+        _failed(request, user, "password")
         raise SignatureRefusedError(
             "password", "(hidden)", f"is not the password of {user.get_username()}: not signed"
         )
-    return user
+    if two_factor.requires_two_factor(user) or two_factor.confirmed_device(user) is not None:
+        verify_second_factor(request, otp_token, required=True)
+    return user  # type: ignore[return-value]
+
+
+def verify_second_factor(request: HttpRequest, otp_token: str, *, required: bool = False) -> None:
+    """Verify this request's session with `otp_token`, a code of the user's TOTP device (a
+    wrong code is a signing failure). Nothing to do when the session is already verified (a
+    code sent anyway is not checked: it may be the one just used at sign-in) or, without a
+    code, when `required` is False; else refused, naming what to do."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied("sign in before signing")
+    device = two_factor.confirmed_device(user)
+    if device is None:
+        if required:
+            raise SignatureRefusedError(
+                "otp_token",
+                "",
+                "signing needs two-factor authentication: enrol an authenticator app at "
+                "/account/two-factor/ first",
+            )
+        return
+    if two_factor.is_verified(request):
+        return
+    if not otp_token:
+        if required:
+            raise SignatureRefusedError(
+                "otp_token",
+                "",
+                "this session was not verified by a code: give the 6-digit code of your "
+                "authenticator app (otp_token in the API; on the pages, sign in again with it)",
+            )
+        return
+    _refuse_while_locked(user)
+    if not two_factor.check_token(device, otp_token):
+        _failed(request, user, "otp_token")
+        raise SignatureRefusedError(
+            "otp_token", "(hidden)", "is not a current code of your authenticator app: not signed"
+        )
+    two_factor.mark_verified(request, device)
+
+
+def signing_locked_until(user: AbstractBaseUser) -> datetime | None:
+    """When the user's signing lock ends, if `SIGNING_FAILURE_LIMIT` failures within the last
+    `SIGNING_COOLOFF_MINUTES` lock it now; else None."""
+    window = timedelta(minutes=settings.SIGNING_COOLOFF_MINUTES)
+    limit = settings.SIGNING_FAILURE_LIMIT
+    recent = list(
+        SigningFailure.objects.filter(user_id=user.pk, at__gt=timezone.now() - window)
+        .order_by("-at")
+        .values_list("at", flat=True)[:limit]
+    )
+    if len(recent) < limit:
+        return None
+    return recent[-1] + window  # the limit-th most recent failure leaves the window then
+
+
+def _refuse_while_locked(user: AbstractBaseUser) -> None:
+    until = signing_locked_until(user)
+    if until is not None:
+        raise SignatureRefusedError(
+            "password",
+            "(hidden)",
+            f"signing is locked after {settings.SIGNING_FAILURE_LIMIT} wrong passwords or codes "
+            f"within {settings.SIGNING_COOLOFF_MINUTES} minutes: try again after "
+            f"{until:%H:%M} UTC (signing in is not affected)",
+        )
+
+
+def _failed(request: HttpRequest, user: AbstractBaseUser, factor: str) -> None:
+    """Keep (and audit) one failed signing attempt, in its own transaction."""
+    with transaction.atomic():
+        failure = SigningFailure.objects.create(
+            user_id=user.pk,
+            username=user.get_username(),
+            factor=factor,
+            ip_address=request.META.get("REMOTE_ADDR") or None,
+        )
+        audit.record(user, "insert", failure, old=None, new=audit.snapshot(failure))  # type: ignore[arg-type]
 
 
 def sign(
-    request: HttpRequest, password: str, kind: str, record_id: int | str, meaning: str
+    request: HttpRequest,
+    password: str,
+    kind: str,
+    record_id: int | str,
+    meaning: str,
+    *,
+    otp_token: str = "",
 ) -> Signature:
-    """Sign the record `kind` #`record_id` as the signed-in user, after re-checking the password."""
-    user = check_password(request, password)
+    """Sign the record `kind` #`record_id` as the signed-in user, after re-checking the password
+    (and the second factor, see `check_password`)."""
+    user = check_password(request, password, otp_token)
     return _store_signature(user, kind, record_id, meaning)
 
 
 def sign_action(
-    request: HttpRequest, password: str, meaning: str, action: Callable[[], models.Model]
+    request: HttpRequest,
+    password: str,
+    meaning: str,
+    action: Callable[[], models.Model],
+    *,
+    otp_token: str = "",
 ) -> Signature:
     """Run `action` (a service call returning the record it made or changed) and sign that
-    record, in one transaction, only after the password is confirmed."""
-    user = check_password(request, password)
+    record, in one transaction, only after the password (and second factor) is confirmed."""
+    user = check_password(request, password, otp_token)
     with transaction.atomic():
         record = action()
         return _store_signature(user, kind_of(record), record.pk, meaning)
 
 
 def is_locked(kind: str, record_id: int | str) -> bool:
-    """Whether the record carries an active signature."""
-    return _active_signatures(kind, record_id).exists()
+    """Whether the record carries an active signature whose meaning locks (`Meaning.locks`)."""
+    return _locking_signatures(kind, record_id).exists()
 
 
 def ensure_unlocked(kind: str, record_id: int | str) -> None:
-    """Refuse (RecordLockedError) a change of a record that carries an active signature."""
-    signature = _active_signatures(kind, record_id).order_by("signed_at").first()
+    """Refuse (RecordLockedError) a change of a record that carries an active signature whose
+    meaning locks; a review does not (the reviewer sees "changed since signed" instead)."""
+    signature = _locking_signatures(kind, record_id).order_by("signed_at").first()
     if signature is not None:
         raise RecordLockedError(
             "record",
@@ -127,26 +230,35 @@ def content_unchanged(signature: Signature) -> bool:
     return record is not None and content_sha256(record) == signature.content_sha256
 
 
-def unlock(request: HttpRequest, password: str, signature: Signature, reason: str) -> Signature:
+def unlock(
+    request: HttpRequest, password: str, signature: Signature, reason: str, *, otp_token: str = ""
+) -> Signature:
     """End `signature`'s lock on its record: the password again and a reason; audited."""
     reason = _unlock_reason(reason)
-    user = check_password(request, password)
+    user = check_password(request, password, otp_token)
     with transaction.atomic():
         return _unlock(user, signature, reason)
 
 
 def unlock_record(
-    request: HttpRequest, password: str, kind: str, record_id: int | str, reason: str
+    request: HttpRequest,
+    password: str,
+    kind: str,
+    record_id: int | str,
+    reason: str,
+    *,
+    otp_token: str = "",
 ) -> list[Signature]:
     """End every active signature's lock on the record (one password check, one transaction);
-    refused when none is active."""
+    refused when none locks it (a review, which does not lock, stays)."""
     reason = _unlock_reason(reason)
-    user = check_password(request, password)
+    user = check_password(request, password, otp_token)
     with transaction.atomic():
-        active = list(_active_signatures(kind, record_id).order_by("signed_at", "pk"))
-        if not active:
-            raise InvalidInputError("record", f"{kind} {record_id}", "carries no active signature")
-        return [_unlock(user, signature, reason) for signature in active]
+        locking = list(_locking_signatures(kind, record_id).order_by("signed_at", "pk"))
+        if not locking:
+            rule = "carries no active signature that locks it"
+            raise InvalidInputError("record", f"{kind} {record_id}", rule)
+        return [_unlock(user, signature, reason) for signature in locking]
 
 
 def _unlock_reason(reason: str) -> str:
@@ -169,13 +281,19 @@ def _unlock(user: AbstractBaseUser, signature: Signature, reason: str) -> Signat
     signature.unlocked_at = timezone.now()
     signature.unlocked_by = user.get_username()
     signature.unlock_reason = reason
-    signature.save()
+    # only these columns: the app's PostgreSQL role may update no other (app_role_grants)
+    signature.save(update_fields=["unlocked_at", "unlocked_by", "unlock_reason"])
     _audit(user, "update", signature, old=old, reason=reason)
     return signature
 
 
 def _active_signatures(kind: str, record_id: int | str) -> models.QuerySet[Signature]:
     return Signature.objects.filter(kind=kind, record_id=str(record_id), unlocked_at__isnull=True)
+
+
+def _locking_signatures(kind: str, record_id: int | str) -> models.QuerySet[Signature]:
+    locking = [meaning.value for meaning in Meaning if meaning.locks]
+    return _active_signatures(kind, record_id).filter(meaning__in=locking)
 
 
 @transaction.atomic
@@ -193,15 +311,19 @@ def _store_signature(
         raise InvalidInputError("meaning", meaning, ALREADY_SIGNED)
     try:
         with transaction.atomic():
-            signature = Signature.objects.create(
-                patient=patient,
-                kind=kind,
-                record_id=str(record.pk),
-                meaning=meaning,
-                content_sha256=content_sha256(record),
-                signer=user,
-                signer_username=user.get_username(),
-                signer_full_name=user.get_full_name() if hasattr(user, "get_full_name") else "",
+            signature = chain.append(  # hash-chained to the last signature
+                Signature(
+                    patient=patient,
+                    kind=kind,
+                    record_id=str(record.pk),
+                    meaning=meaning,
+                    content_sha256=content_sha256(record),
+                    signer=user,
+                    signer_username=user.get_username(),
+                    signer_full_name=(
+                        user.get_full_name() if hasattr(user, "get_full_name") else ""
+                    ),
+                )
             )
     except IntegrityError:  # a concurrent identical signature won the race
         raise InvalidInputError("meaning", meaning, ALREADY_SIGNED) from None

@@ -8,11 +8,15 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from django.utils import timezone
-
 from startrt.protocol.course import ACTIVITY_GBQ_MAX
 from startrt.protocol.definition import Arm
-from startrt.validation import InvalidInputError, PlausibleRange, require_positive
+from startrt.validation import (
+    ACTIVITY_GBQ_MIN,
+    InvalidInputError,
+    PlausibleRange,
+    clean_text,
+    require_positive,
+)
 from startrt.web.treatment.models import IMAGING_SESSIONS_MAX, INPATIENT_DAYS_MAX
 from startrt.web.trial.models import Patient, Slot
 from startrt.web.trial.services import current_protocol
@@ -36,10 +40,10 @@ def json_ready(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def require_reason(reason: object, rule: str) -> str:
-    """A non-blank reason, stripped."""
+    """A non-blank reason, stripped, checked as free text (`validation.clean_text`)."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInputError("reason", reason, rule)
-    return reason.strip()
+    return clean_text("reason", reason, max_length=2000, multiline=True)
 
 
 def optional_inpatient_days(value: float | None) -> float | None:
@@ -65,17 +69,13 @@ def require_date(field: str, value: object) -> date:
     return value
 
 
-def require_past_instant(field: str, value: object) -> datetime:
-    if not isinstance(value, datetime) or timezone.is_naive(value):
-        raise InvalidInputError(field, value, "must be a date and time with its time zone")
-    if value > timezone.now():
-        raise InvalidInputError(field, value.isoformat(), "must not lie in the future")
-    return value
-
-
 def require_activity_gbq(field: str, value: float) -> float:
-    """An activity of one cycle: > 0 and at most the library's 15 GBq."""
+    """An activity of one cycle: at least the plausible ACTIVITY_GBQ_MIN (0.01 GBq) and at most
+    the library's 15 GBq."""
     activity = require_positive(field, value, "GBq")
+    if activity < ACTIVITY_GBQ_MIN:
+        rule = f"must be >= {ACTIVITY_GBQ_MIN:g} GBq (smaller is a unit or typing error)"
+        raise InvalidInputError(field, value, rule)
     if activity > ACTIVITY_GBQ_MAX:
         raise InvalidInputError(field, value, f"must be <= {ACTIVITY_GBQ_MAX:g} GBq")
     return activity

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
 from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
@@ -22,6 +23,7 @@ from startrt.protocol.records import parse_record
 from startrt.validation import InvalidInputError
 from startrt.web.treatment.changes import json_ready
 from startrt.web.treatment.models import Cycle, DosimetryResult, PlanProposal
+from startrt.web.trial import audit
 from startrt.web.trial.models import Patient
 
 logger = logging.getLogger(__name__)
@@ -112,15 +114,27 @@ def studies_root() -> Path:
     return (Path(settings.DATA_DIR) / "studies").resolve()
 
 
-def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str, float | None]:
+def computed_doses(
+    patient: Patient, cycle: Cycle, study_path: str, *, patient_confirmed: bool = False
+) -> dict[str, float | None]:
     """Kidney (and marrow) doses of the study folder, by the organ S-value method, and its
-    number of imaging sessions (time points)."""
+    number of imaging sessions (time points). The study is the patient's if its PatientID is
+    the trial pseudonym (as an uploaded study is once de-identified), or if the user confirmed
+    it (`patient_confirmed`, recorded by `record_patient_confirmation`); its sex and injection
+    day must agree with the patient's and the cycle's either way."""
     root = studies_root()
     folder = root / study_path
     if "\x00" in study_path or not folder.resolve().is_relative_to(root) or not folder.is_dir():
         raise InvalidInputError("study_path", study_path, "must be a study folder under studies/")
     with _reading(study_path, root):
         study = load_study(folder.resolve())
+    if study.patient_id != patient.trial_id and not patient_confirmed:
+        raise InvalidInputError(
+            "study_path",
+            study_path,
+            f"the study's PatientID is not {patient.trial_id}: confirm that this study belongs "
+            f"to {patient.trial_id}",
+        )
     if study.patient_sex is None:
         study = dataclasses.replace(study, patient_sex=patient.sex)
     elif study.patient_sex != patient.sex:
@@ -142,6 +156,21 @@ def computed_doses(patient: Patient, cycle: Cycle, study_path: str) -> dict[str,
         **{name: getattr(doses, name) for name in DOSE_FIELDS},
         "imaging_sessions": len(study.time_points),
     }
+
+
+def record_patient_confirmation(user: AbstractBaseUser, result: DosimetryResult) -> None:
+    """Audit that `user` confirmed the computed study belongs to the patient (call inside the
+    transaction that stored `result`)."""
+    trial_id = result.patient.trial_id
+    audit.record(
+        user,
+        "update",
+        result,
+        old={"study_path": result.study_path, "study_patient_confirmed": False},
+        new={"study_path": result.study_path, "study_patient_confirmed": True},
+        reason=f"the uploader confirmed that this study belongs to {trial_id}",
+        patient_trial_id=trial_id,
+    )
 
 
 @contextmanager

@@ -50,7 +50,7 @@ from startrt.protocol.overrides import DeviationKind, check_planned_activity
 from startrt.protocol.records import parse_record
 from startrt.protocol.schedule import Schedule, WindowCheck, build_schedule, cycle_window_check
 from startrt.protocol.screening import PatientLabs
-from startrt.validation import InvalidInputError
+from startrt.validation import InvalidInputError, clean_text
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning
 from startrt.web.treatment.changes import (
@@ -59,7 +59,6 @@ from startrt.web.treatment.changes import (
     optional_inpatient_days,
     require_activity_gbq,
     require_date,
-    require_past_instant,
     require_reason,
     treatment_arm,
 )
@@ -71,6 +70,7 @@ from startrt.web.treatment.doses import (
     plan_outdated,
     planner_cycles,
     planner_inputs,
+    record_patient_confirmation,
 )
 from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
 from startrt.web.treatment.models import (
@@ -80,6 +80,7 @@ from startrt.web.treatment.models import (
     LabPanel,
     PlanProposal,
 )
+from startrt.web.trial import dates
 from startrt.web.trial.changes import insert, locked, update
 from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import require_role
@@ -303,13 +304,8 @@ def record_administration(
     and end, days in hospital 0-60), or correct a recorded one with a reason."""
     require_role(user, cycle.patient.site, *ENTRY_ROLES)
     activity = require_activity_gbq("activity_gbq", activity_gbq)
-    lot = lot.strip() if isinstance(lot, str) else ""
-    if not 0 < len(lot) <= Cycle._meta.get_field("lot").max_length:
-        raise InvalidInputError("lot", lot, "must be given, at most 64 characters")
-    start = require_past_instant("infusion_start", infusion_start)
-    end = require_past_instant("infusion_end", infusion_end)
-    if end <= start:
-        raise InvalidInputError("infusion_end", end.isoformat(), "must be after infusion_start")
+    lot = clean_text("lot", lot, max_length=Cycle._meta.get_field("lot").max_length or 64)
+    start, end = dates.check_infusion(infusion_start, infusion_end)
     days = optional_inpatient_days(inpatient_days)
     cycle = locked(cycle, expected_version, "cycle")
     correction = cycle.status == Cycle.Status.ADMINISTERED
@@ -349,7 +345,9 @@ def _require_after_previous(cycle: Cycle, field: str, day: date) -> None:
 
 def _require_plannable(cycle: Cycle, day: date) -> None:
     """A planned date after the previous cycle and within PLANNING_HORIZON_DAYS of the
-    schedule's target (a plausibility limit: a typing error in the year is refused)."""
+    schedule's target (a plausibility limit: a typing error in the year is refused), and in
+    the window of `trial.dates.check_planned_date` even without a target."""
+    dates.check_planned_date("planned_date", day)
     _require_after_previous(cycle, "planned_date", day)
     if _first_cycle_date(cycle.patient) is None:
         return
@@ -395,7 +393,7 @@ def record_labs(
     CTCAE grades and the pre-cycle decision go/delay/stop/incomplete, for a planned cycle with
     the weeks it was delayed."""
     require_role(user, patient.site, *ENTRY_ROLES)
-    drawn = require_past_instant("drawn_at", drawn_at)
+    drawn = dates.check_lab_draw(drawn_at)
     if cycle is not None:
         if cycle.patient_id != patient.pk:
             raise InvalidInputError("cycle", cycle.pk, f"is not a cycle of {patient.trial_id}")
@@ -450,10 +448,12 @@ def record_dosimetry(
     study_path: str = "",
     reason: str = "",
     expected_version: int | None = None,
+    study_patient_confirmed: bool = False,
 ) -> DosimetryResult:
     """The doses of an administered cycle, entered (with the number of SPECT/CT sessions) or
     computed from a study folder under DATA_DIR/studies (load_study + compute_dosimetry, organ
-    method; its time points are the sessions); replacing earlier ones needs their version and
+    method; its time points are the sessions; a study whose PatientID is not the pseudonym
+    needs `study_patient_confirmed`, audited); replacing earlier ones needs their version and
     a reason. Undecided proposals made from other doses are superseded. A study is computed
     before the transaction opens (it takes seconds; no lock is held meanwhile)."""
     patient = cycle.patient
@@ -469,7 +469,9 @@ def record_dosimetry(
     if study_path and any(value is not None for value in entered.values()):
         raise InvalidInputError("study_path", study_path, "give the doses or a study, not both")
     if study_path:
-        doses = computed_doses(patient, cycle, study_path)
+        doses = computed_doses(
+            patient, cycle, study_path, patient_confirmed=study_patient_confirmed
+        )
     else:
         doses = {**entered, "imaging_sessions": optional_imaging_sessions(imaging_sessions)}
     values = {
@@ -479,7 +481,10 @@ def record_dosimetry(
         "entered_by": user.get_username(),
     }
     with transaction.atomic():
-        return _store_dosimetry(user, cycle, values, reason, expected_version)
+        result = _store_dosimetry(user, cycle, values, reason, expected_version)
+        if study_path and study_patient_confirmed:
+            record_patient_confirmation(user, result)
+        return result
 
 
 def _store_dosimetry(

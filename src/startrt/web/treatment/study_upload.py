@@ -1,27 +1,43 @@
 """A cycle's dosimetry study uploaded by the physicist as a zip of the study folder (as
 `startrt phantom make` writes it, or an export of the clinic's SPECT/CT with its VOIs).
 
-The zip is kept as `<stamp>.zip` and unzipped into `<stamp>/` under
-DATA_DIR/studies/<trial id>/cycle-<n>/, then computed in the request (`record_dosimetry` with
-the study path: load_study + compute_dosimetry, organ method; a few seconds for a 64^3 study,
-synchronous on purpose: the physicist waits for the result) and stored as the cycle's
-DosimetryResult, source "computed", with the study path and its number of time points.
-A replaced study stays on disk: the audit trail names it.
+The upload is written and unzipped in a private staging folder, DATA_DIR/studies/.incoming/
+(0700), de-identified there (`imaging.deidentify`: DICOM PS3.15 basic profile, PatientID and
+PatientName replaced by the trial pseudonym, dates kept for the dosimetry; the uploaded zip and
+files other than DICOM and the label-image VOIs are not kept), then moved by one atomic rename
+to DATA_DIR/studies/<trial id>/cycle-<n>/<stamp>/ and computed in the request
+(`record_dosimetry` with the study path: load_study + compute_dosimetry, organ method; a few
+seconds for a 64^3 study, synchronous on purpose: the physicist waits for the result) and stored
+as the cycle's DosimetryResult, source "computed", with the study path and its number of time
+points. A replaced study stays on disk: the audit trail names it. Any error removes the staging
+folder and the stored study; a staging folder left by a killed process is removed by a later
+upload once it is older than STAGING_MAX_AGE_S.
+
+The study must be the patient's: the PatientID of its DICOM files (before de-identification)
+must be the trial pseudonym, or the uploader confirms that the study belongs to the patient
+(`patient_confirmed`), which the audit trail records (`doses.record_patient_confirmation`).
 
 Unzipping trusts nothing in the archive: it must be a zip of at most STUDY_UPLOAD_MAX_BYTES,
 with at most STUDY_MAX_MEMBERS members whose names are relative paths without "..", backslash
 or NUL, no symbolic links, devices or encrypted members, and at most STUDY_UNZIPPED_MAX_BYTES
 in total, counted while writing (the sizes the archive declares are checked first, not
-believed). A refused upload leaves no file behind. The limits are Django settings
-(`STARTRT_STUDY_UPLOAD_MAX_BYTES`, `STARTRT_STUDY_UNZIPPED_MAX_BYTES`,
-`STARTRT_STUDY_MAX_MEMBERS`), defaults below.
+believed). The limits are Django settings (`STARTRT_STUDY_UPLOAD_MAX_BYTES`,
+`STARTRT_MAX_STUDY_BYTES` for the unzipped size, read by settings.py from the environment
+variable of the same name, `STARTRT_STUDY_MAX_MEMBERS`), defaults below. The unzipped
+default, 1 GiB, fits a 4-time-point study with room to spare: per time point a 128^3 float32
+SPECT (8 MiB) and a 512 x 512 x 300 CT of 16-bit pixels (150 MiB) plus headers (~1 MiB):
+4 x 159 MiB = 636 MiB, with an RTSTRUCT or a SEG of a few tens of MiB; 4 GiB was six times
+that.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import stat
+import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterable
@@ -32,6 +48,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from startrt.imaging.deidentify import deidentify_folder
 from startrt.validation import InvalidInputError
 from startrt.web.treatment.doses import studies_root
 from startrt.web.treatment.models import Cycle, DosimetryResult
@@ -41,7 +58,10 @@ from startrt.web.trial.models import Role
 from startrt.web.trial.permissions import require_role
 
 STUDY_UPLOAD_MAX_BYTES = 1 << 30  # 1 GiB: four SPECT/CT sessions, compressed
-STUDY_UNZIPPED_MAX_BYTES = 4 << 30  # 4 GiB
+STUDY_UNZIPPED_MAX_BYTES = 1 << 30  # 1 GiB: four SPECT/CT sessions (~640 MiB, docstring)
+UNZIPPED_SETTING = "MAX_STUDY_BYTES"
+STAGING = ".incoming"
+STAGING_MAX_AGE_S = 6 * 3600
 STUDY_MAX_MEMBERS = 20_000
 CHUNK_BYTES = 1 << 20
 ZIP_ERRORS = (
@@ -68,6 +88,10 @@ def _limit(name: str, default: int) -> int:
     return value
 
 
+def _unzipped_limit() -> int:
+    return _limit(UNZIPPED_SETTING, STUDY_UNZIPPED_MAX_BYTES)
+
+
 def upload_study(
     user: AbstractBaseUser,
     cycle: Cycle,
@@ -75,10 +99,12 @@ def upload_study(
     *,
     reason: str = "",
     expected_version: int | None = None,
+    patient_confirmed: bool = False,
 ) -> DosimetryResult:
-    """Store, unzip and compute the uploaded study as the cycle's dosimetry (physicists);
-    replacing earlier dosimetry needs its version and a reason, checked before the upload is
-    stored (and again, under lock, when the result is saved)."""
+    """Store, unzip, de-identify and compute the uploaded study as the cycle's dosimetry
+    (physicists); replacing earlier dosimetry needs its version and a reason, checked before
+    the upload is stored (and again, under lock, when the result is saved). A study whose
+    PatientID is not the patient's trial pseudonym needs `patient_confirmed`."""
     require_role(user, cycle.patient.site, Role.PHYSICIST)
     require_administered(cycle)
     existing = DosimetryResult.objects.filter(cycle=cycle).first()
@@ -91,37 +117,81 @@ def upload_study(
         if not reason.strip():
             raise InvalidInputError("reason", reason, "a correction of dosimetry needs a reason")
     name = upload.name or "study.zip"
-    archive, folder = _new_place(cycle)
+    staging = _staging_folder()
+    folder = _new_place(cycle)
     try:
-        study = _unzip(_save(upload, name, archive), name, folder)
+        unzipped = staging / "study"
+        archive = _save(upload, name, staging / "upload.zip")
+        study = _unzip(archive, name, unzipped)
+        archive.unlink()  # the upload as sent is identifying: not kept
+        _deidentify(unzipped, cycle, name, patient_confirmed=patient_confirmed)
+        os.rename(unzipped, folder)  # atomic: the study appears whole or not at all
+        stored = folder / study.relative_to(unzipped)
         return record_dosimetry(
             user,
             cycle,
-            study_path=study.relative_to(studies_root()).as_posix(),
+            study_path=stored.relative_to(studies_root()).as_posix(),
             reason=reason,
             expected_version=expected_version,
+            study_patient_confirmed=patient_confirmed,
         )
     except InvalidInputError as error:
-        _remove(archive, folder)
+        shutil.rmtree(folder, ignore_errors=True)
         if error.field == "study_path" and not isinstance(error, StaleVersionError):
             raise InvalidInputError("study", name, error.rule) from None
         raise
     except BaseException:
-        _remove(archive, folder)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _new_place(cycle: Cycle) -> tuple[Path, Path]:
-    """A new, unique `<stamp>.zip` and `<stamp>/` in the cycle's folder of studies."""
+def _deidentify(study: Path, cycle: Cycle, name: str, *, patient_confirmed: bool) -> None:
+    """De-identify the unzipped study in place; refuse it unless every DICOM file named the
+    patient's pseudonym as PatientID, or the uploader confirmed the patient."""
+    trial_id = cycle.patient.trial_id
+    try:
+        done = deidentify_folder(study, trial_id)
+    except InvalidInputError as error:
+        raise InvalidInputError("study", name, f"{error.value}: {error.rule}") from None
+    if not done.dicom_files:
+        raise InvalidInputError("study", name, "holds no DICOM file: a study needs SPECT images")
+    if done.original_patient_ids != {trial_id} and not patient_confirmed:
+        raise InvalidInputError(
+            "patient_confirmed",
+            False,
+            f"the study's DICOM PatientID is not {trial_id}: confirm that this study belongs "
+            f"to {trial_id}",
+        )
+
+
+def _staging_folder() -> Path:
+    """A new private (0700) folder under DATA_DIR/studies/.incoming, on the file system of the
+    studies (so the final move is one rename); older staging folders, left by a process killed
+    mid-upload, are removed first."""
+    root = studies_root() / STAGING
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cutoff = time.time() - STAGING_MAX_AGE_S
+    for old in root.iterdir():
+        try:
+            if old.lstat().st_mtime >= cutoff:
+                continue
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
+        except OSError:
+            pass  # another upload cleaning it at the same time
+    return Path(tempfile.mkdtemp(prefix="upload-", dir=root))
+
+
+def _new_place(cycle: Cycle) -> Path:
+    """A new, unique `<stamp>` path (not created) in the cycle's folder of studies."""
     stamp = f"{timezone.now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
     parent = studies_root() / cycle.patient.trial_id / f"cycle-{cycle.number}"
     parent.mkdir(parents=True, exist_ok=True)
-    return parent / f"{stamp}.zip", parent / stamp
-
-
-def _remove(archive: Path, folder: Path) -> None:
-    archive.unlink(missing_ok=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    return parent / stamp
 
 
 def _save(upload: Upload, name: str, archive: Path) -> Path:
@@ -150,7 +220,7 @@ def _unzip(archive: Path, name: str, folder: Path) -> Path:
             members = zipped.infolist()
             _check_members(members, name)
             folder.mkdir()
-            budget = _limit("STUDY_UNZIPPED_MAX_BYTES", STUDY_UNZIPPED_MAX_BYTES)
+            budget = _unzipped_limit()
             for member in members:
                 budget = _extract(zipped, member, folder, budget, name)
     except InvalidInputError:
@@ -170,7 +240,7 @@ def _check_members(members: list[zipfile.ZipInfo], name: str) -> None:
     count_limit = _limit("STUDY_MAX_MEMBERS", STUDY_MAX_MEMBERS)
     if len(members) > count_limit:
         raise InvalidInputError("study", name, f"holds {len(members)} files, at most {count_limit}")
-    size_limit = _limit("STUDY_UNZIPPED_MAX_BYTES", STUDY_UNZIPPED_MAX_BYTES)
+    size_limit = _unzipped_limit()
     declared = sum(member.file_size for member in members)
     if declared > size_limit:
         raise InvalidInputError("study", name, f"unzips to {declared} bytes, at most {size_limit}")

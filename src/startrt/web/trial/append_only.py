@@ -104,3 +104,38 @@ def _postgresql(table: str, message: str, set_once: SetOnce | None) -> tuple[lis
         f"DROP FUNCTION {table}_append_only()",
     ]
     return forward, reverse
+
+
+# The application's own PostgreSQL role (not the tables' owner; see README "Web application"):
+# what it may change in each append-only table (a column list grants UPDATE of those columns;
+# SELECT ... FOR UPDATE needs one). Every other table: SELECT, INSERT, UPDATE, DELETE.
+APPEND_ONLY_UPDATABLE: dict[str, tuple[str, ...]] = {
+    "trial_auditentry": (),
+    "signing_signature": ("unlocked_at", "unlocked_by", "unlock_reason"),  # the one unlock
+}
+READ_ONLY_TABLES = ("django_migrations",)
+
+
+def app_role_grants(role: str, tables: list[str], schema: str = "public") -> list[str]:
+    """The GRANT statements for the application's role `role` on `tables` (run by the owner
+    after each migration; idempotent): no UPDATE, DELETE or TRUNCATE on append-only tables, no
+    ALTER or TRUNCATE anywhere (only an owner may), so it can neither lift the triggers nor
+    empty the tables."""
+    if not role.replace("_", "").isalnum():
+        raise ValueError(f"role {role!r}: letters, digits and _ only")
+    statements = [f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"']
+    for table in sorted(tables):
+        statements.append(f'REVOKE ALL ON TABLE "{table}" FROM "{role}"')
+        if table in APPEND_ONLY_UPDATABLE:
+            statements.append(f'GRANT SELECT, INSERT ON TABLE "{table}" TO "{role}"')
+            if columns := APPEND_ONLY_UPDATABLE[table]:
+                listed = ", ".join(f'"{column}"' for column in columns)
+                statements.append(f'GRANT UPDATE ({listed}) ON TABLE "{table}" TO "{role}"')
+        elif table in READ_ONLY_TABLES:
+            statements.append(f'GRANT SELECT ON TABLE "{table}" TO "{role}"')
+        else:
+            statements.append(
+                f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "{table}" TO "{role}"'
+            )
+    statements.append(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"')
+    return statements

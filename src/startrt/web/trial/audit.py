@@ -1,6 +1,7 @@
 """The one gateway to the audit trail: every insert, change and deletion of trial data is
 recorded with who, when (UTC, by the database clock of the row), what (old and new values) and
-why (a reason is required for any change after first entry)."""
+why (a reason is required for any change after first entry). Entries are hash-chained
+(`trial.chain`): `startrt audit verify` finds an edited, deleted, inserted or reordered one."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db import models
 from django.forms.models import model_to_dict
 
 from startrt.validation import InvalidInputError
+from startrt.web.trial import chain
 from startrt.web.trial.models import AuditEntry
 
 User = AbstractBaseUser | AnonymousUser
@@ -44,7 +46,7 @@ def record(
     """Append one audit entry (call inside the transaction of the change itself)."""
     if action == "update" and not reason.strip():
         raise InvalidInputError("reason", reason, "a change after first entry needs a reason")
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         user_id_at_time=getattr(user, "pk", None),
         username=getattr(user, "username", "") or "anonymous",
         action=action,
@@ -55,3 +57,4 @@ def record(
         new=new,
         reason=reason,
     )
+    return chain.append(entry)  # hash-chained to the last entry, under the chain's lock

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
-from startrt.validation import InvalidInputError
+from startrt.validation import InvalidInputError, text_problem
 from startrt.web.trial import audit
 from startrt.web.trial.models import Patient
 
@@ -61,6 +61,9 @@ def update(
     """Apply `changes`, raise the version, save and audit old and new values with `reason`."""
     if not reason.strip():
         raise InvalidInputError("reason", reason, "a change after first entry needs a reason")
+    problem = text_problem(reason, multiline=True)  # free text: the rule of validation.clean_text
+    if problem is not None:
+        raise InvalidInputError("reason", reason, problem)
     old = audit.snapshot(instance)
     for name, value in changes.items():
         setattr(instance, name, value)

@@ -142,7 +142,7 @@ class Slot(models.Model):
 
 class AuditEntry(models.Model):
     """Who changed what, when (UTC) and why; old and new values. Append-only: triggers in the
-    database refuse UPDATE and DELETE on this table (migration 0002)."""
+    database refuse UPDATE and DELETE on this table (migration 0002); hash-chained (0004)."""
 
     at = models.DateTimeField(auto_now_add=True)
     user_id_at_time = models.BigIntegerField(null=True)
@@ -156,6 +156,9 @@ class AuditEntry(models.Model):
     old = models.JSONField(null=True)
     new = models.JSONField(null=True)
     reason = models.TextField(blank=True)
+    # the hash chain (trial.chain; written by audit.record, checked by `startrt audit verify`)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    row_hash = models.CharField(max_length=64, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["patient_trial_id", "at"])]

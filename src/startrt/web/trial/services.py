@@ -22,16 +22,16 @@ from pydantic import StringConstraints
 from startrt.clinical.sex import Sex
 from startrt.protocol.arm_assignment import assign_treatment_arm
 from startrt.protocol.decision import Decision as DecisionRecord
-from startrt.protocol.definition import Protocol, protocol_in_force, protocol_versions
+from startrt.protocol.definition import Protocol, protocol_in_force
 from startrt.protocol.eligibility import assess_eligibility
 from startrt.protocol.randomization import RandomizationList as BlockList
 from startrt.protocol.randomization import stratum_label
 from startrt.protocol.records import Record, parse_record
 from startrt.protocol.screening import ScreeningRecord
 from startrt.protocol.stratification import patient_stratum
-from startrt.validation import InvalidInputError
+from startrt.validation import CleanText, InvalidInputError
 from startrt.web.signing.services import ensure_unlocked, kind_of
-from startrt.web.trial import audit
+from startrt.web.trial import audit, concealment, dates
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import (
     Consent,
@@ -49,8 +49,7 @@ TRIAL_ID = re.compile(r"S01-[A-Z]{3}-[0-9]{3}")
 ENTRY_ROLES = (Role.RESEARCH_NURSE, Role.INVESTIGATOR)
 PatientRow = TypeVar("PatientRow", bound=models.Model)
 FormVersion = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=32, pattern=r"^[^\x00]*$"),
+    CleanText, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)
 ]
 
 
@@ -112,7 +111,8 @@ def record_screening(
     A first entry needs no reason; a change does, and must name the version it was based on."""
     require_role(user, patient.site, *ENTRY_ROLES)
     record = parse_record(ScreeningRecord, {**data, "sex": patient.sex}, "screening record")
-    protocol = current_protocol()
+    protocol = current_protocol()  # refused first on a day no protocol version is in force
+    dates.check_screening_dates(record)
     decision = assess_eligibility(record, protocol)
     existing = Screening.objects.select_for_update().filter(patient=patient).first()
     if existing is not None:
@@ -186,15 +186,9 @@ def _consent_values(
     patient: Patient, data: dict[str, Any], consent_id: int | None
 ) -> dict[str, Any]:
     """Validated values: signed between the trial start (the first protocol version's
-    effective date) and today (UTC), one consent per form version."""
+    effective date) and today (UTC, + 1 day for time zones), one consent per form version."""
     record = parse_record(ConsentRecord, data, "consent")
-    earliest, today = protocol_versions().first.effective_date, timezone.localdate()
-    if not earliest <= record.signed_on <= today:
-        raise InvalidInputError(
-            "signed_on",
-            record.signed_on.isoformat(),
-            f"must lie between the trial start ({earliest}) and today ({today})",
-        )
+    dates.require_happened("signed_on", record.signed_on)
     same_form = Consent.objects.filter(patient=patient, form_version=record.form_version)
     if same_form.exclude(pk=consent_id).exists():
         raise InvalidInputError(
@@ -230,7 +224,8 @@ def load_randomization_list(
 
 @transaction.atomic
 def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
-    """Allocate the next free slot of the patient's stratum (row-locked); final and audited."""
+    """Allocate the next free slot of the patient's stratum (row-locked); final and audited
+    as the allocation, without the slot's place in the list (`concealment.allocation`)."""
     require_role(user, patient.site, Role.INVESTIGATOR)
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if Slot.objects.filter(patient=patient).exists():
@@ -255,7 +250,7 @@ def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
     if slot is None:
         raise InvalidInputError("stratum", stratum, "the active list has no free slot left")
     assignment = assign_treatment_arm(slot.arm, fdg_positive, protocol)
-    old = audit.snapshot(slot)
+    old = concealment.allocation(slot)
     slot.patient = patient
     slot.treatment_arm = assignment.arm
     slot.allocated_at = timezone.now()
@@ -266,7 +261,7 @@ def randomize(user: AbstractBaseUser, patient: Patient) -> Slot:
         "update",
         slot,
         old=old,
-        new=audit.snapshot(slot),
+        new=concealment.allocation(slot),
         reason="randomization (allocation of the next slot)",
         patient_trial_id=patient.trial_id,
     )
