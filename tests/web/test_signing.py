@@ -178,7 +178,7 @@ def test_a_signed_record_is_locked_until_a_reasoned_unlock(
         signing.ensure_unlocked(kind, screening.pk)
 
     investigator = request_as(staff["investigator"])
-    for blank in ("", "   "):
+    for blank in ("", "   ", "Hb\u202ecorrected"):  # blank, or hiding a bidi override
         with pytest.raises(InvalidInputError, match="reason"):
             signing.unlock(investigator, PASSWORD, signature, blank)
     with pytest.raises(signing.SignatureRefusedError):

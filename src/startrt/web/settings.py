@@ -127,6 +127,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # not login; SIGNING_FAILURE_LIMIT of them within SIGNING_COOLOFF_MINUTES, per user
 SIGNING_FAILURE_LIMIT = 5
 SIGNING_COOLOFF_MINUTES = 15
+# a signing token (POST /api/signing-session) is valid this long, bound to the user and session
+SIGNING_TOKEN_MINUTES = int(os.environ.get("STARTRT_SIGNING_TOKEN_MINUTES", "10"))
 # two-factor (TOTP, django-otp): required to sign for investigators and administrators
 OTP_TOTP_ISSUER = "startrt"
 LOGIN_URL = "/login/"

@@ -51,6 +51,14 @@ DeviationId = Annotated[int, Path(ge=1, le=2**31 - 1, example=1)]
 Version = Annotated[WholeNumber, Field(ge=1, le=2**31 - 1)]
 Reason = Annotated[str, Field(pattern=NO_NUL, max_length=2000)]
 Password = Annotated[str, Field(pattern=NO_NUL, max_length=4096)]
+SigningTokenField = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{0,128}$",
+        description="a signing token (POST /api/signing-session) of this session, instead of "
+        "the password and code",
+    ),
+]
 OtpToken = Annotated[
     str,
     Field(
@@ -132,26 +140,36 @@ class LabPanelOut(Schema):
 
 class ReleaseIn(Schema):
     expected_version: Version
-    password: Password = Field(description="the investigator's password: the release is signed")
+    password: Password = Field(
+        "", description="the investigator's password (or signing_token): the release is signed"
+    )
     otp_token: OtpToken = ""
+    signing_token: SigningTokenField = ""
 
 
 class SignDeviationIn(Schema):
     expected_version: Version
-    password: Password = Field(description="the investigator's password: the deviation is signed")
+    password: Password = Field(
+        "", description="the investigator's password (or signing_token): the deviation is signed"
+    )
     otp_token: OtpToken = ""
+    signing_token: SigningTokenField = ""
 
 
 class UnlockIn(Schema):
-    password: Password
+    password: Password = ""
     reason: Reason
     otp_token: OtpToken = ""
+    signing_token: SigningTokenField = ""
 
 
-def _second_factor(request: HttpRequest, password: str, otp_token: str) -> None:
-    """With a one-time code in the body: check the password and the code (verifying the session)
-    before the signed service call, which then re-checks the password alone."""
-    if otp_token:
+def _second_factor(
+    request: HttpRequest, password: str, otp_token: str, signing_token: str = ""
+) -> None:
+    """With a one-time code in the body (and no signing token): check the password and the code
+    (verifying the session) before the signed service call, which then re-checks the password
+    alone."""
+    if otp_token and not signing_token:
         signing.check_password(request, password, otp_token)
 
 
@@ -357,9 +375,13 @@ def release_cycle(
     password (422 if wrong; signing locks after 5 wrong ones in 15 minutes) and, for a session
     not verified by a code at login, `otp_token`: the signature locks the plan."""
     cycle = _cycle(visible_patient(request, trial_id), number)
-    _second_factor(request, body.password, body.otp_token)
+    _second_factor(request, body.password, body.otp_token, body.signing_token)
     released = services.release_cycle(
-        request, cycle, password=body.password, expected_version=body.expected_version
+        request,
+        cycle,
+        password=body.password,
+        expected_version=body.expected_version,
+        signing_token=body.signing_token,
     )
     return _cycle_out(released)
 
@@ -370,9 +392,15 @@ def unlock_release(
 ) -> CycleOut:
     """End the release signature's lock (the signer or an investigator; password and reason)."""
     cycle = _cycle(visible_patient(request, trial_id), number)
-    _second_factor(request, body.password, body.otp_token)
+    _second_factor(request, body.password, body.otp_token, body.signing_token)
     return _cycle_out(
-        services.unlock_release(request, cycle, password=body.password, reason=body.reason)
+        services.unlock_release(
+            request,
+            cycle,
+            password=body.password,
+            reason=body.reason,
+            signing_token=body.signing_token,
+        )
     )
 
 
@@ -522,9 +550,13 @@ def sign_deviation(
     deviation: Deviation | None = patient.deviations.filter(pk=deviation_id).first()
     if deviation is None:
         raise Http404(f"patient {trial_id} has no deviation {deviation_id}")
-    _second_factor(request, body.password, body.otp_token)
+    _second_factor(request, body.password, body.otp_token, body.signing_token)
     signed = services.sign_deviation(
-        request, deviation, password=body.password, expected_version=body.expected_version
+        request,
+        deviation,
+        password=body.password,
+        expected_version=body.expected_version,
+        signing_token=body.signing_token,
     )
     return _deviation_out(signed)
 

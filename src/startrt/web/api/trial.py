@@ -411,11 +411,54 @@ def put_screening(request: HttpRequest, trial_id: TrialId, body: ScreeningIn) ->
     return _screening_out(patient, apply_change(services.record_screening, request, patient, body))
 
 
+SIGNING_TOKEN_PATTERN = r"^[A-Za-z0-9_-]{0,128}$"
+
+
+class SigningSessionIn(Schema):
+    """The password (and code) that open a signing session (never logged or echoed)."""
+
+    password: str = Field(pattern=NO_NUL, max_length=4096, description="your password")
+    otp_token: str = Field(
+        "",
+        pattern=r"^[0-9 ]{0,12}$",
+        description="a current code of your authenticator app, needed when this session was "
+        "not verified by one at login",
+    )
+
+
+class SigningSessionOut(Schema):
+    id: int
+    signing_token: str
+    expires_at: datetime
+
+
+@router.post("/signing-session", response=_responses(200, SigningSessionOut, 422))
+def signing_session(request: HttpRequest, body: SigningSessionIn) -> SigningSessionOut:
+    """A signing token for this signed-in session (21 CFR 11.200(a)(1)(i): the first signing of
+    a session uses every component, later ones one): after the password (and `otp_token` when
+    the session was not verified by a code), checked and counted as a signature's, a random
+    token that signs instead of them (`signing_token` in the body of a signed action) for this
+    user in this session only, until `expires_at` (STARTRT_SIGNING_TOKEN_MINUTES, 10) or
+    logout. Shown once; only its SHA-256 is stored."""
+    token, row = signing.issue_signing_token(request, body.password, body.otp_token)
+    return SigningSessionOut(id=row.pk, signing_token=token, expires_at=row.expires_at)
+
+
 class RandomizeIn(Schema):
-    """The investigator's electronic signature of the randomization (never logged or echoed)."""
+    """The investigator's electronic signature of the randomization (never logged or echoed):
+    the password (and code), or a signing token of this session."""
 
     password: str = Field(
-        pattern=NO_NUL, max_length=4096, description="the investigator's password: signed"
+        "",
+        pattern=NO_NUL,
+        max_length=4096,
+        description="the investigator's password: signed (or signing_token)",
+    )
+    signing_token: str = Field(
+        "",
+        pattern=SIGNING_TOKEN_PATTERN,
+        description="a signing token (POST /api/signing-session) of this session, instead of "
+        "the password and code",
     )
     otp_token: str = Field(
         "",
@@ -437,6 +480,7 @@ def randomize(request: HttpRequest, trial_id: TrialId, body: RandomizeIn) -> All
         Meaning.RESPONSIBILITY,
         lambda: services.randomize(request.user, patient),
         otp_token=body.otp_token,
+        signing_token=body.signing_token,
     )
     slot = Slot.objects.get(pk=signature.record_id)
     return AllocationOut(

@@ -85,3 +85,19 @@ class SigningFailure(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "at"])]
+
+
+class SigningToken(models.Model):
+    """A short-lived signing token (21 CFR 11.200(a)(1)(i)): issued after the password (and the
+    second factor) were checked, it stands for them in later signatures of the same user in the
+    same signed-in session until `expires_at` or logout (`revoked_at`). Only SHA-256 digests of
+    the token and of the session key are stored, never the token itself."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signing_tokens"
+    )
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    session_sha256 = models.CharField(max_length=64, db_index=True)
+    issued_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)

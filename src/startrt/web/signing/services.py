@@ -10,14 +10,24 @@ record unless its meaning is a review (`Meaning.locks`): services that change a 
 `ensure_unlocked` (or `is_locked`) first. `unlock` needs the password and a reason, and is
 audited. The password check runs outside any transaction, so a failed attempt is kept even
 when the action is rolled back: call these outside `atomic`.
+
+Signing tokens (21 CFR 11.200(a)(1)(i): within one continuous session, the first signing uses
+every component, later ones one component only the signer can use): `issue_signing_token`
+checks the password (and second factor) as a signature would and returns a random token, bound
+to the user and the signed-in session, valid `settings.SIGNING_TOKEN_MINUTES`, revoked at
+logout; every signing function accepts `signing_token` instead of the password. Only SHA-256
+digests are stored. The signature's audit entry says what was used (`signed_with`: "password"
+or "signing session <id>").
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -29,8 +39,9 @@ from django.utils import timezone
 
 from startrt.validation import InvalidInputError
 from startrt.web.signing import two_factor
-from startrt.web.signing.models import Meaning, Signature, SigningFailure
+from startrt.web.signing.models import Meaning, Signature, SigningFailure, SigningToken
 from startrt.web.trial import audit, chain
+from startrt.web.trial.changes import require_reason
 from startrt.web.trial.models import Patient, Role
 from startrt.web.trial.permissions import require_role, visible_patients
 
@@ -95,6 +106,111 @@ def check_password(request: HttpRequest, password: str, otp_token: str = "") -> 
     if two_factor.requires_two_factor(user) or two_factor.confirmed_device(user) is not None:
         verify_second_factor(request, otp_token, required=True)
     return user  # type: ignore[return-value]
+
+
+def check_credentials(
+    request: HttpRequest, password: str, otp_token: str = "", signing_token: str = ""
+) -> tuple[AbstractBaseUser, str]:
+    """The signed-in user and what they signed with ("password" or "signing session <id>"):
+    `signing_token` when given (`check_signing_token`), else `check_password`."""
+    if signing_token:
+        token = check_signing_token(request, signing_token)
+        return request.user, f"signing session {token.pk}"  # type: ignore[return-value]
+    return check_password(request, password, otp_token), "password"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _session_sha256(request: HttpRequest) -> str | None:
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    return _sha256(key) if key else None
+
+
+def issue_signing_token(
+    request: HttpRequest, password: str, otp_token: str = ""
+) -> tuple[str, SigningToken]:
+    """A new signing token (returned once, in clear) and its row, after `check_password` (a
+    wrong password or code is a signing failure, as for a signature); audited. Refused without
+    a signed-in session (a cookie) to bind it to."""
+    user = check_password(request, password, otp_token)
+    session = _session_sha256(request)
+    if session is None:
+        raise InvalidInputError("session", "", "a signing token needs a signed-in session")
+    token = secrets.token_urlsafe(32)
+    expires = timezone.now() + timedelta(minutes=settings.SIGNING_TOKEN_MINUTES)
+    with transaction.atomic():
+        row = SigningToken.objects.create(
+            user_id=user.pk, token_sha256=_sha256(token), session_sha256=session, expires_at=expires
+        )
+        audit.record(user, "insert", row, old=None, new=_token_snapshot(row))  # type: ignore[arg-type]
+    return token, row
+
+
+def _token_snapshot(token: SigningToken) -> dict[str, object]:
+    """What the audit keeps of a token: not its digests."""
+    return {k: v for k, v in audit.snapshot(token).items() if not k.endswith("sha256")}
+
+
+def check_signing_token(request: HttpRequest, signing_token: str) -> SigningToken:
+    """The signed-in user's token `signing_token`, if it was issued in this session and is
+    neither expired nor revoked; else SignatureRefusedError. A token that is not this user's
+    in this session is a signing failure (counted); an expired or revoked one of theirs is not."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied("sign in before signing")
+    _refuse_while_locked(user)
+    token = SigningToken.objects.filter(token_sha256=_sha256(signing_token)).first()
+    session = _session_sha256(request)
+    if token is None or token.user_id != user.pk or session != token.session_sha256:
+        _failed(request, user, "signing_token")
+        raise SignatureRefusedError(
+            "signing_token",
+            "(hidden)",
+            f"is not a signing token of {user.get_username()} in this session: not signed",
+        )
+    if token.revoked_at is not None:
+        raise SignatureRefusedError(
+            "signing_token", "(hidden)", "was revoked at logout: sign with the password"
+        )
+    if token.expires_at <= timezone.now():
+        raise SignatureRefusedError(
+            "signing_token",
+            "(hidden)",
+            f"expired at {token.expires_at:%H:%M} UTC: sign with the password, or ask for a new "
+            "token (POST /api/signing-session)",
+        )
+    if not user.is_active or (
+        two_factor.requires_two_factor(user) and not two_factor.is_verified(request)
+    ):
+        raise SignatureRefusedError(
+            "signing_token", "(hidden)", "this session is not verified: sign with the password"
+        )
+    return token
+
+
+def revoke_signing_tokens(
+    sender: object, request: HttpRequest | None, user: Any, **_: object
+) -> None:
+    """`user_logged_out` receiver: revoke (audited) the tokens of the session being ended."""
+    session = None if request is None else _session_sha256(request)
+    if session is None or user is None or not getattr(user, "pk", None):
+        return
+    with transaction.atomic():
+        live = SigningToken.objects.select_for_update().filter(
+            user_id=user.pk,
+            session_sha256=session,
+            revoked_at__isnull=True,
+        )
+        for token in live:
+            old = _token_snapshot(token)
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+            audit.record(
+                user, "update", token, old=old, new=_token_snapshot(token), reason="logout"
+            )
 
 
 def verify_second_factor(request: HttpRequest, otp_token: str, *, required: bool = False) -> None:
@@ -182,11 +298,12 @@ def sign(
     meaning: str,
     *,
     otp_token: str = "",
+    signing_token: str = "",
 ) -> Signature:
     """Sign the record `kind` #`record_id` as the signed-in user, after re-checking the password
-    (and the second factor, see `check_password`)."""
-    user = check_password(request, password, otp_token)
-    return _store_signature(user, kind, record_id, meaning)
+    (and the second factor, see `check_password`) or the signing token."""
+    user, signed_with = check_credentials(request, password, otp_token, signing_token)
+    return _store_signature(user, kind, record_id, meaning, signed_with)
 
 
 def sign_action(
@@ -196,13 +313,15 @@ def sign_action(
     action: Callable[[], models.Model],
     *,
     otp_token: str = "",
+    signing_token: str = "",
 ) -> Signature:
     """Run `action` (a service call returning the record it made or changed) and sign that
-    record, in one transaction, only after the password (and second factor) is confirmed."""
-    user = check_password(request, password, otp_token)
+    record, in one transaction, only after the password (and second factor), or the signing
+    token, is confirmed."""
+    user, signed_with = check_credentials(request, password, otp_token, signing_token)
     with transaction.atomic():
         record = action()
-        return _store_signature(user, kind_of(record), record.pk, meaning)
+        return _store_signature(user, kind_of(record), record.pk, meaning, signed_with)
 
 
 def is_locked(kind: str, record_id: int | str) -> bool:
@@ -231,13 +350,20 @@ def content_unchanged(signature: Signature) -> bool:
 
 
 def unlock(
-    request: HttpRequest, password: str, signature: Signature, reason: str, *, otp_token: str = ""
+    request: HttpRequest,
+    password: str,
+    signature: Signature,
+    reason: str,
+    *,
+    otp_token: str = "",
+    signing_token: str = "",
 ) -> Signature:
-    """End `signature`'s lock on its record: the password again and a reason; audited."""
+    """End `signature`'s lock on its record: the password (or signing token) again and a
+    reason; audited."""
     reason = _unlock_reason(reason)
-    user = check_password(request, password, otp_token)
+    user, signed_with = check_credentials(request, password, otp_token, signing_token)
     with transaction.atomic():
-        return _unlock(user, signature, reason)
+        return _unlock(user, signature, reason, signed_with)
 
 
 def unlock_record(
@@ -248,26 +374,27 @@ def unlock_record(
     reason: str,
     *,
     otp_token: str = "",
+    signing_token: str = "",
 ) -> list[Signature]:
-    """End every active signature's lock on the record (one password check, one transaction);
-    refused when none locks it (a review, which does not lock, stays)."""
+    """End every active signature's lock on the record (one password or signing-token check,
+    one transaction); refused when none locks it (a review, which does not lock, stays)."""
     reason = _unlock_reason(reason)
-    user = check_password(request, password, otp_token)
+    user, signed_with = check_credentials(request, password, otp_token, signing_token)
     with transaction.atomic():
         locking = list(_locking_signatures(kind, record_id).order_by("signed_at", "pk"))
         if not locking:
             rule = "carries no active signature that locks it"
             raise InvalidInputError("record", f"{kind} {record_id}", rule)
-        return [_unlock(user, signature, reason) for signature in locking]
+        return [_unlock(user, signature, reason, signed_with) for signature in locking]
 
 
 def _unlock_reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInputError("reason", reason, "unlocking a signed record needs a reason")
-    return reason.strip()
+    return require_reason(reason, "unlocking a signed record needs a reason")
 
 
-def _unlock(user: AbstractBaseUser, signature: Signature, reason: str) -> Signature:
+def _unlock(
+    user: AbstractBaseUser, signature: Signature, reason: str, signed_with: str = "password"
+) -> Signature:
     signature = (
         Signature.objects.select_for_update().select_related("patient__site").get(pk=signature.pk)
     )
@@ -283,7 +410,7 @@ def _unlock(user: AbstractBaseUser, signature: Signature, reason: str) -> Signat
     signature.unlock_reason = reason
     # only these columns: the app's PostgreSQL role may update no other (app_role_grants)
     signature.save(update_fields=["unlocked_at", "unlocked_by", "unlock_reason"])
-    _audit(user, "update", signature, old=old, reason=reason)
+    _audit(user, "update", signature, old=old, reason=reason, signed_with=signed_with)
     return signature
 
 
@@ -298,7 +425,11 @@ def _locking_signatures(kind: str, record_id: int | str) -> models.QuerySet[Sign
 
 @transaction.atomic
 def _store_signature(
-    user: AbstractBaseUser, kind: str, record_id: int | str, meaning: str
+    user: AbstractBaseUser,
+    kind: str,
+    record_id: int | str,
+    meaning: str,
+    signed_with: str = "password",
 ) -> Signature:
     if meaning not in Meaning.values:
         raise InvalidInputError("meaning", meaning, f"must be one of {', '.join(Meaning.values)}")
@@ -327,7 +458,7 @@ def _store_signature(
             )
     except IntegrityError:  # a concurrent identical signature won the race
         raise InvalidInputError("meaning", meaning, ALREADY_SIGNED) from None
-    _audit(user, "insert", signature, old=None)
+    _audit(user, "insert", signature, old=None, signed_with=signed_with)
     return signature
 
 
@@ -363,13 +494,15 @@ def _audit(
     *,
     old: dict[str, object] | None,
     reason: str = "",
+    signed_with: str = "password",
 ) -> None:
+    """Audit a signature's insert or unlock, with what the signer used (`signed_with`)."""
     audit.record(
         user,
         action,
         signature,
         old=old,
-        new=audit.snapshot(signature),
+        new={**audit.snapshot(signature), "signed_with": signed_with},
         reason=reason,
         patient_trial_id=signature.patient.trial_id,
     )

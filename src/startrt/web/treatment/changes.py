@@ -14,7 +14,6 @@ from startrt.validation import (
     ACTIVITY_GBQ_MIN,
     InvalidInputError,
     PlausibleRange,
-    clean_text,
     require_positive,
 )
 from startrt.web.treatment.models import IMAGING_SESSIONS_MAX, INPATIENT_DAYS_MAX
@@ -37,13 +36,6 @@ def json_ready(data: Mapping[str, Any]) -> dict[str, Any]:
     """The data as the JSON column will return it (e.g. integer keys become strings)."""
     loaded: dict[str, Any] = json.loads(json.dumps(data))
     return loaded
-
-
-def require_reason(reason: object, rule: str) -> str:
-    """A non-blank reason, stripped, checked as free text (`validation.clean_text`)."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInputError("reason", reason, rule)
-    return clean_text("reason", reason, max_length=2000, multiline=True)
 
 
 def optional_inpatient_days(value: float | None) -> float | None:

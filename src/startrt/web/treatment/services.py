@@ -59,7 +59,6 @@ from startrt.web.treatment.changes import (
     optional_inpatient_days,
     require_activity_gbq,
     require_date,
-    require_reason,
     treatment_arm,
 )
 from startrt.web.treatment.doses import (
@@ -81,7 +80,7 @@ from startrt.web.treatment.models import (
     PlanProposal,
 )
 from startrt.web.trial import dates
-from startrt.web.trial.changes import insert, locked, update
+from startrt.web.trial.changes import insert, locked, require_reason, update
 from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import require_role
 from startrt.web.trial.services import ENTRY_ROLES, current_protocol, store_decision
@@ -245,7 +244,12 @@ def cancel_cycle(
 
 
 def release_cycle(
-    request: HttpRequest, cycle: Cycle, *, password: str, expected_version: int
+    request: HttpRequest,
+    cycle: Cycle,
+    *,
+    password: str,
+    expected_version: int,
+    signing_token: str = "",
 ) -> Cycle:
     """Release a planned cycle for administration on a 'go' of its latest pre-cycle labs,
     signed by the investigator's password (meaning: responsibility); the signature locks the
@@ -255,6 +259,7 @@ def release_cycle(
         password,
         Meaning.RESPONSIBILITY,
         lambda: _release(request.user, cycle, expected_version),
+        signing_token=signing_token,
     )
     return Cycle.objects.get(pk=cycle.pk)
 
@@ -280,10 +285,14 @@ def _release(user: AbstractBaseUser, cycle: Cycle, expected_version: int) -> Cyc
     return cycle
 
 
-def unlock_release(request: HttpRequest, cycle: Cycle, *, password: str, reason: str) -> Cycle:
+def unlock_release(
+    request: HttpRequest, cycle: Cycle, *, password: str, reason: str, signing_token: str = ""
+) -> Cycle:
     """End the release signature's lock on the cycle (the signer or an investigator at the
     site; password and reason; audited), so its plan may change."""
-    signing.unlock_record(request, password, signing.kind_of(cycle), cycle.pk, reason)
+    signing.unlock_record(
+        request, password, signing.kind_of(cycle), cycle.pk, reason, signing_token=signing_token
+    )
     return Cycle.objects.get(pk=cycle.pk)
 
 
@@ -763,7 +772,12 @@ def _require_deviations_signed(cycle: Cycle) -> None:
 
 
 def sign_deviation(
-    request: HttpRequest, deviation: Deviation, *, password: str, expected_version: int
+    request: HttpRequest,
+    deviation: Deviation,
+    *,
+    password: str,
+    expected_version: int,
+    signing_token: str = "",
 ) -> Deviation:
     """The investigator signs a planned activity's deviation with the password (meaning:
     approval); the cycle may then be released. The signature locks the deviation. Runs
@@ -773,6 +787,7 @@ def sign_deviation(
         password,
         Meaning.APPROVAL,
         lambda: _sign_deviation(request.user, deviation, expected_version),
+        signing_token=signing_token,
     )
     return Deviation.objects.get(pk=deviation.pk)
 

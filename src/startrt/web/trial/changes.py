@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
-from startrt.validation import InvalidInputError, text_problem
+from startrt.validation import InvalidInputError, clean_text, text_problem
 from startrt.web.trial import audit
 from startrt.web.trial.models import Patient
 
@@ -49,6 +49,13 @@ def insert(user: AbstractBaseUser, instance: Versioned, patient: Patient) -> Ver
         patient_trial_id=patient.trial_id,
     )
     return instance
+
+
+def require_reason(reason: object, rule: str) -> str:
+    """A non-blank reason, stripped, checked as free text (`validation.clean_text`)."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInputError("reason", reason, rule)
+    return clean_text("reason", reason, max_length=2000, multiline=True)
 
 
 def update(
