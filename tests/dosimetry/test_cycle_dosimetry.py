@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +105,13 @@ def test_recovery_correction_scales_small_vois(phantom_64: Phantom) -> None:
             plain.vois[name].tia_mbq_h / rc, rel=1e-3
         )
     assert corrected.vois["liver"].recovery_coefficient is None  # above 100 mL: not corrected
+
+
+def test_what_the_spect_reader_changed_reaches_the_results_notes(phantom_64: Phantom) -> None:
+    folder, _ = phantom_64
+    study = load_study(folder, declared_aligned=True)
+    first = study.time_points[0]
+    note = "spect_0.dcm: 3 of 262144 voxels negative (min -0.2 Bq/mL), clipped to 0"
+    noted = dataclasses.replace(first, spect=dataclasses.replace(first.spect, notes=(note,)))
+    study = dataclasses.replace(study, time_points=(noted, *study.time_points[1:]))
+    assert note in compute_dosimetry(study, method="organ").notes

@@ -392,17 +392,18 @@ def test_hand_drawn_square_with_a_hole_off_the_slice_plane(tmp_path: Path) -> No
     )
     ds = pydicom.dcmread(template)
     # outer square -0.5 ... 9.5 mm: voxels 0-9 (100); hole 2.5 ... 6.5 mm: voxels 3-6 (16);
-    # drawn at z = 2.6 mm, 0.3 slice from the slice at 2 mm (index 1) -> 84 full voxels there
+    # drawn at z = 2.6 mm (index 1.3), the file's only plane: a slab one reference slice thick,
+    # 1.6 ... 3.6 mm, covers 0.7 of slice 1 (1 ... 3 mm) and 0.3 of slice 2 (3 ... 5 mm)
     ds.ROIContourSequence[0].ContourSequence = [
         hand_contour(square(-0.5, 9.5), 2.6, reference[0]),
         hand_contour(square(2.5, 6.5), 2.6, reference[0]),
     ]
     ds.save_as(template)
     array = read_rtstruct(template, grid)["liver"].array
-    expected = np.zeros(grid.shape)
-    expected[1, 0:10, 0:10] = 1.0
-    expected[1, 3:7, 3:7] = 0.0
-    assert np.array_equal(array, expected)
+    in_plane = np.zeros(grid.shape[1:])
+    in_plane[0:10, 0:10] = 1.0
+    in_plane[3:7, 3:7] = 0.0
+    assert np.allclose(array, [0.0 * in_plane, 0.7 * in_plane, 0.3 * in_plane], atol=1e-6)
     ds.ROIContourSequence[0].ContourSequence[0] = hand_contour(square(-0.5, 9.5), 5.2, reference[0])
     ds.save_as(template)
     with pytest.raises(InvalidInputError, match="liver") as error:  # slice 2.6 > 2.5: outside

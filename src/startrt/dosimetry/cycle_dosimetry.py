@@ -135,6 +135,7 @@ def compute_dosimetry(
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("method", method, "must be voxel, organ or stp")
     notes: list[str] = [f"VOIs from {study.voi_source}"]
+    notes.extend(note for tp in study.time_points for note in tp.spect.notes)
     times = tuple(tp.time_h for tp in study.time_points)
     progress("time-activity curves")
     regions = _regions(study)

@@ -10,7 +10,7 @@ information in Explicit VR Little Endian.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -102,18 +102,28 @@ def parse_dt(value: object, path: Path, field: str) -> datetime:
         raise InvalidInputError(str(path), f"{field}={value}", f"malformed ({error})") from error
 
 
-def acquisition_datetime(ds: Dataset, path: Path) -> datetime:
+def acquisition_datetime(ds: Dataset, path: Path, *, series_fallback: bool = True) -> datetime:
     """Start of acquisition: AcquisitionDateTime, else AcquisitionDate + AcquisitionTime, else
-    SeriesDate + SeriesTime (PS3.3 C.7.10.1 General Acquisition, C.7.3.1 General Series)."""
+    (with `series_fallback`) SeriesDate + SeriesTime (PS3.3 C.7.10.1 General Acquisition, C.7.3.1
+    General Series). Without `series_fallback` a file lacking the acquisition date and time is
+    refused: the series (and content) time of a reconstruction is when it was made, often tens of
+    minutes after the scan."""
     if ds.get("AcquisitionDateTime"):
         return parse_dt(ds.AcquisitionDateTime, path, "AcquisitionDateTime")
-    for date_keyword, time_keyword in (
-        ("AcquisitionDate", "AcquisitionTime"),
-        ("SeriesDate", "SeriesTime"),
-    ):
+    pairs = [("AcquisitionDate", "AcquisitionTime")]
+    if series_fallback:
+        pairs.append(("SeriesDate", "SeriesTime"))
+    for date_keyword, time_keyword in pairs:
         if ds.get(date_keyword) and ds.get(time_keyword):
             date, time = ds.get(date_keyword), ds.get(time_keyword)
             return parse_datetime(date, time, path, f"{date_keyword}/{time_keyword}")
+    if not series_fallback:
+        raise InvalidInputError(
+            str(path),
+            "AcquisitionDateTime",
+            "no AcquisitionDateTime nor AcquisitionDate + AcquisitionTime (SeriesDate/Time and "
+            "ContentDate/Time are not used: they may be the reconstruction's time, after the scan)",
+        )
     raise InvalidInputError(str(path), "acquisition time", "no acquisition or series date and time")
 
 
@@ -210,9 +220,11 @@ def slice_spacing(ds: Dataset, path: Path) -> float:
 
 def stack_slices(
     files: Sequence[Path],
+    value_mapping: Callable[[Dataset, Path], tuple[float, float]] | None = None,
 ) -> tuple[Grid, npt.NDArray[np.float64], list[tuple[Dataset, Path]]]:
-    """Single-frame images of one series sorted along the slice normal and rescaled
-    (RescaleSlope/Intercept); slices must share orientation, size, spacing and be evenly spaced.
+    """Single-frame images of one series sorted along the slice normal and rescaled: stored *
+    slope + intercept with each slice's `value_mapping` (slope, intercept), by default
+    RescaleSlope/Intercept; slices must share orientation, size, spacing and be evenly spaced.
 
     Returns the grid, the values [z, y, x] and (dataset, path) in slice order."""
     slices = [(read_dataset(path, decode_all=False), path) for path in files]
@@ -228,7 +240,8 @@ def stack_slices(
         spacing = even_spacing(positions, f"series of {first_path}")
     else:
         spacing = slice_spacing(first, first_path)
-    values = np.stack([_rescaled(ds, path) for ds, path in slices])
+    mapping = value_mapping or rescale
+    values = np.stack([_mapped(ds, path, *mapping(ds, path)) for ds, path in slices])
     shape = (values.shape[0], values.shape[1], values.shape[2])
     grid = grid_from_plane(
         slices[0][0].ImagePositionPatient, orientation, first.PixelSpacing, shape, spacing
@@ -258,9 +271,17 @@ def even_spacing(positions: npt.NDArray[np.float64], field: str) -> float:
     return spacing
 
 
-def _rescaled(ds: Dataset, path: Path) -> npt.NDArray[np.float64]:
-    slope = float(ds.get("RescaleSlope", 1.0))
-    intercept = float(ds.get("RescaleIntercept", 0.0))
+def rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) (PS3.3 C.11.1 Modality LUT), 1 and 0 when absent."""
+    try:
+        return float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))
+    except (ValueError, TypeError) as error:
+        raise InvalidInputError(
+            str(path), "RescaleSlope/Intercept", f"malformed ({error})"
+        ) from None
+
+
+def _mapped(ds: Dataset, path: Path, slope: float, intercept: float) -> npt.NDArray[np.float64]:
     return pixel_array(ds, path).astype(np.float64) * slope + intercept
 
 

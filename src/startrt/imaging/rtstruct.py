@@ -1,9 +1,11 @@
 """DICOM RT Structure Sets: VOI masks <-> closed planar contours on the CT slices.
 
 Writing: per VOI and CT slice, the 0.5 iso-line of the mask (marching squares, contourpy) gives
-closed polygons on the slice's voxel-centre plane, each referencing its CT image. Reading: the
-polygons of each slice are filled with the even-odd rule (so holes and islands in holes are
-kept) at supersampled in-plane points, giving the in-plane fraction of each voxel inside.
+closed polygons on the slice's voxel-centre plane, each referencing its CT image. Reading, onto
+any grid of the same frame of reference: each contour plane is filled on its own (holes by
+containment; exact lengths inside along x on `supersampling` lines per voxel in y) and stands for
+a slab as thick as the spacing of the contour planes, giving the fraction of each voxel inside
+(see `read_rtstruct`).
 DICOM PS3.3 A.19 (RT Structure Set IOD), C.8.8.5-C.8.8.8.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import contourpy
@@ -37,6 +40,8 @@ SERIES_NUMBER = 901
 STUDY_REFERENCE_SOP_CLASS = "1.2.840.10008.3.1.2.3.1"  # (retired) Detached Study Management
 ISO_LEVEL = 0.5
 CONTOUR_DATA = 0x30060050
+_FAR = 1e9  # x past every contour (voxel indices)
+PLANE_TOLERANCE_MM = 0.05  # contours this close along the slice normal share a plane
 _COLOURS = ((255, 0, 0), (0, 160, 255), (0, 200, 0), (255, 200, 0), (200, 0, 255), (0, 220, 200))
 Polygon = npt.NDArray[np.float64]  # (n, 2) continuous voxel indices (x, y) in one slice
 
@@ -62,34 +67,53 @@ def write_rtstruct(
     return path
 
 
-def read_rtstruct(path: Path, reference: Grid, *, supersampling: int = 4) -> dict[str, Volume]:
-    """Masks (in-plane fraction of each voxel inside, float32) on the reference CT grid of every
-    ROI with closed planar contours, keyed by snake_case ROI name.
+def read_rtstruct(path: Path, reference: Grid, *, supersampling: int = 8) -> dict[str, Volume]:
+    """Masks (fraction of each voxel inside, float32) on the `reference` grid of every ROI with
+    closed planar contours, keyed by snake_case ROI name.
 
-    A contour goes to the slice nearest to its plane; ROIs with only points or open contours
-    are left out. Refused: contours off the grid or not parallel to its slices.
+    The contours may be drawn on a CT of another grid (spacing, slice thickness, field of view)
+    in the same frame of reference. Each contour plane is filled on its own: a contour with most
+    of its vertices inside an odd number of the ROI's other contours of that plane is a hole and
+    overlapping outlines are united (CLOSEDPLANAR_XOR contours toggle what they enclose);
+    contours of different planes never interact. A plane stands for a slab as thick as the
+    spacing of the file's contour planes (the drawing CT's slices; at most half the distance to
+    the next plane on either side; the reference slice spacing if the file has one plane only).
+    A voxel's fraction is the in-plane fraction (exact along x, on `supersampling` lines of
+    constant y per voxel) weighted by the share of its thickness each slab covers. ROIs with
+    only points or open contours are left out. Refused: contours off the grid or not parallel
+    to its slices.
     """
     require_supersampling(supersampling)
     dataset = _read_dataset(path)
     rois = dataset.get("StructureSetROISequence", [])
     names = {int(roi.ROINumber): str(roi.ROIName) for roi in rois}
-    masks: dict[str, Volume] = {}
+    planes_of: dict[str, tuple[str, list[_Plane]]] = {}
     for roi_contour in dataset.get("ROIContourSequence", []):
         label = names.get(int(roi_contour.ReferencedROINumber))
         if label is None:
             raise InvalidInputError(
                 str(path), roi_contour.ReferencedROINumber, "unknown ROI number"
             )
-        by_slice = _polygons_by_slice(path, label, roi_contour, reference)
-        if not by_slice:
+        planes = _contour_planes(path, label, roi_contour, reference)
+        if not planes:
             continue
         name = voi_name(label)
-        if name in masks:
+        if name in planes_of:
             raise InvalidInputError(str(path), label, f"two ROIs have the VOI name {name}")
-        array = np.zeros(reference.shape, dtype=np.float32)
-        for index, polygons in by_slice.items():
-            array[index] = _even_odd_fraction(polygons, reference.shape[1:], supersampling)
-        masks[name] = Volume(reference, array)
+        planes_of[name] = (label, planes)
+    heights = np.array([p.z for _, planes in planes_of.values() for p in planes])
+    spacing = _plane_spacing(heights)
+    masks: dict[str, Volume] = {}
+    for name, (_, planes) in planes_of.items():
+        array = np.zeros(reference.shape, dtype=np.float64)
+        for plane, (low, high) in zip(planes, _slabs(planes, spacing, heights), strict=True):
+            fraction = _plane_fraction(plane, reference.shape[1:], supersampling)
+            for index in range(max(0, int(np.floor(low + 0.5))), reference.shape[0]):
+                covered = min(high, index + 0.5) - max(low, index - 0.5)
+                if covered <= 0:
+                    break
+                array[index] += covered * fraction
+        masks[name] = Volume(reference, np.clip(array, 0.0, 1.0).astype(np.float32))
     return masks
 
 
@@ -220,13 +244,23 @@ def _read_dataset(path: Path) -> Dataset:
     return dataset
 
 
-def _polygons_by_slice(
-    path: Path, label: str, roi_contour: Dataset, grid: Grid
-) -> dict[int, list[Polygon]]:
-    """Closed planar contours of one ROI as (x, y) index polygons, grouped by nearest slice."""
-    by_slice: dict[int, list[Polygon]] = {}
+@dataclass(frozen=True)
+class _Plane:
+    """The closed contours of one ROI on one plane: z (continuous reference slice index) and
+    (x, y) index polygons, each with whether it is an XOR contour."""
+
+    z: float
+    polygons: tuple[Polygon, ...]
+    xor: tuple[bool, ...]
+
+
+def _contour_planes(path: Path, label: str, roi_contour: Dataset, grid: Grid) -> list[_Plane]:
+    """Closed planar contours of one ROI as (x, y) index polygons, grouped by plane (within
+    PLANE_TOLERANCE_MM), in increasing z."""
+    contours: list[tuple[float, Polygon, bool]] = []
     for contour in roi_contour.get("ContourSequence", []):
-        if contour.ContourGeometricType not in ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR"):
+        kind = contour.get("ContourGeometricType")
+        if kind not in ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR"):
             continue
         index = grid.physical_to_index(_contour_points(path, label, contour))
         if np.ptp(index[:, 2]) > 0.5:
@@ -234,34 +268,120 @@ def _polygons_by_slice(
         upper = np.asarray(grid.size) - 0.5
         if np.any(index < -0.5) or np.any(index > upper):
             raise InvalidInputError(str(path), label, "contour outside the reference grid")
-        by_slice.setdefault(int(np.floor(index[:, 2].mean() + 0.5)), []).append(index[:, :2])
-    return by_slice
+        contours.append((float(index[:, 2].mean()), index[:, :2], kind == "CLOSEDPLANAR_XOR"))
+    contours.sort(key=lambda item: item[0])
+    tolerance = PLANE_TOLERANCE_MM / grid.spacing_mm[2]
+    planes: list[_Plane] = []
+    group: list[tuple[float, Polygon, bool]] = []
+    for item in contours:
+        if group and item[0] - group[0][0] > tolerance:
+            planes.append(_plane(group))
+            group = []
+        group.append(item)
+    if group:
+        planes.append(_plane(group))
+    return planes
 
 
-def _even_odd_fraction(
-    polygons: list[Polygon], shape_yx: tuple[int, int], supersampling: int
-) -> FloatArray:
-    """Fraction of each voxel of a slice inside the polygons (even-odd rule), from
-    supersampling^2 points per voxel; a point is inside if a ray in +x crosses an odd number of
-    edges (half-open rule at vertices)."""
+def _plane(group: list[tuple[float, Polygon, bool]]) -> _Plane:
+    z = float(np.mean([item[0] for item in group]))
+    return _Plane(z, tuple(item[1] for item in group), tuple(item[2] for item in group))
+
+
+def _plane_spacing(heights: npt.NDArray[np.float64]) -> float:
+    """Slab thickness (reference slice indices) of a contour plane: the median step between the
+    file's distinct contour planes (the drawing CT's slices), one reference slice if only one."""
+    steps = np.diff(np.unique(heights))
+    steps = steps[steps > 1e-3]
+    return float(np.median(steps)) if steps.size else 1.0
+
+
+def _slabs(
+    planes: list[_Plane], spacing: float, heights: npt.NDArray[np.float64]
+) -> list[tuple[float, float]]:
+    """(low, high) z of the slab of each plane: +-spacing/2, at most halfway to the file's
+    neighbouring contour planes."""
+    distinct = np.unique(heights)
+    slabs = []
+    for plane in planes:
+        below = distinct[distinct < plane.z - 1e-3]
+        above = distinct[distinct > plane.z + 1e-3]
+        half_low = spacing / 2 if below.size == 0 else min(spacing, plane.z - below[-1]) / 2
+        half_high = spacing / 2 if above.size == 0 else min(spacing, above[0] - plane.z) / 2
+        slabs.append((plane.z - half_low, plane.z + half_high))
+    return slabs
+
+
+def _plane_fraction(plane: _Plane, shape_yx: tuple[int, int], supersampling: int) -> FloatArray:
+    """Fraction of each voxel of a slice inside one contour plane: along `supersampling` lines
+    of constant y per voxel, the exact length inside in each voxel (so no aliasing with the
+    drawing CT's pixels along x). CLOSED_PLANAR contours: a point is inside if more of the outer
+    contours than of the holes (contours inside an odd number of the plane's other contours)
+    contain it, so nested contours alternate and overlapping outer contours add up;
+    CLOSEDPLANAR_XOR contours then toggle the points they contain."""
     fraction = np.zeros(shape_yx, dtype=np.float32)
-    start = np.concatenate(polygons)
-    end = np.concatenate([np.roll(polygon, -1, axis=0) for polygon in polygons])
-    low = np.maximum(np.ceil(start.min(axis=0) - 0.5), 0).astype(int)
-    high = np.minimum(np.floor(start.max(axis=0) + 0.5), np.array(shape_yx[::-1]) - 1)
+    points = np.concatenate(plane.polygons)
+    low = np.maximum(np.ceil(points.min(axis=0) - 0.5), 0).astype(int)
+    high = np.minimum(np.floor(points.max(axis=0) + 0.5), np.array(shape_yx[::-1]) - 1)
     (x0, y0), (x1, y1) = low, high.astype(int) + 1
+    if x1 <= x0 or y1 <= y0:
+        return fraction
     offsets = (np.arange(supersampling) + 0.5) / supersampling - 0.5
-    xs = (np.arange(x0, x1)[:, None] + offsets).ravel()
     ys = (np.arange(y0, y1)[:, None] + offsets).ravel()
+    closed = [p for p, xor in zip(plane.polygons, plane.xor, strict=True) if not xor]
+    events_x, events_net, events_xor = [], [], []
+    for polygon, xor in zip(plane.polygons, plane.xor, strict=True):
+        crossing_x = _crossings(polygon, ys)  # rows x edges, sorted, +inf past the last
+        entering = np.where(np.arange(crossing_x.shape[1]) % 2 == 0, 1, -1)[None, :]
+        real = np.isfinite(crossing_x)
+        if xor:
+            events_net.append(np.zeros(crossing_x.shape, dtype=np.int32))
+            events_xor.append(real.astype(np.int32))
+        else:
+            others = [other for other in closed if other is not polygon]
+            depth = sum(int(np.mean(_contains(other, polygon)) > 0.5) for other in others)
+            sign = 1 if depth % 2 == 0 else -1  # most vertices: robust to touching outlines
+            events_net.append(np.where(real, sign * entering, 0).astype(np.int32))
+            events_xor.append(np.zeros(crossing_x.shape, dtype=np.int32))
+        events_x.append(np.where(real, crossing_x, _FAR))
+    xs = np.concatenate(events_x, axis=1)
+    order = np.argsort(xs, axis=1, kind="stable")
+    xs = np.take_along_axis(xs, order, axis=1)
+    net = np.cumsum(np.take_along_axis(np.concatenate(events_net, axis=1), order, axis=1), axis=1)
+    toggles = np.take_along_axis(np.concatenate(events_xor, axis=1), order, axis=1)
+    inside = (net > 0) != (np.cumsum(toggles, axis=1) % 2 == 1)  # after each event
+    start, length = xs[:, :-1], np.where(inside[:, :-1], np.diff(xs, axis=1), 0.0)
+    edges = np.arange(x0, x1 + 1) - 0.5  # voxel boundaries along x
+    covered = np.zeros((ys.size, edges.size))
+    for segment in range(start.shape[1]):  # length inside left of each boundary
+        covered += np.clip(edges[None, :] - start[:, segment, None], 0.0, length[:, segment, None])
+    per_voxel = np.diff(covered, axis=1).reshape(y1 - y0, supersampling, x1 - x0)
+    fraction[y0:y1, x0:x1] = np.clip(per_voxel.mean(axis=1), 0.0, 1.0)
+    return fraction
+
+
+def _crossings(polygon: Polygon, ys: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """x of the crossings of the lines y = ys with one polygon's edges (half-open rule at
+    vertices), sorted per line, +inf past the line's last crossing (rows x max crossings)."""
+    start = polygon
+    end = np.roll(polygon, -1, axis=0)
     crosses = (start[:, 1][None, :] <= ys[:, None]) != (end[:, 1][None, :] <= ys[:, None])
     with np.errstate(divide="ignore", invalid="ignore"):
         slope = (end[:, 0] - start[:, 0]) / (end[:, 1] - start[:, 1])
-    crossing_x = np.where(crosses, start[:, 0] + (ys[:, None] - start[:, 1]) * slope, np.inf)
+        crossing_x = np.where(crosses, start[:, 0] + (ys[:, None] - start[:, 1]) * slope, np.inf)
     crossing_x.sort(axis=1)
-    crossing_x = crossing_x[:, : max(1, int(crosses.sum(axis=1).max()))]
-    inside = np.zeros((ys.size, xs.size), dtype=bool)
-    for column in crossing_x.T:  # each row's crossings, in x order
-        inside ^= column[:, None] < xs[None, :]
-    shape = (y1 - y0, supersampling, x1 - x0, supersampling)
-    fraction[y0:y1, x0:x1] = inside.reshape(shape).mean(axis=(1, 3))
-    return fraction
+    count = int(crosses.sum(axis=1).max()) if ys.size else 0
+    return crossing_x[:, : max(2, count + count % 2)]
+
+
+def _contains(polygon: Polygon, points: Polygon) -> npt.NDArray[np.bool_]:
+    """Which of the (x, y) points lie inside the polygon (even crossings of a ray in +x)."""
+    start = polygon
+    end = np.roll(polygon, -1, axis=0)
+    xs, ys = points[:, :1], points[:, 1:]
+    crosses = (start[:, 1][None, :] <= ys) != (end[:, 1][None, :] <= ys)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (end[:, 0] - start[:, 0]) / (end[:, 1] - start[:, 1])
+        crossing_x = start[:, 0] + (ys - start[:, 1]) * slope
+    inside: npt.NDArray[np.bool_] = np.sum(crosses & (crossing_x < xs), axis=1) % 2 == 1
+    return inside

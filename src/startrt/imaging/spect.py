@@ -5,13 +5,43 @@ Read: NM Image (PS3.3 A.5) reconstructed tomography, one multi-frame file whose 
 slices (C.8.4.8 NM Multi-frame: SliceVector; C.8.4.11 NM Detector: ImagePositionPatient and
 ImageOrientationPatient in DetectorInformationSequence; C.8.4.15 NM Reconstruction: signed
 SpacingBetweenSlices), or a series of single-frame slices (PT or NM, C.7.6.2 Image Plane).
-Values: stored * RescaleSlope + RescaleIntercept in Units (0054,1001) BQML or CNTS and with
-DecayCorrection (0054,1102) NONE / START / ADMIN (C.8.9.1 PET Series, used by quantitative SPECT
-too). Injection: RadiopharmaceuticalInformationSequence (C.8.4.10 NM Isotope).
+Injection: RadiopharmaceuticalInformationSequence (C.8.4.10 NM Isotope).
+
+Time point (the acquisition start, to which the values refer), in this order:
+1. AcquisitionDateTime (0008,002A);
+2. else AcquisitionDate (0008,0022) + AcquisitionTime (0008,0032) (C.7.10.1);
+3. else the file is refused. SeriesDate/Time and ContentDate/Time are never used: in a
+   reconstruction they are usually when it was made (often 30-60 min after the scan), which
+   would shift the time point silently. A series of slices takes its earliest slice's time.
+   A recon-tomo NM file has no per-frame times (its frames are slices, not time frames).
+The scan's duration (RotationInformationSequence: ActualFrameDuration x
+NumberOfFramesInRotation, C.8.4.12; else ActualFrameDuration (0018,1242)) matters when the values
+are not decay corrected (DecayCorrection NONE): they are then the mean over the scan, i.e. the
+activity at its midpoint, and are brought to the start by lambda T / (1 - exp(-lambda T))
+(x1.0011 for 30 min of 177Lu), so that the time point stays the start for every DecayCorrection.
+Without a stated duration NONE is read as START (the difference is below 0.1 % per 20 min).
+
+Values, per file or slice:
+- RealWorldValueMappingSequence (0040,9096; items C.7.6.16.2.11.1) with an item whose
+  MeasurementUnitsCodeSequence is (Bq/ml, UCUM): Bq/mL = stored * RealWorldValueSlope +
+  RealWorldValueIntercept. Preferred when present; it is accepted when Units is absent, or CNTS
+  with a different mapping from RescaleSlope/Intercept (counts as the modality value, Bq/mL as
+  the real-world value: Siemens xSPECT Quant), or any other Units. Refused naming both: Units
+  BQML whose RescaleSlope/Intercept differ from the RWVM's slope/intercept; Units CNTS whose
+  rescale equals the RWVM's (the same numbers cannot be counts and Bq/mL); two Bq/ml items that
+  disagree; a Bq/ml item given only as a LUT.
+- else stored * RescaleSlope + RescaleIntercept in Units (0054,1001) BQML or CNTS (C.8.9.1 PET
+  Series, used by quantitative SPECT too).
+DecayCorrection (0054,1102) NONE / START / ADMIN.
+
+Negative values (reconstruction noise, rescale rounding): up to NEGATIVE_SHARE_LIMIT (1 %) of the
+voxels, with a non-negative total, they are clipped to 0 and counted in `SpectImage.notes`; more,
+or a negative total, is refused naming the file and the rule.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,6 +70,9 @@ FRAMES_PER_ROTATION = 60  # written acquisitions: 60 views of 6 degrees
 BQ_PER_MBQ = 1.0e6
 INJECTION_TIME_TOLERANCE = timedelta(minutes=1)
 ACTIVITY_TOLERANCE = 0.01
+NEGATIVE_SHARE_LIMIT = 0.01  # more negative voxels than this share refuses the image
+MAPPING_TOLERANCE = 1e-4  # relative; RWVM and Rescale slope/intercept closer than this agree
+BQ_PER_ML_CODE = ("Bq/ml", "UCUM")  # MeasurementUnitsCodeSequence (CodeValue, scheme)
 _T = TypeVar("_T", datetime, float)
 
 
@@ -54,6 +87,7 @@ class SpectImage:
     series_uid: str
     frame_of_reference_uid: str
     source: Path
+    notes: tuple[str, ...] = ()  # what the reader changed or assumed, for the results' notes
 
     def __post_init__(self) -> None:
         _check_times_and_activity(
@@ -83,19 +117,24 @@ def read_spect(
     `injection_datetime` / `injected_activity_mbq` (from the administration record) supply what
     the header lacks: the NM Isotope module (C.8.4.10) has a start time but no date; when the
     header has them too they must agree (1 min, 1 %). Refuses, naming the file: missing injection
-    date+time or activity, acquisition before the injection, a nuclide other than 177Lu, unknown
-    units or decay correction, negative values after rescale."""
+    date+time or activity, a missing acquisition date+time, acquisition before the injection, a
+    nuclide other than 177Lu, unknown or conflicting units (Units vs RealWorldValueMapping),
+    unknown decay correction, more than 1 % negative voxels or a negative total. What the reader
+    changed or assumed (negatives clipped, Bq/mL from the RWVM) is in the image's `notes`."""
     if len(series.files) == 1:
         path = series.files[0]
         ds = dc.read_dataset(path)
         grid, values = _multiframe_volume(ds, path)
-        acquisition = dc.acquisition_datetime(ds, path)
+        acquisition = dc.acquisition_datetime(ds, path, series_fallback=False)
     else:
-        grid, values, slices = dc.stack_slices(series.files)
+        grid, values, slices = dc.stack_slices(
+            series.files, lambda d, p: _value_mapping(d, p).slope_intercept
+        )
         ds, path = slices[0]
-        acquisition = min(dc.acquisition_datetime(d, p) for d, p in slices)
-    if values.min() < 0:
-        raise InvalidInputError(str(path), float(values.min()), "negative values after rescale")
+        acquisition = min(dc.acquisition_datetime(d, p, series_fallback=False) for d, p in slices)
+    mapping = _value_mapping(ds, path)
+    notes = [] if mapping.note is None else [f"{path}: {mapping.note}"]
+    values = _clip_small_negatives(values, path, notes)
     item = _radiopharmaceutical(ds, path)
     header_injection, acquisition = _naive_local(_header_injection(item, path), acquisition)
     injection = _reconcile(
@@ -115,7 +154,7 @@ def read_spect(
         lambda header, given: abs(header / given - 1) <= ACTIVITY_TOLERANCE,
         "injected activity missing: no RadionuclideTotalDose and no injected_activity_mbq given",
     )
-    scale = _mbq_per_voxel_per_unit(ds, path, grid, calibration_cps_per_mbq)
+    scale = _mbq_per_voxel_per_unit(ds, path, grid, calibration_cps_per_mbq, mapping.units)
     scale *= _decay_to_acquisition_start(ds, path, _hours_between(injection, acquisition))
     return SpectImage(
         volume=Volume(grid, values * scale),
@@ -125,7 +164,115 @@ def read_spect(
         series_uid=series.uid,
         frame_of_reference_uid=str(dc.require(ds, "FrameOfReferenceUID", path)),
         source=path,
+        notes=tuple(notes),
     )
+
+
+@dataclass(frozen=True)
+class _ValueMapping:
+    """Stored value -> image value (slope, intercept) and the image value's unit."""
+
+    slope: float
+    intercept: float
+    units: str | None  # BQML, CNTS, or whatever Units says (refused later)
+    note: str | None = None
+
+    @property
+    def slope_intercept(self) -> tuple[float, float]:
+        return self.slope, self.intercept
+
+
+def _value_mapping(ds: Dataset, path: Path) -> _ValueMapping:
+    """The RWVM's Bq/ml mapping when present (checked against Units), else the Rescale's."""
+    rescale_slope, rescale_intercept = dc.rescale(ds, path)
+    units = ds.get("Units") or None
+    rwvm = _bq_per_ml_mapping(ds, path)
+    if rwvm is None:
+        return _ValueMapping(rescale_slope, rescale_intercept, units)
+    slope, intercept = rwvm
+    same = _close(slope, rescale_slope) and _close(intercept, rescale_intercept, abs(slope))
+    stated = (
+        f"RealWorldValueMapping Bq/ml slope={slope:g} intercept={intercept:g}, "
+        f"RescaleSlope={rescale_slope:g} RescaleIntercept={rescale_intercept:g}"
+    )
+    if units == "BQML" and not same:
+        raise InvalidInputError(
+            str(path), f"Units=BQML; {stated}", "Bq/mL by Units and by RWVM disagree"
+        )
+    if units == "CNTS" and same:
+        raise InvalidInputError(
+            str(path),
+            f"Units=CNTS; {stated}",
+            "the same values are counts by Units and Bq/mL by RWVM",
+        )
+    note = None
+    if units != "BQML":
+        note = f"Bq/mL from the RealWorldValueMappingSequence (Units={units})"
+    return _ValueMapping(slope, intercept, "BQML", note)
+
+
+def _bq_per_ml_mapping(ds: Dataset, path: Path) -> tuple[float, float] | None:
+    """(RealWorldValueSlope, RealWorldValueIntercept) of the RWVM items in Bq/ml (UCUM)."""
+    found: list[tuple[float, float]] = []
+    for item in ds.get("RealWorldValueMappingSequence") or []:
+        codes = item.get("MeasurementUnitsCodeSequence") or []
+        code = codes[0] if codes else Dataset()
+        if (str(code.get("CodeValue", "")), str(code.get("CodingSchemeDesignator", ""))) != (
+            BQ_PER_ML_CODE
+        ):
+            continue
+        if item.get("RealWorldValueSlope") in (None, ""):
+            raise InvalidInputError(
+                str(path), "RealWorldValueMappingSequence Bq/ml", "needs RealWorldValueSlope"
+            )
+        try:
+            mapping = (
+                float(item.RealWorldValueSlope),
+                float(item.get("RealWorldValueIntercept") or 0.0),
+            )
+        except (TypeError, ValueError) as error:
+            raise InvalidInputError(
+                str(path), "RealWorldValueSlope/Intercept", f"malformed ({error})"
+            ) from None
+        if mapping[0] == 0 or not all(math.isfinite(v) for v in mapping):
+            raise InvalidInputError(str(path), mapping, "RealWorldValueSlope must be finite, != 0")
+        if found and not (
+            _close(mapping[0], found[0][0]) and _close(mapping[1], found[0][1], abs(mapping[0]))
+        ):
+            raise InvalidInputError(
+                str(path), f"Bq/ml mappings {found[0]} and {mapping}", "RWVM items disagree"
+            )
+        found.append(mapping)
+    return found[0] if found else None
+
+
+def _close(a: float, b: float, scale: float = 0.0) -> bool:
+    return math.isclose(a, b, rel_tol=MAPPING_TOLERANCE, abs_tol=MAPPING_TOLERANCE * scale)
+
+
+def _clip_small_negatives(
+    values: npt.NDArray[np.float64], path: Path, notes: list[str]
+) -> npt.NDArray[np.float64]:
+    """Clip a few negative voxels to 0 with a note; refuse many, or a negative total."""
+    negative = values < 0
+    count = int(np.count_nonzero(negative))
+    if count == 0:
+        return values
+    share = count / values.size
+    total = float(values.sum())
+    if share > NEGATIVE_SHARE_LIMIT or total < 0:
+        raise InvalidInputError(
+            str(path),
+            f"{count} of {values.size} voxels negative after rescale (min {values.min():g}, "
+            f"total {total:g})",
+            f"negative values: at most {NEGATIVE_SHARE_LIMIT:.0%} of the voxels and a "
+            "non-negative total are clipped to 0",
+        )
+    notes.append(
+        f"{path}: {count} negative voxels ({share:.3%}, min {values.min():g} image units) "
+        "clipped to 0"
+    )
+    return np.where(negative, 0.0, values)
 
 
 def _multiframe_volume(ds: Dataset, path: Path) -> tuple[Grid, npt.NDArray[np.float64]]:
@@ -157,8 +304,7 @@ def _multiframe_volume(ds: Dataset, path: Path) -> tuple[Grid, npt.NDArray[np.fl
         (frames.shape[0], frames.shape[1], frames.shape[2]),
         spacing,
     )
-    slope = float(ds.get("RescaleSlope", 1.0))
-    intercept = float(ds.get("RescaleIntercept", 0.0))
+    slope, intercept = _value_mapping(ds, path).slope_intercept
     return grid, frames * slope + intercept
 
 
@@ -256,10 +402,9 @@ def _hours_between(start: datetime, end: datetime) -> float:
 
 
 def _mbq_per_voxel_per_unit(
-    ds: Dataset, path: Path, grid: Grid, calibration_cps_per_mbq: float | None
+    ds: Dataset, path: Path, grid: Grid, calibration_cps_per_mbq: float | None, units: str | None
 ) -> float:
     """Factor from the image unit to MBq per voxel: Bq/mL * mL / 1e6, or counts / s / (cps/MBq)."""
-    units = ds.get("Units")
     if units == "BQML":
         return grid.voxel_volume_ml / BQ_PER_MBQ
     if units == "CNTS":
@@ -291,10 +436,29 @@ def _acquisition_duration_s(ds: Dataset, path: Path) -> float:
     return duration_ms / 1000.0
 
 
+def _stated_duration_s(ds: Dataset, path: Path) -> float | None:
+    """The acquisition duration when the header states it, else None."""
+    if not ds.get("RotationInformationSequence") and ds.get("ActualFrameDuration") in (None, ""):
+        return None
+    return _acquisition_duration_s(ds, path)
+
+
+def _scan_mean_to_start(duration_s: float) -> float:
+    """A(start) / mean of A over a scan of `duration_s`: lambda T / (1 - exp(-lambda T))."""
+    decays = math.log(2) / LU177.half_life_h * duration_s / SECONDS_PER_HOUR
+    return decays / -math.expm1(-decays)
+
+
 def _decay_to_acquisition_start(ds: Dataset, path: Path, elapsed_h: float) -> float:
+    """Factor bringing the values to the acquisition start: 1 for START; the decay from the
+    injection for ADMIN; for NONE, from the scan's mean (its midpoint) to its start,
+    lambda T / (1 - exp(-lambda T)), when the duration T is stated, else 1."""
     correction = ds.get("DecayCorrection")
-    if correction in ("NONE", "START"):
+    if correction == "START":
         return 1.0
+    if correction == "NONE":
+        duration_s = _stated_duration_s(ds, path)
+        return 1.0 if duration_s is None else _scan_mean_to_start(duration_s)
     if correction == "ADMIN":
         return LU177.decay_factor(elapsed_h)
     raise InvalidInputError(
@@ -322,7 +486,8 @@ def write_spect_nm(
     (RECON TOMO, uint16 with one RescaleSlope) in `folder`; returns the file's path.
 
     CNTS needs `calibration_cps_per_mbq` and `acquisition_duration_s`; ADMIN stores values
-    decay-corrected to the injection (divided by exp(-lambda t))."""
+    decay-corrected to the injection (divided by exp(-lambda t)); NONE with CNTS (whose duration
+    is written) stores the mean over the scan, as `read_spect` expects."""
     _check_times_and_activity(
         acquisition_datetime,
         injection_datetime,
@@ -353,6 +518,8 @@ def write_spect_nm(
         image_values = activity * _set_counts_acquisition(
             ds, calibration_cps_per_mbq, acquisition_duration_s
         )
+        if decay_correction == "NONE":  # counts are the scan's mean, as the reader expects
+            image_values /= _scan_mean_to_start(_acquisition_duration_s(ds, folder))
     else:
         raise InvalidInputError("units", units, "must be BQML or CNTS")
     _set_nm_image(ds, volume_mbq.grid, image_values)
