@@ -59,10 +59,12 @@ def demo_parameters() -> Parameters:
 
 
 def data_folder() -> Path:
-    """The data folder, emptied if it holds the demo's database, refused if another one."""
+    """The data folder, emptied if it holds the demo's database or an empty one (the settings
+    create the file before the first connection; `make test` leaves one), refused if another."""
     folder = Path(os.environ.get("STARTRT_DATA_DIR", "var")).resolve()
     database = folder / "startrt.sqlite3"
-    if database.exists() and not (folder / MARKER).exists():
+    holds_a_trial = database.exists() and database.stat().st_size > 0
+    if holds_a_trial and not (folder / MARKER).exists():
         raise InvalidInputError(
             "STARTRT_DATA_DIR",
             str(folder),
