@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import cli, dosimetry, simulation, web_concurrency
+from bench import cli, dosimetry, planning, simulation, web_concurrency
 from bench.convolution import compare_convolution
 from startrt.protocol.course import CycleDose
 from startrt.protocol.cycle_planning import plan_next_cycle
@@ -90,6 +90,7 @@ def convolution_benchmark() -> None:
 
 SECTIONS = {
     "protocol": protocol_benchmarks,
+    "planning": planning.main,
     "convolution": convolution_benchmark,
     "dosimetry": dosimetry.main,
     "simulation": simulation.main,

@@ -196,7 +196,8 @@ def eligibility(
 @app.command("plan-cycle")
 @refuses_bad_input
 def plan_cycle(file: InputFile, as_json: JsonFlag = False) -> None:
-    """The next cycle (full / reduced / stop) from the cycles given so far (JSON)."""
+    """The next cycle (full / reduced / stop) from the cycles given so far (JSON), with the
+    probability that the true and the measured cumulative kidney dose exceed the limit."""
     from startrt.protocol.cycle_planning import PlanningInput, plan_next_cycle
     from startrt.protocol.records import parse_record
 

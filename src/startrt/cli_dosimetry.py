@@ -29,6 +29,8 @@ from startrt.validation import InvalidInputError
 if TYPE_CHECKING:
     from startrt.dosimetry.cycle_dosimetry import BloodSamples, CycleDosimetryResult
     from startrt.dosimetry.study import Progress as ProgressCallback
+    from startrt.dosimetry.uncertainty import UncertaintyBudget
+    from startrt.imaging.calibration import SiteCalibration
     from startrt.imaging.recovery import RecoveryCurve
 
 dosimetry_app = typer.Typer(help="Dosimetry of a cycle from its post-therapy SPECT/CT.")
@@ -100,6 +102,35 @@ def _recovery_curve(path: Path) -> RecoveryCurve:
         ) from None
 
 
+def _uncertainty_budget(site: SiteCalibration) -> UncertaintyBudget | None:
+    """The site's stated uncertainties over the defaults (None: the site states none)."""
+    from startrt.dosimetry.uncertainty import UncertaintyBudget
+
+    stated = site.uncertainties
+    if not stated:
+        return None
+    default = UncertaintyBudget()
+    return UncertaintyBudget(
+        calibration_relative=stated.get(
+            "calibration_uncertainty_percent", 100 * default.calibration_relative
+        )
+        / 100,
+        dose_factor_relative=stated.get(
+            "dose_factor_uncertainty_percent", 100 * default.dose_factor_relative
+        )
+        / 100,
+        boundary_mm=stated.get("voi_boundary_mm", default.boundary_mm),
+    )
+
+
+def _site_calibration(path: Path) -> SiteCalibration:
+    from startrt.imaging.calibration import read_site_calibration
+
+    if not path.is_file():
+        raise InvalidInputError("--calibration", str(path), "is not an existing file")
+    return read_site_calibration(path)
+
+
 @dosimetry_app.command("run")
 @refuses_bad_input
 def run(
@@ -131,6 +162,17 @@ def run(
             help='JSON {"volumes_ml": [...], "coefficients": [...]}: PVC of VOIs <= 100 mL.'
         ),
     ] = None,
+    psf_fwhm_mm: Annotated[
+        float | None,
+        typer.Option(help="SPECT resolution (Gaussian FWHM, mm): PVC by GTM and RBV."),
+    ] = None,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Site calibration TOML (camera, calibration_cps_per_mbq, psf_fwhm_mm); "
+            "options given on the command line override it."
+        ),
+    ] = None,
     protocol_path: ProtocolPath = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -144,6 +186,20 @@ def run(
         raise InvalidInputError("--method", method, "must be voxel, organ or stp")
     samples = None if blood_samples is None else _blood_samples(blood_samples, sex, weight_kg)
     curve = None if recovery_curve is None else _recovery_curve(recovery_curve)
+    site = None if calibration is None else _site_calibration(calibration)
+    if site is not None:  # the command line overrides the site's file
+        if calibration_cps_per_mbq is None:
+            calibration_cps_per_mbq = site.calibration_cps_per_mbq
+        if psf_fwhm_mm is None:
+            psf_fwhm_mm = site.psf_fwhm_mm
+    if psf_fwhm_mm is not None:
+        from startrt.imaging.calibration import PSF_FWHM_MM
+
+        PSF_FWHM_MM.check("--psf-fwhm-mm", psf_fwhm_mm)
+        if curve is not None:
+            raise InvalidInputError(
+                "--psf-fwhm-mm", psf_fwhm_mm, "give the PSF or --recovery-curve, not both"
+            )
     with progress_bar("loading the study") as progress:
         study = load_study(
             study_dir,
@@ -158,11 +214,15 @@ def run(
             recovery_curve=curve,
             blood_samples=samples,
             kidney_radiobiology=kidney_radiobiology(protocol_from(protocol_path).renal_limit),
+            psf_fwhm_mm=psf_fwhm_mm,
+            uncertainty_budget=None if site is None else _uncertainty_budget(site),
             progress=progress,
         )
         progress("writing results")
         files = write_outputs(result, study, out)
     data: dict[str, Any] = {**result.to_json(), "files": {k: str(v) for k, v in files.items()}}
+    if site is not None:
+        data["site_calibration"] = {"file": str(calibration), **site.to_json()}
     if ledger is not None:
         data["ledger"] = _update_ledger(ledger, result, arm, protocol_path)
     if as_json:
@@ -188,10 +248,43 @@ def make(
     grid_size: Annotated[int, typer.Option(help="SPECT voxels per side (128: 4.8 mm).")] = 128,
     ct_subdivision: Annotated[int, typer.Option(help="CT voxels per SPECT voxel side.")] = 2,
     blur_fwhm_mm: Annotated[float, typer.Option(help="SPECT resolution (Gaussian FWHM).")] = 0.0,
-    noise: Annotated[bool, typer.Option(help="Poisson noise on the SPECT counts.")] = False,
+    noise: Annotated[
+        bool, typer.Option(help="Clinical-level SPECT noise (see --noise-gain).")
+    ] = False,
+    calibration_cps_per_mbq: Annotated[
+        float | None, typer.Option(help="Camera sensitivity, counts/s per MBq [default: 10].")
+    ] = None,
+    acquisition_duration_s: Annotated[
+        float | None, typer.Option(help="SPECT acquisition time, s [default: 1800].")
+    ] = None,
+    noise_gain: Annotated[
+        float | None,
+        typer.Option(help="Image noise variance / Poisson on the counts [default: 160]."),
+    ] = None,
+    depth_dependent_resolution: Annotated[
+        bool,
+        typer.Option(
+            "--depth-dependent-resolution",
+            help="Medium-energy collimator on a circular orbit instead of --blur-fwhm-mm.",
+        ),
+    ] = False,
+    orbit_radius_mm: Annotated[
+        float | None,
+        typer.Option(
+            help="Camera orbit radius for --depth-dependent-resolution or --osem [default: 250]."
+        ),
+    ] = None,
+    osem: Annotated[
+        bool,
+        typer.Option(
+            "--osem", help="Project on the orbit (120 views) and reconstruct by OSEM (10 subsets)."
+        ),
+    ] = False,
+    osem_iterations: Annotated[int, typer.Option(help="OSEM iterations for --osem.")] = 4,
     as_json: JsonFlag = False,
 ) -> None:
     """Write a synthetic 177Lu SPECT/CT study (DICOM, RTSTRUCT, SEG) and its truth.json."""
+    from startrt.imaging.osem import Orbit, OsemReconstruction
     from startrt.imaging.phantom_study import make_phantom_study
 
     try:
@@ -200,6 +293,17 @@ def make(
         raise InvalidInputError(
             "--time-points-h", time_points_h, "must read e.g. 4,24,96,168"
         ) from None
+    given = {
+        "calibration_cps_per_mbq": calibration_cps_per_mbq,
+        "acquisition_duration_s": acquisition_duration_s,
+        "noise_gain": noise_gain,
+    }
+    camera: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    if orbit_radius_mm is not None and not (depth_dependent_resolution or osem):
+        raise InvalidInputError(
+            "--orbit-radius-mm", orbit_radius_mm, "needs --depth-dependent-resolution or --osem"
+        )
+    orbit = Orbit() if orbit_radius_mm is None else Orbit(orbit_radius_mm)
     with progress_bar("writing the phantom study"):
         study = make_phantom_study(
             out_dir,
@@ -209,6 +313,9 @@ def make(
             ct_subdivision=ct_subdivision,
             blur_fwhm_mm=blur_fwhm_mm,
             noise=noise,
+            orbit_radius_mm=orbit.radius_mm if depth_dependent_resolution else None,
+            osem=OsemReconstruction(orbit, osem_iterations) if osem else None,
+            **camera,
         )
     truth = json.loads(study.truth_file.read_text(encoding="utf-8"))
     if as_json:

@@ -109,13 +109,17 @@ def report(
     as_json: JsonFlag = False,
 ) -> None:
     """The trial report: CONSORT flow, efficacy, safety, resource demands, sample size."""
+    import pandas as pd
+
     from startrt.analysis.costs import read_unit_costs
     from startrt.analysis.report import build_report
     from startrt.analysis.report_files import write_report
 
     costs = None if unit_costs is None else read_unit_costs(unit_costs)
     trial = _dataset(dataset, simulation, database, cut_off)
-    built = build_report(trial, unit_costs=costs)
+    compared = None if simulation is None else simulation / "policies.csv"
+    policies = pd.read_csv(compared) if compared is not None and compared.is_file() else None
+    built = build_report(trial, unit_costs=costs, policies=policies)
     files = write_report(built, out, pdf=pdf)
     summary = {
         "protocol": built.protocol,

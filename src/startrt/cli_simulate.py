@@ -4,7 +4,9 @@ Writes into OUT: `dataset/` (the first trial's analysis dataset, read by `startr
 --simulation OUT`), `trial_patients.csv`, `trial_cycles.csv` and `trial_arms.csv` (its
 per-patient and per-cycle records and per-arm summaries), `replicates.csv` (one row per
 replicate trial), `operating_characteristics.json` and `parameters.toml` (the parameters
-used). Everything is computed before anything is written.
+used); with `--policies`, `policies.csv` and `policies.svg`: the planning policies of
+`simulation.policies` run on the same virtual patients (same seed and replicates). Everything
+is computed before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,12 +25,19 @@ from startrt.cli_support import JsonFlag, ProtocolPath, emit, protocol_from, ref
 from startrt.output import plain, print_tables, rows_table
 from startrt.validation import InvalidInputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from startrt.protocol.definition import Protocol
+
 SUMMARY_METRICS = (
     "patients",
     "cycles",
     "activity_gbq",
     "kidney_gy",
     "renal_limit_share",
+    "true_kidney_over_limit_share",
+    "measured_kidney_over_limit_share",
     "median_pfs_months",
     "objective_response_share",
     "haematological_g34_share",
@@ -106,14 +115,24 @@ def simulate(
         bool, typer.Option("--serial", help="Run the replicates in this process (no Dask).")
     ] = False,
     chunk_size: Annotated[int, typer.Option(help="Replicates per task.")] = 50,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--policies",
+            help="Also run the planning policies (the protocol, its predicted rise, probability "
+            "limits 5/10/20 %) on the same virtual patients: policies.csv and policies.svg.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Simulate START-01: one trial through the protocol engine (its dataset for `startrt
     report --simulation OUT`) and replicate trials for power, hazard ratios, cycles, GBq,
     renal-limit share, toxicity and resources."""
     from startrt.analysis.dataset import write_dataset
+    from startrt.analysis.policies import policies_figure
     from startrt.simulation.distributed import run_distributed
     from startrt.simulation.parameters import default_parameters_text, load_parameters
+    from startrt.simulation.policies import compare_policies, policies
     from startrt.simulation.replicates import (
         check_run,
         operating_characteristics,
@@ -127,29 +146,38 @@ def simulate(
     settings = load_parameters(parameters)
     text = default_parameters_text() if parameters is None else parameters.read_text("utf-8")
     protocol = protocol_from(protocol_path)
-    with _progress(replicates) as (trial_done, replicates_done):
+    runs = replicates * (len(policies(protocol)) if compare else 1)
+    with _progress(runs) as (trial_done, replicates_done):
         run = simulate_trial(settings, seed, protocol)
         trial_done()
-        if serial:
-            table = run_replicates(
+
+        def replicate_rows(policy: Protocol) -> pd.DataFrame:
+            if serial:
+                return run_replicates(
+                    settings,
+                    seed,
+                    replicates,
+                    policy,
+                    chunk_size=chunk_size,
+                    progress=replicates_done,
+                )
+            return run_distributed(
                 settings,
                 seed,
                 replicates,
-                protocol,
-                chunk_size=chunk_size,
-                progress=replicates_done,
-            )
-        else:
-            table = run_distributed(
-                settings,
-                seed,
-                replicates,
-                protocol,
+                policy,
                 scheduler=scheduler,
                 workers=workers,
                 chunk_size=chunk_size,
                 progress=replicates_done,
             )
+
+        table = replicate_rows(protocol)
+        compared = (
+            compare_policies(protocol, lambda p: table if p is protocol else replicate_rows(p))
+            if compare
+            else None
+        )
     summary = operating_characteristics(table, settings, protocol, seed)
     summary["first_trial"] = {
         key: run.statistics[key]
@@ -167,8 +195,20 @@ def simulate(
                 json.dumps(plain(summary), indent=2, allow_nan=False) + "\n"
             ),
             "parameters.toml": lambda path: path.write_text(text, encoding="utf-8"),
+            **(
+                {}
+                if compared is None
+                else {
+                    "policies.csv": lambda path: compared.to_csv(path, index=False),
+                    "policies.svg": lambda path: path.write_text(
+                        policies_figure(compared), encoding="utf-8"
+                    ),
+                }
+            ),
         },
     )
+    if compared is not None:
+        summary["policies"] = compared.to_dict(orient="records")
     if as_json:
         emit(True, summary, "")
         return
@@ -190,3 +230,7 @@ def simulate(
         for metric in SUMMARY_METRICS
     ]
     print_tables(rows_table("Means over replicate trials", rows, ["metric", *groups]))
+    if compared is not None:
+        columns = [str(column) for column in compared.columns]
+        records = [dict(zip(columns, row, strict=True)) for row in compared.itertuples(index=False)]
+        print_tables(rows_table("Planning policies (personalized arm)", records, columns))

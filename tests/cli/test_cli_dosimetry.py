@@ -123,3 +123,45 @@ def test_a_bad_side_file_is_named_by_its_option_then_its_path(
     result = runner.invoke(app, command)
     assert result.exit_code == 2
     assert f"error: {option}={str(side_file)!r}: {rule}" in result.output
+
+
+def test_dose_uncertainties_from_the_site_file_reach_results_ledger_and_plan(
+    study: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Calibration 4 %, S values 5 %, organ method, no PVC: each kidney's dose SD is
+    sqrt(0.04^2 + fit^2 + 0.05^2) x dose (the fit's part from its own TIA SD), and the ledger's
+    course record carries it with its systematic share (calibration and S value of the total)."""
+    folder, _ = study
+    site = tmp_path / "site.toml"
+    site.write_text(
+        'camera = "test camera"\ncalibration_cps_per_mbq = 10.0\npsf_fwhm_mm = 12.0\n'
+        "calibration_uncertainty_percent = 4.0\ndose_factor_uncertainty_percent = 5.0\n",
+        encoding="utf-8",
+    )
+    ledger = tmp_path / "ledger.json"
+    data = invoke_json(
+        "dosimetry", "run", str(folder), "--aligned", "--method", "organ", "--out",
+        str(tmp_path / "out"), "--calibration", str(site), "--psf-fwhm-mm", "1",
+        "--ledger", str(ledger),
+    )  # fmt: skip
+    kidney = data["vois"]["left_kidney"]
+    fit = kidney["tia_sd_mbq_h"] / kidney["tia_mbq_h"]
+    pvc = kidney["relative_percent"]["partial_volume"] / 100
+    expected = kidney["dose_gy"] * (0.04**2 + 0.05**2 + fit**2 + pvc**2) ** 0.5
+    assert kidney["dose_sd_gy"] == pytest.approx(expected, rel=1e-9)
+    assert kidney["relative_percent"]["calibration"] == pytest.approx(4.0)
+    record = json.loads(ledger.read_text())["cycles"][0]
+    assert record["left_kidney_dose_sd_gy"] == pytest.approx(kidney["dose_sd_gy"])
+    shared = (0.04**2 + 0.05**2 + pvc**2) / (0.04**2 + 0.05**2 + fit**2 + pvc**2)
+    right = data["vois"]["right_kidney"]
+    right_fit = right["tia_sd_mbq_h"] / right["tia_mbq_h"]
+    right_pvc = right["relative_percent"]["partial_volume"] / 100
+    right_shared = (0.04**2 + 0.05**2 + right_pvc**2) / (
+        0.04**2 + 0.05**2 + right_fit**2 + right_pvc**2
+    )
+    assert record["kidney_dose_sd_systematic_share"] == pytest.approx((shared + right_shared) / 2)
+    assert (
+        data["ledger"]["plan"]["kidney_dose_uncertainty"] == "each dose's own standard uncertainty"
+    )
+    html = (tmp_path / "out" / "summary.html").read_text(encoding="utf-8")
+    assert "dose SD (Gy)" in html

@@ -25,6 +25,7 @@ IDENTIFYING = {
     "ReferringPhysicianName": "House^Gregory",
     "OperatorsName": "Operator^Olga",
     "AccessionNumber": "ACC-424242",
+    "DeviceSerialNumber": "SN-90210",
 }
 PSEUDONYM = "S01-LUN-001"
 Loaded = tuple[Path, dict[str, FileDataset], Deidentified]
@@ -72,6 +73,8 @@ def test_no_identifying_value_is_left_in_any_file(study: Loaded) -> None:
         assert (ds.PatientID, str(ds.PatientName)) == (PSEUDONYM, PSEUDONYM)
         assert ds.PatientBirthDate == ""
         assert ds.AccessionNumber == ""
+        assert ds.OperatorsName == ""  # type 2 (RT Series): emptied, not removed
+        assert ds.DeviceSerialNumber == "REMOVED"  # type 1 (SEG equipment): a dummy
         assert "InstitutionName" not in ds
         assert "OtherPatientIDs" not in ds
         assert ds.PatientIdentityRemoved == "YES"

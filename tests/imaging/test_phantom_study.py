@@ -13,6 +13,7 @@ import pytest
 
 from startrt.imaging.ct import read_ct
 from startrt.imaging.dicom_scan import scan_dicom_folder
+from startrt.imaging.osem import OsemReconstruction
 from startrt.imaging.phantom_study import PhantomStudy, make_phantom_study
 from startrt.imaging.rtstruct import read_rtstruct
 from startrt.imaging.seg import read_seg
@@ -167,14 +168,63 @@ def test_counts_noise_blur_and_shift(tmp_path: Path) -> None:
     index = scan_dicom_folder(study.folder)
     for series in index.series("NM"):
         spect = read_spect(series, calibration_cps_per_mbq=10.0)
-        # ~1e3 MBq x 10 cps/MBq x 1800 s = 2e7 counts: Poisson SD 2e-4; blur loses ~nothing
+        # noise-equivalent counts: MBq x 10 cps/MBq x 1800 s / gain 160 (~4e4 at 96 h): within
+        # 4 Poisson SD, plus 1e-3 for the uint16 rounding; the blur loses ~nothing
         expected = total_mbq(truth, spect.time_after_injection_h)
-        assert float(spect.volume.array.sum()) == pytest.approx(expected, rel=0.005)
+        tolerance = 4.0 / math.sqrt(expected * 112.5) + 1e-3
+        assert float(spect.volume.array.sum()) == pytest.approx(expected, rel=tolerance)
     cts = sorted((read_ct(s) for s in index.series("CT")), key=lambda c: c.acquisition_datetime)
     before, after = cts[0].volume.array, cts[1].volume.array
     # the patient moved one voxel (9.6 mm) towards +x (array axis 2)
     assert np.mean(np.abs(after[:, :, 1:] - before[:, :, :-1])) < 0.01
     assert np.mean(np.abs(after - before)) > 1.0
+
+
+def test_truth_is_analytic_whatever_the_camera(study: PhantomStudy, tmp_path: Path) -> None:
+    """The same seed with depth-dependent resolution and noise: truth.json's VOIs unchanged,
+    the images different (blurred: lower peak; noisy), their totals the analytic activity."""
+    degraded = make_phantom_study(
+        tmp_path / "phantom", seed=5, grid_size=64, noise=True, orbit_radius_mm=250.0
+    )
+    truth, ideal_truth = load_truth(degraded), load_truth(study)
+    assert truth["vois"] == ideal_truth["vois"]
+    assert truth["background"] == ideal_truth["background"]
+    assert truth["acquisition"]["orbit_radius_mm"] == 250.0
+    assert truth["acquisition"]["noise_gain"] == 160.0
+    for ideal_point, point in zip(study.time_points, degraded.time_points, strict=True):
+        ideal = read_spect(scan_dicom_folder(ideal_point.spect_file.parent).series("NM")[0])
+        image = read_spect(scan_dicom_folder(point.spect_file.parent).series("NM")[0])
+        assert float(image.volume.array.max()) < 0.8 * float(ideal.volume.array.max())
+        expected = total_mbq(truth, image.time_after_injection_h)
+        # 112.5 noise-equivalent counts per MBq (132 MBq at 168 h: SD 0.8 %): within 4 SD
+        tolerance = 4.0 / math.sqrt(expected * 112.5) + 1e-3
+        assert float(image.volume.array.sum()) == pytest.approx(expected, rel=tolerance)
+
+
+@pytest.mark.slow
+def test_osem_study_keeps_the_truth_and_the_activity(study: PhantomStudy, tmp_path: Path) -> None:
+    """Noisy projections on a 250 mm orbit, OSEM 4 x 10 (64^3, 120 views): truth unchanged,
+    the reconstructed total the analytic activity (EM keeps the projections' counts)."""
+    degraded = make_phantom_study(
+        tmp_path / "phantom",
+        seed=5,
+        grid_size=64,
+        time_points_h=(24.0,),
+        noise=True,
+        osem=OsemReconstruction(),
+    )
+    truth = load_truth(degraded)
+    for name, voi in load_truth(study)["vois"].items():  # the same but for the time points
+        assert truth["vois"][name] == {**voi, "activity_mbq": voi["activity_mbq"][1:2]}
+    assert truth["acquisition"]["osem"] == {
+        "orbit_radius_mm": 250.0,
+        "views": 120,
+        "iterations": 4,
+        "subsets": 10,
+    }
+    image = read_spect(scan_dicom_folder(degraded.time_points[0].spect_file.parent).series("NM")[0])
+    # 871 MBq x 18000 counts/MBq = 1.6e7 counts (SD 0.025 %); OSEM's total is kept within 1 %
+    assert float(image.volume.array.sum()) == pytest.approx(total_mbq(truth, 24.0), rel=0.01)
 
 
 def test_bad_requests_are_refused_before_writing(tmp_path: Path) -> None:
@@ -184,8 +234,51 @@ def test_bad_requests_are_refused_before_writing(tmp_path: Path) -> None:
         make_phantom_study(tmp_path / "b", shifts_mm=[(0.0, 0.0, 0.0)], grid_size=64)
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+    with pytest.raises(InvalidInputError, match="orbit_radius_mm"):
+        make_phantom_study(tmp_path / "d", orbit_radius_mm=180.0, grid_size=64)  # body 185 mm
+    with pytest.raises(InvalidInputError, match="blur_fwhm_mm"):
+        make_phantom_study(tmp_path / "e", orbit_radius_mm=250.0, blur_fwhm_mm=12.0, grid_size=64)
+    with pytest.raises(InvalidInputError, match="noise_gain"):
+        make_phantom_study(tmp_path / "f", noise_gain=0.0, grid_size=64)
+    with pytest.raises(InvalidInputError, match="osem"):
+        make_phantom_study(tmp_path / "g", osem=OsemReconstruction(), blur_fwhm_mm=12.0)
+    assert not any((tmp_path / name).exists() for name in "defg")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "old.txt").write_text("x")
     with pytest.raises(InvalidInputError) as error:
         make_phantom_study(tmp_path / "c", grid_size=64)
     assert error.value.field == str(tmp_path / "c")
+
+
+def test_cli_phantom_make_with_the_camera_options(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from startrt.cli import app
+
+    runner = CliRunner()
+    arguments = ["phantom", "make", "--grid-size", "32", "--time-points-h", "24"]
+    camera = ["--noise", "--depth-dependent-resolution", "--orbit-radius-mm", "260"]
+    camera += ["--noise-gain", "100", "--acquisition-duration-s", "2400"]
+    result = runner.invoke(app, [*arguments, str(tmp_path / "cli"), *camera, "--json"])
+    assert result.exit_code == 0, result.output
+    acquisition = json.loads(result.stdout)["acquisition"]
+    assert acquisition["orbit_radius_mm"] == 260.0
+    assert acquisition["noise_gain"] == 100.0
+    assert acquisition["acquisition_duration_s"] == 2400.0
+    assert acquisition["calibration_cps_per_mbq"] == 10.0  # the default
+    osem = ["--osem", "--osem-iterations", "2", "--orbit-radius-mm", "240", "--noise", "--json"]
+    reconstructed = runner.invoke(app, [*arguments, str(tmp_path / "osem"), *osem])
+    assert reconstructed.exit_code == 0, reconstructed.output
+    assert json.loads(reconstructed.stdout)["acquisition"]["osem"] == {
+        "orbit_radius_mm": 240.0,
+        "views": 120,
+        "iterations": 2,
+        "subsets": 10,
+    }
+    both = ["--blur-fwhm-mm", "12", "--depth-dependent-resolution"]
+    refused = runner.invoke(app, [*arguments, str(tmp_path / "x"), *both])
+    assert refused.exit_code == 2
+    assert "blur_fwhm_mm" in refused.output
+    alone = runner.invoke(app, [*arguments, str(tmp_path / "y"), "--orbit-radius-mm", "260"])
+    assert alone.exit_code == 2
+    assert "--orbit-radius-mm" in alone.output

@@ -70,14 +70,14 @@ def test_local_dask_cluster_by_default(tmp_path: Path, small_file: Path) -> None
 def test_bad_parameter_file_names_the_field(tmp_path: Path, small_file: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        small_file.read_text().replace("median = 0.38\ncv = 0.50", "median = 0.38\ncv = -1")
+        small_file.read_text().replace("median = 0.067\ncv = 0.30", "median = 0.067\ncv = -1")
     )
     out = tmp_path / "never"
     result = runner.invoke(
         app, ["simulate", "--replicates", "2", "--out", str(out), "--parameters", str(bad)]
     )
     assert result.exit_code == 2
-    assert "dosimetry.kidney_gy_per_gbq.cv" in result.output
+    assert "dosimetry.marrow_gy_per_gbq.cv" in result.output
     assert not out.exists()
 
 
@@ -85,3 +85,29 @@ def test_bad_replicates_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["simulate", "--replicates", "0", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2
     assert "replicates" in result.output
+
+
+@pytest.mark.slow
+def test_policies_into_the_report(tmp_path: Path, small_file: Path) -> None:
+    """`--policies` runs every policy on the same virtual patients; `report --simulation`
+    shows their table and trade-off figure."""
+    data = simulate(tmp_path / "sim", small_file, "--serial", "--policies")
+    rows = data["policies"]
+    assert rows[0]["policy"] == "START-01 v1.0"
+    assert {row["replicates"] for row in rows} == {3}
+    assert rows[2]["true_over_limit_share"] <= rows[0]["true_over_limit_share"]
+    assert (tmp_path / "sim" / "policies.svg").read_text().startswith("<?xml")
+    sim, out = str(tmp_path / "sim"), str(tmp_path / "r")
+    result = runner.invoke(app, ["report", "--simulation", sim, "--out", out, "--no-pdf", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "planning_policies" in json.loads(result.stdout)["figures"]
+    assert (tmp_path / "r" / "tables" / "planning_policies.csv").is_file()
+
+
+def test_any_protocol_file(tmp_path: Path, small_file: Path) -> None:
+    """`--protocol FILE` runs that protocol: the demonstration file with a 5 % limit."""
+    demo = Path(__file__).parents[2] / "src/startrt/protocol/files/demo/START-01_v1.0-risk5.toml"
+    data = simulate(tmp_path / "risk", small_file, "--serial", "--protocol", str(demo))
+    assert data["protocol"] == "START-01 v1.0-risk5"
+    personalized = data["groups"]["personalized"]
+    assert personalized["true_kidney_over_limit_share"]["mean"] <= 0.1

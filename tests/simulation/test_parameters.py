@@ -41,8 +41,9 @@ def test_shipped_values_from_reference(parameters: Parameters) -> None:
     # REFERENCE.md: DOTATOC kidney median 0.38 Gy/GBq, CV ~50 %; drift 8 %/cycle (LUMEN);
     # tumour fall 6 % G1 / 14 % G2 (Sjogreen Gleisner 2022); marrow ~67 mGy/GBq.
     dosimetry = parameters.dosimetry
-    assert (dosimetry.kidney_gy_per_gbq.median, dosimetry.kidney_gy_per_gbq.cv) == (0.38, 0.5)
-    assert dosimetry.kidney_drift_per_cycle.value == 0.08
+    kidney = dosimetry.kidney  # the planner's population prior, protocol/data
+    assert (kidney.median_gy_per_gbq, kidney.cv, kidney.rise_per_cycle) == (0.38, 0.5, 0.08)
+    assert (kidney.cycle_cv, kidney.measurement_cv, kidney.systematic_share) == (0.1, 0.07, 0.5)
     assert dosimetry.tumour_fall_per_cycle.of("G1") == 0.06
     assert dosimetry.tumour_fall_per_cycle.of("G2") == 0.14
     assert dosimetry.marrow_gy_per_gbq.median == 0.067
@@ -58,8 +59,14 @@ def test_lognormal_sigma_from_cv() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "field"),
     [
-        ("median = 0.38\ncv = 0.50", "median = 0.38\ncv = -0.5", "dosimetry.kidney_gy_per_gbq.cv"),
-        ("median = 0.38\ncv = 0.50", "median = 0\ncv = 0.50", "dosimetry.kidney_gy_per_gbq.median"),
+        ("median = 0.067\ncv = 0.30", "median = 0.067\ncv = -0.5", "marrow_gy_per_gbq.cv"),
+        ("median = 0.067\ncv = 0.30", "median = 0\ncv = 0.30", "marrow_gy_per_gbq.median"),
+        (
+            "[dosimetry.tumour_gy_per_gbq]",
+            "[dosimetry.kidney_measurement_systematic_share]\nvalue = 1.5\nsource = 'x'\n\n"
+            "[dosimetry.tumour_gy_per_gbq]",
+            "dosimetry",
+        ),
         ('"0" = 0.55, "1" = 0.40', '"0" = 0.75, "1" = 0.40', "population.ecog"),
         ("patients = 300", "patients = 1", "trial.patients"),
         ("[analysis]\nalpha = 0.05", "[analysis]\nalpha = 1.5", "analysis.alpha"),
@@ -79,7 +86,7 @@ def test_bad_parameter_names_the_field(old: str, new: str, field: str) -> None:
 
 def test_missing_table_and_source_refused() -> None:
     text = default_parameters_text()
-    without = text.replace("source = \"REFERENCE.md 'Published figures': kidney Gy/GBq", "x = (")
+    without = text.replace("source = \"REFERENCE.md 'Published figures': tumour dose", "x = (")
     with pytest.raises(InvalidInputError, match="not valid TOML"):
         parse_parameters(without)
     start = text.index("[resources.inpatient_days_per_cycle]")
@@ -100,3 +107,15 @@ def test_load_from_file_and_unreadable_file(tmp_path: Path) -> None:
     path.write_text(default_parameters_text().replace("cv = 0.30\nsource", "cv = 9\nsource", 1))
     with pytest.raises(InvalidInputError, match=r"population\.platelets_10e9_l\.cv.*mine\.toml"):
         load_parameters(path)
+
+
+def test_a_file_may_override_the_kidney_prior() -> None:
+    text = default_parameters_text().replace(
+        "[dosimetry.tumour_gy_per_gbq]",
+        "[dosimetry.kidney_gy_per_gbq]\nmedian = 0.5\ncv = 0.3\nsource = 'what if'\n\n"
+        "[dosimetry.kidney_cycle_cv]\nvalue = 0.2\nsource = 'what if'\n\n"
+        "[dosimetry.tumour_gy_per_gbq]",
+    )
+    kidney = parse_parameters(text).dosimetry.kidney
+    assert (kidney.median_gy_per_gbq, kidney.cv, kidney.cycle_cv) == (0.5, 0.3, 0.2)
+    assert (kidney.rise_per_cycle, kidney.measurement_cv) == (0.08, 0.07)  # the prior's

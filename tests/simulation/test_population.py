@@ -70,8 +70,11 @@ def test_candidate_shares(candidates: Candidates, parameters: Parameters) -> Non
 
 def test_candidate_doses(candidates: Candidates, parameters: Parameters) -> None:
     dosimetry = parameters.dosimetry
+    kidney = LogNormal(
+        median=dosimetry.kidney.median_gy_per_gbq, cv=dosimetry.kidney.cv, source="the prior"
+    )
     for values, spec in (
-        (candidates.kidney_gy_per_gbq, dosimetry.kidney_gy_per_gbq),
+        (candidates.kidney_gy_per_gbq, kidney),
         (candidates.tumour_gy_per_gbq, dosimetry.tumour_gy_per_gbq),
         (candidates.marrow_gy_per_gbq, dosimetry.marrow_gy_per_gbq),
     ):

@@ -196,7 +196,8 @@ def test_corrections_of_administration_and_dosimetry_through_the_page(
     }
     assert physicist.post(f"{CYCLE_PAGE}/dosimetry/", corrected).status_code == 302
     html = physicist.get(PAGE).content.decode()
-    assert "left kidney 8.0 Gy, right kidney 10.0 Gy" in html
+    assert "left kidney 8.00 Gy" in html
+    assert "right kidney 10.00 Gy" in html
     assert "4 imaging sessions" in html
     assert "Superseded: the values it was computed from were corrected." in html
     proposal.refresh_from_db()

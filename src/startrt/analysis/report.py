@@ -15,6 +15,7 @@ from startrt.analysis.consort_diagram import consort_svg
 from startrt.analysis.costs import UnitCosts
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.endpoints import endpoint_rules, survival_endpoints
+from startrt.analysis.policies import policies_figure, policies_table
 from startrt.analysis.power import DesignAssumptions, sample_size_table
 from startrt.analysis.resources import (
     costs_per_group,
@@ -85,8 +86,10 @@ def build_report(
     unit_costs: UnitCosts | None = None,
     generated_on: date | None = None,
     assumptions: DesignAssumptions | None = None,
+    policies: pd.DataFrame | None = None,
 ) -> TrialReport:
-    """The whole report of `dataset` (costs only with `unit_costs`)."""
+    """The whole report of `dataset` (costs only with `unit_costs`; with `policies`, an
+    in-silico trial's planning policies, `startrt simulate --policies`)."""
     choice = protocol_of(dataset.protocol)
     protocol = choice.protocol
     limits = safety.dose_limits(protocol)
@@ -99,6 +102,7 @@ def build_report(
         _safety(dataset, limits, protocol),
         _resources(dataset, unit_costs, protocol),
         _sample_size(endpoints, assumptions or DesignAssumptions()),
+        _policies(policies),
     ]
     items = [item for part in parts for item in part]
     tables = [item for item in items if isinstance(item, ReportTable)]
@@ -279,6 +283,29 @@ def _safety(dataset: TrialDataset, limits: safety.DoseLimits, protocol: Protocol
         "eGFR per patient and month",
         safety.egfr_over_time(dataset),
         listing=True,
+    )
+
+
+def _policies(frame: pd.DataFrame | None) -> Part:
+    """The in-silico trial's planning policies, in the safety section."""
+    if frame is None:
+        return
+    section = SECTIONS[2]
+    yield ReportFigure(
+        "planning_policies",
+        section,
+        "Planning policies (in-silico replicate trials): patients over the renal limit "
+        "against cycles per personalized patient",
+        policies_figure(frame),
+    )
+    yield ReportTable(
+        "planning_policies",
+        section,
+        "Planning policies on the same virtual patients (personalized arm; means over "
+        f"{int(frame['replicates'].iloc[0])} replicate trials)",
+        policies_table(frame),
+        "Shares of personalized patients whose true or measured cumulative kidney dose "
+        "exceeds the limit; power of the PFS log-rank test (simulation.policies).",
     )
 
 

@@ -26,10 +26,17 @@ import numpy as np
 from startrt.clinical.sex import Sex
 from startrt.dosimetry.bed import Radiobiology, bed_for_fit_gy
 from startrt.dosimetry.marrow import red_marrow_self_dose
+from startrt.dosimetry.marrow_cross_dose import red_marrow_cross_dose
 from startrt.dosimetry.organ_dose import organ_self_dose_gy, sphere_dose_gy
+from startrt.dosimetry.partial_volume import (
+    PsfCorrection,
+    StudyPsfCorrection,
+    study_psf_correction,
+)
 from startrt.dosimetry.single_time_point import hanscheid_tia_mbq_h, madsen_tia_mbq_h
 from startrt.dosimetry.study import Study, TimePoint
 from startrt.dosimetry.tac import FitResult, TimeActivityCurve, fit_best
+from startrt.dosimetry.uncertainty import UncertaintyBudget, VoiUncertainty, voi_uncertainty
 from startrt.dosimetry.voi_activity import REMAINDER, Regions, tia_map_mbq_h
 from startrt.dosimetry.voxel_dose import (
     VoiDose,
@@ -75,6 +82,8 @@ class VoiResult:
     bed_gy: float | None
     recovery_coefficient: float | None
     statistics: VoiDose | None
+    pvc_uncertainty_percent: float | None = None  # partial_volume.UNCERTAINTY
+    uncertainty: VoiUncertainty | None = None  # of the TIA and dose (EANM, `uncertainty`)
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class CycleDosimetryResult:
     tia_map: Volume | None
     dose_reference: SpectImage | None  # the SPECT whose grid the maps are on
     notes: tuple[str, ...]
+    partial_volume_correction: Mapping[str, object] | None = None  # with the PSF: how
 
     def to_json(self) -> dict[str, object]:
         """The JSON shape shared with `phantom make`'s truth: {"vois": {name: {...}}, ...}."""
@@ -107,9 +117,12 @@ class CycleDosimetryResult:
                     "local_deposition_dose_gy": voi.local_deposition_dose_gy,
                     "bed_gy": voi.bed_gy,
                     "recovery_coefficient": voi.recovery_coefficient,
+                    "pvc_uncertainty_percent": voi.pvc_uncertainty_percent,
+                    **({} if voi.uncertainty is None else voi.uncertainty.to_json()),
                 }
                 for name, voi in self.vois.items()
             },
+            "partial_volume_correction": self.partial_volume_correction,
             "notes": list(self.notes),
         }
 
@@ -128,18 +141,33 @@ def compute_dosimetry(
     population_half_life_h: Mapping[str, float] | None = None,
     blood_samples: BloodSamples | None = None,
     kidney_radiobiology: Radiobiology | None = None,
+    psf_fwhm_mm: float | None = None,
+    uncertainty_budget: UncertaintyBudget | None = None,
     progress: Callable[[str], None] = _no_progress,
 ) -> CycleDosimetryResult:
     """Dosimetry of one cycle (see the module docstring); with `blood_samples`, the red-marrow
-    self-dose by the blood method is added as the VOI "red_marrow"."""
+    dose (blood-method self-dose plus cross-dose) is added as the VOI "red_marrow". With
+    `psf_fwhm_mm` (the SPECT's resolution), every method's activities are corrected for partial
+    volume by the GTM with that PSF and the voxel TIA map by RBV (`partial_volume`). Each VOI's
+    TIA and dose carry their standard uncertainty (`uncertainty`) from `uncertainty_budget`
+    (the site's; the module's stated defaults when None, as the notes say)."""
     if method not in ("voxel", "organ", "stp"):
         raise InvalidInputError("method", method, "must be voxel, organ or stp")
+    if psf_fwhm_mm is not None and recovery_curve is not None:
+        raise InvalidInputError(
+            "psf_fwhm_mm", psf_fwhm_mm, "give the PSF or a recovery curve, not both (two PVCs)"
+        )
     notes: list[str] = [f"VOIs from {study.voi_source}"]
     notes.extend(note for tp in study.time_points for note in tp.spect.notes)
     times = tuple(tp.time_h for tp in study.time_points)
     progress("time-activity curves")
     regions = _regions(study)
-    curves, recovery = _time_activity_curves(study, regions, recovery_curve, recovery_max_volume_ml)
+    psf = None if psf_fwhm_mm is None else study_psf_correction(study, psf_fwhm_mm)
+    if psf is not None:
+        notes.append(psf.note())
+    curves, recovery, pvc_uncertainty = _time_activity_curves(
+        study, regions, recovery_curve, recovery_max_volume_ml, psf
+    )
     masses = {name: _mass_g(name, study.vois.volume_ml(name), notes) for name in study.vois.names}
     progress("fitting time-activity curves")
     if method == "stp":
@@ -167,12 +195,19 @@ def compute_dosimetry(
         index = int(np.argmin([abs(t - VOXEL_REFERENCE_TIME_H) for t in times]))
         dose_reference = study.time_points[index].spect
         dose_map, tia_map, doses, local, statistics = _voxel_doses(
-            study.time_points[index], regions[index], index, curves, integrations, notes
+            study.time_points[index],
+            regions[index],
+            index,
+            curves,
+            integrations,
+            notes,
+            None if psf is None else psf.time_points[index],
         )
     else:
         progress("organ dose")
         doses = _organ_doses(study.vois.names, integrations, masses, phantom, notes)
 
+    budget = _uncertainty_budget(uncertainty_budget, notes)
     vois = {}
     for name in study.vois.names:
         tia, tia_sd, fit, model = integrations[name]
@@ -193,9 +228,19 @@ def compute_dosimetry(
             bed_gy=_kidney_bed(name, doses[name], fit, kidney_radiobiology),
             recovery_coefficient=recovery.get(name),
             statistics=statistics.get(name),
+            pvc_uncertainty_percent=pvc_uncertainty.get(name),
+            uncertainty=voi_uncertainty(
+                tia_mbq_h=tia,
+                fit_tia_sd_mbq_h=tia_sd,
+                dose_gy=doses[name],
+                volume_ml=study.vois.volume_ml(name),
+                partial_volume_relative=pvc_uncertainty.get(name, 0.0) / 100.0,
+                budget=budget,
+            ),
         )
     if blood_samples is not None:
-        vois[RED_MARROW] = _marrow_result(blood_samples, study.patient_sex, gbq, notes)
+        tias = {name: integration[0] for name, integration in integrations.items()}
+        vois[RED_MARROW] = _marrow_result(blood_samples, study.patient_sex, gbq, tias, notes)
     return CycleDosimetryResult(
         method=method,
         injected_activity_mbq=study.injected_activity_mbq,
@@ -205,10 +250,23 @@ def compute_dosimetry(
         tia_map=tia_map,
         dose_reference=dose_reference,
         notes=tuple(notes),
+        partial_volume_correction=None if psf is None else psf.summary(),
     )
 
 
 Integration = tuple[float, float | None, FitResult | None, str]
+
+
+def _uncertainty_budget(budget: UncertaintyBudget | None, notes: list[str]) -> UncertaintyBudget:
+    """The site's budget, or the stated defaults, said in the notes either way."""
+    stated = budget is not None
+    budget = UncertaintyBudget() if budget is None else budget
+    notes.append(
+        f"uncertainty (EANM, Gear 2018): calibration {budget.calibration_relative:.1%}, "
+        f"S value or kernel {budget.dose_factor_relative:.1%}, VOI boundary "
+        f"{budget.boundary_mm:g} mm" + ("" if stated else " (assumed: no site values given)")
+    )
+    return budget
 
 
 def _time_activity_curves(
@@ -216,12 +274,24 @@ def _time_activity_curves(
     regions: list[Regions],
     recovery_curve: RecoveryCurve | None,
     recovery_max_volume_ml: float,
-) -> tuple[dict[str, tuple[float, ...]], dict[str, float]]:
-    """Each region's activity (MBq) per time point, recovery-corrected for small VOIs when a
-    curve is given; and the recovery coefficient applied per VOI."""
-    totals = [
-        r.totals(tp.activity_mbq.array) for r, tp in zip(regions, study.time_points, strict=True)
-    ]
+    psf: StudyPsfCorrection | None,
+) -> tuple[dict[str, tuple[float, ...]], dict[str, float], dict[str, float]]:
+    """Each region's activity (MBq) per time point: the GTM with the PSF when `psf` is given,
+    else without blur and recovery-corrected for small VOIs when a curve is given; the recovery
+    coefficient applied per VOI; the PVC uncertainty (%) per VOI, the largest over time points."""
+    uncertainty: dict[str, float] = {}
+    if psf is None:
+        totals = [
+            r.totals(tp.activity_mbq.array)
+            for r, tp in zip(regions, study.time_points, strict=True)
+        ]
+    else:
+        corrected = [
+            correction.totals(tp.activity_mbq.array)
+            for correction, tp in zip(psf.time_points, study.time_points, strict=True)
+        ]
+        totals = [values for values, _ in corrected]
+        uncertainty = {name: max(u[name] for _, u in corrected) for name in study.vois.names}
     curves = {name: tuple(max(t[name], 0.0) for t in totals) for name in totals[0]}
     recovery: dict[str, float] = {}
     if recovery_curve is not None:
@@ -231,7 +301,7 @@ def _time_activity_curves(
                 corrections = [correct_activity(a, volume, recovery_curve) for a in curves[name]]
                 curves[name] = tuple(c.corrected_mbq for c in corrections)
                 recovery[name] = corrections[0].coefficient
-    return curves, recovery
+    return curves, recovery, uncertainty
 
 
 @dataclass(frozen=True)
@@ -246,18 +316,35 @@ class BloodSamples:
 
 
 def _marrow_result(
-    samples: BloodSamples, study_sex: str | None, gbq: float, notes: list[str]
+    samples: BloodSamples,
+    study_sex: str | None,
+    gbq: float,
+    region_tia_mbq_h: Mapping[str, float],
+    notes: list[str],
 ) -> VoiResult:
+    """The red marrow: blood-method self-dose (its local deposition) plus the cross-dose from
+    the kidneys, liver and spleen and the remainder of the body; the total body is the regions'
+    sum (the VOIs and the remainder of the SPECT field of view)."""
     sex = samples.sex or (Sex(study_sex) if study_sex else None)
     if sex is None:
         raise InvalidInputError("sex", None, "the red-marrow mass needs the patient's sex")
     marrow = red_marrow_self_dose(
         samples.times_h, samples.mbq_per_ml, sex=sex, weight_kg=samples.weight_kg
     )
+    cross = red_marrow_cross_dose(
+        {name: tia for name, tia in region_tia_mbq_h.items() if name in SOURCE_ORGANS},
+        total_body_tia_mbq_h=sum(region_tia_mbq_h.values()),
+        marrow_tia_mbq_h=marrow.red_marrow_tia_mbq_h,
+        phantom="AF" if sex == Sex.FEMALE else "AM",
+    )
+    dose_gy = marrow.self_dose_gy + cross.total_gy
+    parts = ", ".join(f"{source} {gy:.4g}" for source, gy in cross.by_source_gy.items())
     notes.append(
         f"red marrow: blood method, RMBLR {marrow.red_marrow_to_blood_ratio:g}, mass "
-        f"{marrow.red_marrow_mass_g:.0f} g, self-dose only (no cross-dose from organs)"
+        f"{marrow.red_marrow_mass_g:.0f} g; self-dose {marrow.self_dose_gy:.4g} Gy + cross-dose "
+        f"{cross.total_gy:.4g} Gy ({parts}) = {dose_gy:.4g} Gy (EANM 2022)"
     )
+    notes.extend(f"red marrow: {note}" for note in cross.notes)
     fit = marrow.blood_fit
     return VoiResult(
         name=RED_MARROW,
@@ -270,9 +357,9 @@ def _marrow_result(
         tia_mbq_h=marrow.red_marrow_tia_mbq_h,
         tia_sd_mbq_h=None,
         effective_half_life_h=fit.effective_half_life_h,
-        dose_gy=marrow.self_dose_gy,
-        dose_gy_per_gbq=marrow.self_dose_gy / gbq,
-        local_deposition_dose_gy=None,
+        dose_gy=dose_gy,
+        dose_gy_per_gbq=dose_gy / gbq,
+        local_deposition_dose_gy=marrow.self_dose_gy,
         bed_gy=None,
         recovery_coefficient=None,
         statistics=None,
@@ -375,8 +462,15 @@ def _voxel_doses(
     curves: Mapping[str, tuple[float, ...]],
     integrations: Mapping[str, Integration],
     notes: list[str],
+    psf: PsfCorrection | None,
 ) -> tuple[Volume, Volume, dict[str, float], dict[str, float], dict[str, VoiDose]]:
     reference = time_point.activity_mbq
+    if psf is not None:
+        reference = reference.with_array(psf.nominal.corrected(reference.array))
+        notes.append(
+            f"voxel activity at {time_point.time_h:.1f} h corrected by RBV (Thomas 2011) "
+            "with the PSF GTM's region values"
+        )
     ratios = {
         name: integrations[name][0] / curves[name][index] if curves[name][index] > 0 else 0.0
         for name in regions.names

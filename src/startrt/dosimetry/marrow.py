@@ -3,9 +3,9 @@ Mol Imaging 2010;37:1238).
 
 TIA_RM [MBq*h] = TIAC_blood [MBq*h/mL] * RMBLR * m_RM [g] (blood concentration per mL used as
 per g, as in the guideline's formula); self-dose by local deposition of the electron energy:
-D = TIA_RM * E / m_RM, so the marrow mass cancels in the self-dose. Cross-dose from organs and
-the remainder of the body is not included. Red-marrow mass: ICRP Publication 89 (2002) adult
-reference (1170 g male, 900 g female; body mass 73 kg male, 60 kg female), optionally scaled
+D = TIA_RM * E / m_RM, so the marrow mass cancels in the self-dose (the cross-dose from organs
+and the remainder of the body: `marrow_cross_dose`). Red-marrow mass: ICRP Publication 89 (2002)
+adult reference (1170 g male, 900 g female; body mass 73 kg male, 60 kg female), optionally scaled
 by patient / reference body mass.
 """
 

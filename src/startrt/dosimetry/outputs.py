@@ -25,10 +25,12 @@ CSV_COLUMNS = (
     "tia_sd_mbq_h",
     "effective_half_life_h",
     "dose_gy",
+    "dose_sd_gy",
     "dose_gy_per_gbq",
     "local_deposition_dose_gy",
     "bed_gy",
     "recovery_coefficient",
+    "pvc_uncertainty_percent",
 )
 
 
@@ -71,6 +73,7 @@ def _write_csv(data: dict[str, object], path: Path) -> Path:
 
 
 def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
+    pvc = result.partial_volume_correction
     rows = [
         {
             "VOI": voi.name,
@@ -81,9 +84,11 @@ def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
             "TIA SD (MBq h)": voi.tia_sd_mbq_h,
             "T_eff (h)": voi.effective_half_life_h,
             "dose (Gy)": voi.dose_gy,
+            "dose SD (Gy)": None if voi.uncertainty is None else voi.uncertainty.dose_sd_gy,
             "Gy/GBq": voi.dose_gy_per_gbq,
             "local dep. (Gy)": voi.local_deposition_dose_gy,
             "BED (Gy)": voi.bed_gy,
+            **({} if pvc is None else {"PVC uncertainty (%)": voi.pvc_uncertainty_percent}),
         }
         for voi in result.vois.values()
     ]
@@ -112,6 +117,11 @@ def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
         "time points": ", ".join(f"{t:.1f} h" for t in result.times_h),
         "method": result.method,
     }
+    if pvc is not None:
+        header["partial-volume correction"] = (
+            f"{pvc['method']}, PSF FWHM {pvc['psf_fwhm_mm']:g} mm, body outline "
+            f"{pvc['body_outline']}; uncertainty: {pvc['uncertainty']}"
+        )
     return write_summary_html(
         path,
         title=f"177Lu cycle dosimetry: {study.patient_id or study.folder.name}",

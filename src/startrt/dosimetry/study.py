@@ -24,8 +24,8 @@ from startrt.imaging.dicom_scan import DicomIndex, SeriesInfo, scan_dicom_folder
 from startrt.imaging.registration import (
     DECLARED_ALIGNED,
     RigidAlignment,
+    RigidRegistration,
     moved_grid,
-    register_rigid,
 )
 from startrt.imaging.rtstruct import read_rtstruct
 from startrt.imaging.seg import read_seg
@@ -120,6 +120,7 @@ def load_study(
     reference_ct = ct_of(reference)
     progress("reading VOIs")
     masks, source = _read_vois(folder, index, reference_ct)
+    registrations = _Registrations(reference, reference_ct)
     time_points: list[TimePoint] = []
     for spect in spects:
         alignment = DECLARED_ALIGNED
@@ -127,14 +128,7 @@ def load_study(
         if spect is not reference and not declared_aligned:
             progress(f"registering the {spect.time_after_injection_h:.0f} h time point")
             ct = ct_of(spect)
-            if ct is not None and reference_ct is not None:
-                # each CT on its own SPECT's grid: registration cost set by the SPECT size
-                alignment = register_rigid(
-                    resample_linear(reference_ct.volume, reference.volume.grid, outside=AIR_HU),
-                    resample_linear(ct.volume, spect.volume.grid, outside=AIR_HU),
-                )
-            else:
-                alignment = register_rigid(reference.volume, spect.volume)
+            alignment = registrations.align(spect, ct)
         same_place = alignment is DECLARED_ALIGNED and bool(time_points)
         if same_place and spect.volume.grid.matches(time_points[0].vois.grid):
             vois = time_points[0].vois  # the same masks on the same grid
@@ -149,6 +143,31 @@ def load_study(
         patient_id=str(header.get("PatientID", "")),
         patient_sex={"F": "female", "M": "male"}.get(str(header.get("PatientSex", ""))),
     )
+
+
+class _Registrations:
+    """Later time points registered to the first: CT to CT when both have one (each CT on its
+    own SPECT's grid, so the cost is set by the SPECT size), else SPECT to SPECT; each reference
+    is prepared once for all the time points."""
+
+    def __init__(self, reference: SpectImage, reference_ct: CtImage | None) -> None:
+        self._reference = reference
+        self._reference_ct = reference_ct
+        self._prepared: dict[str, RigidRegistration] = {}
+
+    def align(self, spect: SpectImage, ct: CtImage | None) -> RigidAlignment:
+        if ct is not None and self._reference_ct is not None:
+            if "CT" not in self._prepared:
+                fixed = _ct_on_spect_grid(self._reference_ct, self._reference)
+                self._prepared["CT"] = RigidRegistration(fixed)
+            return self._prepared["CT"].align(_ct_on_spect_grid(ct, spect))
+        if "SPECT" not in self._prepared:
+            self._prepared["SPECT"] = RigidRegistration(self._reference.volume)
+        return self._prepared["SPECT"].align(spect.volume)
+
+
+def _ct_on_spect_grid(ct: CtImage, spect: SpectImage) -> Volume:
+    return resample_linear(ct.volume, spect.volume.grid, outside=AIR_HU)
 
 
 def _vois_on_spect(

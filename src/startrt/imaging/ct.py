@@ -40,8 +40,10 @@ def read_ct(series: SeriesInfo) -> CtImage:
     """Read a CT series (HU, float32); slices must be evenly spaced with one orientation.
 
     A series whose files GDCM finds in one folder is read by SimpleITK's series reader (C++,
-    a few times faster on hundreds of slices), its slice positions checked for even spacing;
-    any other layout by the pixel-by-pixel reader `dicom_common.stack_slices`."""
+    a few times faster on hundreds of slices) in float32, so that slices with their own
+    RescaleSlope/Intercept are not cast to the first slice's integers, its slice positions
+    checked for even spacing; any other layout by the pixel-by-pixel reader
+    `dicom_common.stack_slices`."""
     fast = _read_with_gdcm(series)
     if fast is not None:
         volume, first_path = fast
@@ -70,6 +72,7 @@ def _read_with_gdcm(series: SeriesInfo) -> tuple[Volume, Path] | None:
         return None
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(names)
+    reader.SetOutputPixelType(sitk.sitkFloat32)  # each slice's own rescale, not cast to int16
     reader.MetaDataDictionaryArrayUpdateOn()
     try:
         image = reader.Execute()

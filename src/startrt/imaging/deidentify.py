@@ -55,6 +55,8 @@ KEPT_OTHER_FILES = frozenset({"labels.nii.gz", "labels.json"})
 REMOVE = "X"
 EMPTY = "Z"
 PSEUDONYM = "D"
+DUMMY = "D0"  # D with a fixed dummy value where the attribute is type 1 and not the patient's
+DUMMY_VALUE = "REMOVED"
 ACTIONS: dict[str, str] = {
     # patient
     "PatientName": PSEUDONYM,
@@ -131,7 +133,7 @@ ACTIONS: dict[str, str] = {
     # series, equipment, acquisition
     "SeriesDescription": REMOVE,
     "ProtocolName": REMOVE,
-    "OperatorsName": REMOVE,
+    "OperatorsName": EMPTY,  # X/Z/D: type 2 in the RT Series module (C.8.8.1)
     "OperatorIdentificationSequence": REMOVE,
     "PerformingPhysicianName": REMOVE,
     "PerformingPhysicianIdentificationSequence": REMOVE,
@@ -141,7 +143,7 @@ ACTIONS: dict[str, str] = {
     "InstitutionCodeSequence": REMOVE,
     "InstitutionalDepartmentTypeCodeSequence": REMOVE,
     "StationName": REMOVE,
-    "DeviceSerialNumber": REMOVE,
+    "DeviceSerialNumber": DUMMY,  # X/Z/D: type 1 in Enhanced General Equipment (SEG)
     "DetectorID": REMOVE,
     "GantryID": REMOVE,
     "PlateID": REMOVE,
@@ -263,6 +265,8 @@ def _element_action(pseudonym: str, uids: UidMap) -> Callable[[Dataset, DataElem
             element.value = [] if element.VR == "SQ" else ""
         elif action == PSEUDONYM:
             element.value = pseudonym
+        elif action == DUMMY:
+            element.value = DUMMY_VALUE
         elif element.VR == "UI" and element.keyword not in KEPT_UID_KEYWORDS:
             if element.VM > 1:
                 element.value = [uids(str(uid)) for uid in element.value]

@@ -229,13 +229,14 @@ def stack_slices(
     Returns the grid, the values [z, y, x] and (dataset, path) in slice order."""
     slices = [(read_dataset(path, decode_all=False), path) for path in files]
     first, first_path = slices[0]
-    require(first, "ImageOrientationPatient", first_path)
-    orientation = [float(v) for v in first.ImageOrientationPatient]
+    orientation = [
+        float(v) for v in require(image_plane(first), "ImageOrientationPatient", first_path)
+    ]
     normal = np.cross(orientation[:3], orientation[3:])
     for ds, path in slices:
         _require_same_plane(ds, first, path)
-    slices.sort(key=lambda pair: float(np.dot(normal, pair[0].ImagePositionPatient)))
-    positions = np.array([np.dot(normal, ds.ImagePositionPatient) for ds, _ in slices])
+    slices.sort(key=lambda pair: float(np.dot(normal, image_plane(pair[0]).ImagePositionPatient)))
+    positions = np.array([np.dot(normal, image_plane(ds).ImagePositionPatient) for ds, _ in slices])
     if len(slices) > 1:
         spacing = even_spacing(positions, f"series of {first_path}")
     else:
@@ -244,17 +245,39 @@ def stack_slices(
     values = np.stack([_mapped(ds, path, *mapping(ds, path)) for ds, path in slices])
     shape = (values.shape[0], values.shape[1], values.shape[2])
     grid = grid_from_plane(
-        slices[0][0].ImagePositionPatient, orientation, first.PixelSpacing, shape, spacing
+        image_plane(slices[0][0]).ImagePositionPatient,
+        orientation,
+        first.PixelSpacing,
+        shape,
+        spacing,
     )
     return grid, values, slices
 
 
+def image_plane(ds: Dataset) -> Dataset:
+    """The dataset holding a single-frame slice's ImagePositionPatient and
+    ImageOrientationPatient: the file itself (C.7.6.2 Image Plane) when it has a position, else
+    its first DetectorInformationSequence item (C.8.4.11 NM Detector, where NM images carry
+    them)."""
+    detectors = ds.get("DetectorInformationSequence")
+    if ds.get("ImagePositionPatient") is None and detectors:
+        item: Dataset = detectors[0]
+        return item
+    return ds
+
+
 def _require_same_plane(ds: Dataset, first: Dataset, path: Path) -> None:
-    for keyword in ("ImageOrientationPatient", "PixelSpacing"):
-        value = require(ds, keyword, path)
-        if not np.allclose(np.asarray(value, float), np.asarray(first.get(keyword), float), 1e-4):
+    plane, first_plane = image_plane(ds), image_plane(first)
+    for keyword, source, reference in (
+        ("ImageOrientationPatient", plane, first_plane),
+        ("PixelSpacing", ds, first),
+    ):
+        value = require(source, keyword, path)
+        if not np.allclose(
+            np.asarray(value, float), np.asarray(reference.get(keyword), float), 1e-4
+        ):
             raise InvalidInputError(str(path), keyword, "differs from the series' first slice")
-    require(ds, "ImagePositionPatient", path)
+    require(plane, "ImagePositionPatient", path)
     size = (require(ds, "Rows", path), require(ds, "Columns", path))
     if size != (first.Rows, first.Columns) or ds.get("NumberOfFrames", 1) != 1:
         raise InvalidInputError(str(path), "Rows/Columns", "not one slice of the series' size")

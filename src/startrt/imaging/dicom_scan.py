@@ -2,7 +2,10 @@
 
 Every file under the folder (any name, any depth) is checked for the PS3.10 7.1 preamble ("DICM"
 at byte 128); its header is read without pixel data and grouped by SeriesInstanceUID (PS3.3
-C.7.3.1 General Series). DICOMDIR files (PS3.10 8, Media Storage Directory) are skipped.
+C.7.3.1 General Series). DICOMDIR files (PS3.10 8, Media Storage Directory) are skipped. A
+dataset stored without the PS3.10 preamble and header (a raw stream, as some older exporters
+write) is refused naming it rather than skipped: skipping a time point's SPECT would change the
+dosimetry silently.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from startrt.validation import InvalidInputError
 INDEX_TAGS = ("SeriesInstanceUID", "Modality", "SeriesDescription", "FrameOfReferenceUID")
 PREAMBLE_BYTES = 128
 DICOM_PREFIX = b"DICM"
+RAW_DATASET_GROUPS = (0x0002, 0x0008)  # the first group of a dataset stored without preamble
+RAW_FIRST_ELEMENT_MAX = 0x0100  # its first element: (0002,0000-0010) or (0008,0005-0018)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,15 @@ def scan_dicom_folder(folder: Path, *, skip_non_dicom: bool = True) -> DicomInde
         raise InvalidInputError("folder", str(folder), "is not an existing folder")
     headers: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if not _has_dicom_preamble(path):
+        head = _head(path)
+        if head[PREAMBLE_BYTES:] != DICOM_PREFIX:
+            if _is_raw_dataset(head):
+                raise InvalidInputError(
+                    str(path),
+                    "no DICM preamble",
+                    "a DICOM dataset without the PS3.10 file header (preamble, DICM, file meta "
+                    "information) is not read: export it as a DICOM file",
+                )
             if skip_non_dicom:
                 continue
             raise InvalidInputError(str(path), "file", "is not a DICOM file (no DICM preamble)")
@@ -66,10 +79,23 @@ def scan_dicom_folder(folder: Path, *, skip_non_dicom: bool = True) -> DicomInde
     return DicomIndex(folder, tuple(_series_info(uid, files) for uid, files in headers.items()))
 
 
-def _has_dicom_preamble(path: Path) -> bool:
+def _head(path: Path) -> bytes:
     with path.open("rb") as stream:
-        head = stream.read(PREAMBLE_BYTES + len(DICOM_PREFIX))
-    return head[PREAMBLE_BYTES:] == DICOM_PREFIX
+        return stream.read(PREAMBLE_BYTES + len(DICOM_PREFIX))
+
+
+def _is_raw_dataset(head: bytes) -> bool:
+    """Whether the file starts with a data element (PS3.5 7.1) of group 0002 or 0008 in little
+    endian: explicit VR (two upper-case letters after the tag) or implicit VR (a 4-byte value
+    length below 2^16)."""
+    if len(head) < 8:
+        return False
+    group = int.from_bytes(head[0:2], "little")
+    element = int.from_bytes(head[2:4], "little")
+    if group not in RAW_DATASET_GROUPS or element >= RAW_FIRST_ELEMENT_MAX:
+        return False
+    explicit_vr = head[4:6].isalpha() and head[4:6].isupper()
+    return explicit_vr or int.from_bytes(head[4:8], "little") < 1 << 16
 
 
 def _series_info(uid: str, files: list[tuple[Path, Dataset]]) -> SeriesInfo:

@@ -10,29 +10,41 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
 
+from startrt.imaging.camera import (
+    DEFAULT_ACQUISITION_S,
+    DEFAULT_NOISE_GAIN,
+    DEFAULT_SENSITIVITY_CPS_PER_MBQ,
+    Acquisition,
+    DepthDependentResolution,
+    GaussianResolution,
+    Resolution,
+    camera_image,
+)
 from startrt.imaging.ct import write_ct_series
+from startrt.imaging.osem import OsemReconstruction
 from startrt.imaging.phantom import (
+    Ellipsoid,
     Kinetics,
     MonoExponential,
     PhantomSpec,
     activity_map_mbq,
-    blurred,
     ct_map_hu,
     default_phantom,
     label_masks,
     organ_activity_mbq,
     translated,
     truth,
-    with_poisson_noise,
 )
 from startrt.imaging.rtstruct import write_rtstruct
 from startrt.imaging.seg import write_seg
@@ -77,8 +89,11 @@ def make_phantom_study(
     shifts_mm: Sequence[Vector3] | None = None,
     grid_size: int = 128,
     ct_subdivision: int = 1,
-    calibration_cps_per_mbq: float = 10.0,
-    acquisition_duration_s: float = 1800.0,
+    calibration_cps_per_mbq: float = DEFAULT_SENSITIVITY_CPS_PER_MBQ,
+    acquisition_duration_s: float = DEFAULT_ACQUISITION_S,
+    noise_gain: float = DEFAULT_NOISE_GAIN,
+    orbit_radius_mm: float | None = None,
+    osem: OsemReconstruction | None = None,
     injection_datetime: datetime = DEFAULT_INJECTION,
     spec: PhantomSpec | None = None,
     patient_id: str | None = None,
@@ -86,15 +101,22 @@ def make_phantom_study(
     """Write the phantom (`default_phantom(seed, grid_size=...)` unless `spec` is given) as a
     study in `out_dir` (new or empty).
 
-    SPECT: activity at the acquisition start, optionally blurred (Gaussian, FWHM mm) and with
-    Poisson noise on counts = MBq x calibration_cps_per_mbq x acquisition_duration_s. CNTS
-    images need the same calibration to be read back. `shifts_mm`: one patient displacement
+    SPECT (`imaging/camera.py`): activity at the acquisition start, blurred by a Gaussian of
+    `blur_fwhm_mm` or, with `orbit_radius_mm`, by the depth-dependent resolution of a
+    medium-energy collimator on that circular orbit; `noise`: clinical-level noise, Poisson on
+    MBq x calibration_cps_per_mbq x acquisition_duration_s / noise_gain (the noise-equivalent
+    counts) drawn at the source and blurred alike, so the expected image is the blurred activity.
+    `osem` (`imaging/osem.py`) instead: projections on its orbit (Poisson counts of MBq x
+    calibration x duration when `noise`), reconstructed by OSEM (then no blur nor orbit here).
+    CNTS images need the same calibration to be read back. `shifts_mm`: one patient displacement
     per time point (SPECT and CT move together; the VOIs follow the first time point).
     `patient_id`: the DICOM PatientID (default `PHANTOM-<seed>`), e.g. a trial pseudonym.
     """
     phantom = default_phantom(seed, grid_size=grid_size) if spec is None else spec
     times = _checked_times(time_points_h)
     shifts = _checked_shifts(shifts_mm, len(times))
+    resolution = _resolution(phantom, blur_fwhm_mm, orbit_radius_mm, osem, shifts)
+    acquisition = Acquisition(calibration_cps_per_mbq, acquisition_duration_s, noise_gain)
     _require_empty(out_dir)
     patient_id = f"PHANTOM-{seed}" if patient_id is None else patient_id
     written = []
@@ -103,10 +125,12 @@ def make_phantom_study(
         session = out_dir / f"tp{index}_{time_h:g}h"
         acquired = injection_datetime + timedelta(hours=time_h)
         study_uid, frame_uid = generate_uid(), generate_uid()
-        activity = blurred(activity_map_mbq(anatomy, time_h), blur_fwhm_mm)
-        if noise:
-            counts_per_mbq = calibration_cps_per_mbq * acquisition_duration_s
-            activity = with_poisson_noise(activity, counts_per_mbq, seed=(seed, index))
+        activity = activity_map_mbq(anatomy, time_h)
+        if osem is None:
+            noisy = acquisition if noise else None
+            activity = camera_image(activity, resolution, noisy, seed=(seed, index))
+        else:
+            activity = osem.image(activity, acquisition, (seed, index) if noise else None)
         spect_file = write_spect_nm(
             activity,
             session / "spect",
@@ -143,7 +167,10 @@ def make_phantom_study(
         "calibration_cps_per_mbq": calibration_cps_per_mbq,
         "acquisition_duration_s": acquisition_duration_s,
         "blur_fwhm_mm": blur_fwhm_mm,
+        "orbit_radius_mm": orbit_radius_mm,
         "noise": noise,
+        "noise_gain": noise_gain,
+        "osem": None if osem is None else _osem_record(osem),
         "shifts_mm": [list(shift) for shift in shifts],
         "ct_subdivision": ct_subdivision,
     }
@@ -192,6 +219,49 @@ def _kinetics_record(kinetics: Kinetics, injected_mbq: float) -> dict[str, objec
         "clearance_half_life_h": kinetics.clearance_half_life_h,
         "uptake_half_life_h": kinetics.uptake_half_life_h,
     }
+
+
+def _resolution(
+    spec: PhantomSpec,
+    blur_fwhm_mm: float,
+    orbit_radius_mm: float | None,
+    osem: OsemReconstruction | None,
+    shifts: Sequence[Vector3],
+) -> Resolution:
+    """A Gaussian of `blur_fwhm_mm`, or the depth-dependent blur of a camera orbiting outside
+    the body; with `osem`, none (its projector blurs). Refused together: one sets the FWHM."""
+    if osem is not None and (blur_fwhm_mm != 0.0 or orbit_radius_mm is not None):
+        raise InvalidInputError("osem", osem, "takes no blur_fwhm_mm nor orbit_radius_mm")
+    if orbit_radius_mm is not None and blur_fwhm_mm != 0.0:
+        raise InvalidInputError(
+            "blur_fwhm_mm", blur_fwhm_mm, "must be 0 with orbit_radius_mm (the orbit sets it)"
+        )
+    radius_mm = osem.orbit.radius_mm if osem is not None else orbit_radius_mm
+    reach_mm = max(_farthest_from_axis_mm(spec.body.translated(shift)) for shift in shifts)
+    if radius_mm is not None and radius_mm <= reach_mm:
+        raise InvalidInputError(
+            "orbit_radius_mm", radius_mm, f"must clear the body (> {reach_mm:.0f} mm)"
+        )
+    if orbit_radius_mm is not None:
+        return DepthDependentResolution(orbit_radius_mm)
+    return GaussianResolution(blur_fwhm_mm)  # 0 mm with osem (unused: its projector blurs)
+
+
+def _osem_record(osem: OsemReconstruction) -> dict[str, object]:
+    return {
+        "orbit_radius_mm": osem.orbit.radius_mm,
+        "views": osem.orbit.views,
+        "iterations": osem.iterations,
+        "subsets": osem.subsets,
+    }
+
+
+def _farthest_from_axis_mm(shape: Ellipsoid) -> float:
+    """Largest distance (mm) of the ellipsoid's outline from the z axis (720 directions)."""
+    angles = np.linspace(0.0, 2.0 * math.pi, 721)
+    x_mm = shape.centre_mm[0] + shape.semi_axes_mm[0] * np.cos(angles)
+    y_mm = shape.centre_mm[1] + shape.semi_axes_mm[1] * np.sin(angles)
+    return float(np.max(np.hypot(x_mm, y_mm)))
 
 
 def _checked_times(time_points_h: Sequence[float]) -> tuple[float, ...]:

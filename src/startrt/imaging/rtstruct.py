@@ -54,6 +54,9 @@ def write_rtstruct(
     arrays = masks_on_reference(masks, grid)
     first = slices[0]
     dataset = _new_dataset(first)
+    # Frame of Reference module (PS3.3 C.7.4.1): the CT's frame, so viewers place the contours.
+    dataset.FrameOfReferenceUID = first.FrameOfReferenceUID
+    dataset.PositionReferenceIndicator = first.get("PositionReferenceIndicator", "")
     dataset.ReferencedFrameOfReferenceSequence = [_frame_of_reference(first, slices)]
     rois, contours, observations = [], [], []
     for number, (name, array) in enumerate(arrays.items(), start=1):
@@ -75,13 +78,16 @@ def read_rtstruct(path: Path, reference: Grid, *, supersampling: int = 8) -> dic
     in the same frame of reference. Each contour plane is filled on its own: a contour with most
     of its vertices inside an odd number of the ROI's other contours of that plane is a hole and
     overlapping outlines are united (CLOSEDPLANAR_XOR contours toggle what they enclose);
-    contours of different planes never interact. A plane stands for a slab as thick as the
-    spacing of the file's contour planes (the drawing CT's slices; at most half the distance to
-    the next plane on either side; the reference slice spacing if the file has one plane only).
+    contours of different planes never interact. A plane stands for a slab (C.8.8.6.2) as thick
+    as its ContourSlabThickness, centred on the plane moved by its ContourOffsetVector, when the
+    file states them, else as the spacing of the file's contour planes (the drawing CT's slices;
+    the reference slice spacing if the file has one plane only); either way extending at most
+    halfway to the file's next plane on each side (overlapping slabs are split there).
     A voxel's fraction is the in-plane fraction (exact along x, on `supersampling` lines of
     constant y per voxel) weighted by the share of its thickness each slab covers. ROIs with
     only points or open contours are left out. Refused: contours off the grid or not parallel
-    to its slices.
+    to its slices; a slab thickness <= 0, an offset not normal to the plane or without a
+    thickness, contours of one plane stating different slabs.
     """
     require_supersampling(supersampling)
     dataset = _read_dataset(path)
@@ -247,17 +253,29 @@ def _read_dataset(path: Path) -> Dataset:
 @dataclass(frozen=True)
 class _Plane:
     """The closed contours of one ROI on one plane: z (continuous reference slice index) and
-    (x, y) index polygons, each with whether it is an XOR contour."""
+    (x, y) index polygons, each with whether it is an XOR contour; the slab the contours stand
+    for when the file states it (ContourSlabThickness, ContourOffsetVector along the normal), in
+    reference slice indices."""
 
     z: float
     polygons: tuple[Polygon, ...]
     xor: tuple[bool, ...]
+    slab: _Slab | None = None
+
+
+@dataclass(frozen=True)
+class _Slab:
+    """A stated slab (C.8.8.6.2): thickness and the offset of its centre from the contour plane
+    along the slice normal, in reference slice indices."""
+
+    thickness: float
+    offset: float
 
 
 def _contour_planes(path: Path, label: str, roi_contour: Dataset, grid: Grid) -> list[_Plane]:
     """Closed planar contours of one ROI as (x, y) index polygons, grouped by plane (within
     PLANE_TOLERANCE_MM), in increasing z."""
-    contours: list[tuple[float, Polygon, bool]] = []
+    contours: list[_Contour] = []
     for contour in roi_contour.get("ContourSequence", []):
         kind = contour.get("ContourGeometricType")
         if kind not in ("CLOSED_PLANAR", "CLOSEDPLANAR_XOR"):
@@ -268,24 +286,68 @@ def _contour_planes(path: Path, label: str, roi_contour: Dataset, grid: Grid) ->
         upper = np.asarray(grid.size) - 0.5
         if np.any(index < -0.5) or np.any(index > upper):
             raise InvalidInputError(str(path), label, "contour outside the reference grid")
-        contours.append((float(index[:, 2].mean()), index[:, :2], kind == "CLOSEDPLANAR_XOR"))
-    contours.sort(key=lambda item: item[0])
+        z = float(index[:, 2].mean())
+        slab = _stated_slab(path, label, contour, grid)
+        contours.append(_Contour(z, index[:, :2], kind == "CLOSEDPLANAR_XOR", slab))
+    contours.sort(key=lambda item: item.z)
     tolerance = PLANE_TOLERANCE_MM / grid.spacing_mm[2]
     planes: list[_Plane] = []
-    group: list[tuple[float, Polygon, bool]] = []
+    group: list[_Contour] = []
     for item in contours:
-        if group and item[0] - group[0][0] > tolerance:
-            planes.append(_plane(group))
+        if group and item.z - group[0].z > tolerance:
+            planes.append(_plane(path, label, group))
             group = []
         group.append(item)
     if group:
-        planes.append(_plane(group))
+        planes.append(_plane(path, label, group))
     return planes
 
 
-def _plane(group: list[tuple[float, Polygon, bool]]) -> _Plane:
-    z = float(np.mean([item[0] for item in group]))
-    return _Plane(z, tuple(item[1] for item in group), tuple(item[2] for item in group))
+@dataclass(frozen=True)
+class _Contour:
+    z: float
+    polygon: Polygon
+    xor: bool
+    slab: _Slab | None
+
+
+def _plane(path: Path, label: str, group: list[_Contour]) -> _Plane:
+    slabs = {item.slab for item in group}
+    if len(slabs) > 1:
+        raise InvalidInputError(
+            str(path), label, "contours of one plane state different ContourSlabThickness/Offset"
+        )
+    return _Plane(
+        float(np.mean([item.z for item in group])),
+        tuple(item.polygon for item in group),
+        tuple(item.xor for item in group),
+        slabs.pop(),
+    )
+
+
+def _stated_slab(path: Path, label: str, contour: Dataset, grid: Grid) -> _Slab | None:
+    """ContourSlabThickness (3006,0044) with ContourOffsetVector (3006,0045), which must be
+    normal to the contour plane (C.8.8.6.2), in reference slice indices; None when absent."""
+    thickness = contour.get("ContourSlabThickness")
+    if thickness is None or thickness == "":
+        if contour.get("ContourOffsetVector"):
+            raise InvalidInputError(
+                str(path), label, "ContourOffsetVector without ContourSlabThickness"
+            )
+        return None
+    if not float(thickness) > 0:
+        raise InvalidInputError(str(path), label, f"ContourSlabThickness={thickness} must be > 0")
+    offset_mm = np.asarray(contour.get("ContourOffsetVector") or [0.0, 0.0, 0.0], dtype=float)
+    if offset_mm.shape != (3,):
+        raise InvalidInputError(str(path), label, "ContourOffsetVector must be 3 numbers (mm)")
+    normal = grid.direction_matrix()[:, 2]
+    along = float(np.dot(offset_mm, normal))
+    if np.linalg.norm(offset_mm - along * normal) > PLANE_TOLERANCE_MM:
+        raise InvalidInputError(
+            str(path), label, f"ContourOffsetVector={list(offset_mm)} is not normal to the plane"
+        )
+    spacing = grid.spacing_mm[2]
+    return _Slab(float(thickness) / spacing, along / spacing)
 
 
 def _plane_spacing(heights: npt.NDArray[np.float64]) -> float:
@@ -299,16 +361,19 @@ def _plane_spacing(heights: npt.NDArray[np.float64]) -> float:
 def _slabs(
     planes: list[_Plane], spacing: float, heights: npt.NDArray[np.float64]
 ) -> list[tuple[float, float]]:
-    """(low, high) z of the slab of each plane: +-spacing/2, at most halfway to the file's
-    neighbouring contour planes."""
+    """(low, high) z of the slab of each plane: +-thickness/2 (the stated ContourSlabThickness,
+    else the spacing of the file's planes), at most halfway to the file's neighbouring contour
+    planes, moved by the stated ContourOffsetVector."""
     distinct = np.unique(heights)
     slabs = []
     for plane in planes:
         below = distinct[distinct < plane.z - 1e-3]
         above = distinct[distinct > plane.z + 1e-3]
-        half_low = spacing / 2 if below.size == 0 else min(spacing, plane.z - below[-1]) / 2
-        half_high = spacing / 2 if above.size == 0 else min(spacing, above[0] - plane.z) / 2
-        slabs.append((plane.z - half_low, plane.z + half_high))
+        thickness = spacing if plane.slab is None else plane.slab.thickness
+        centre = plane.z if plane.slab is None else plane.z + plane.slab.offset
+        half_low = thickness / 2 if below.size == 0 else min(thickness, plane.z - below[-1]) / 2
+        half_high = thickness / 2 if above.size == 0 else min(thickness, above[0] - plane.z) / 2
+        slabs.append((centre - half_low, centre + half_high))
     return slabs
 
 

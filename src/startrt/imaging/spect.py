@@ -4,7 +4,9 @@ NM multi-frame writer used by tests and the phantom.
 Read: NM Image (PS3.3 A.5) reconstructed tomography, one multi-frame file whose frames are the
 slices (C.8.4.8 NM Multi-frame: SliceVector; C.8.4.11 NM Detector: ImagePositionPatient and
 ImageOrientationPatient in DetectorInformationSequence; C.8.4.15 NM Reconstruction: signed
-SpacingBetweenSlices), or a series of single-frame slices (PT or NM, C.7.6.2 Image Plane).
+SpacingBetweenSlices), or a series of single-frame slices (PT or NM; position and orientation
+in C.7.6.2 Image Plane, or for NM in the NM Detector module). Enhanced multi-frame images (per-frame
+functional groups, C.7.6.16) are refused.
 Injection: RadiopharmaceuticalInformationSequence (C.8.4.10 NM Isotope).
 
 Time point (the acquisition start, to which the values refer), in this order:
@@ -73,6 +75,7 @@ ACTIVITY_TOLERANCE = 0.01
 NEGATIVE_SHARE_LIMIT = 0.01  # more negative voxels than this share refuses the image
 MAPPING_TOLERANCE = 1e-4  # relative; RWVM and Rescale slope/intercept closer than this agree
 BQ_PER_ML_CODE = ("Bq/ml", "UCUM")  # MeasurementUnitsCodeSequence (CodeValue, scheme)
+FUNCTIONAL_GROUPS = ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence")
 _T = TypeVar("_T", datetime, float)
 
 
@@ -184,6 +187,14 @@ class _ValueMapping:
 
 def _value_mapping(ds: Dataset, path: Path) -> _ValueMapping:
     """The RWVM's Bq/ml mapping when present (checked against Units), else the Rescale's."""
+    for keyword in FUNCTIONAL_GROUPS:
+        if keyword in ds:
+            raise InvalidInputError(
+                str(path),
+                keyword,
+                "enhanced multi-frame functional groups (C.7.6.16) are not read: their per-frame "
+                "rescale and position would be ignored",
+            )
     rescale_slope, rescale_intercept = dc.rescale(ds, path)
     units = ds.get("Units") or None
     rwvm = _bq_per_ml_mapping(ds, path)

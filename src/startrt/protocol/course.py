@@ -9,6 +9,11 @@ the simulation builds one per virtual patient and the analysis dataset's dose co
 - `dose_gy(kidney)` of a cycle and `cumulative_gy(kidney)` of a course for the kidney a limit
   names: the mean of both, left, right, or the worse one. The worse kidney of a course is the
   one with the higher cumulative dose (not the sum of per-cycle maxima).
+- A dose may carry its standard uncertainty (`kidney_dose_sd_gy`, `left_kidney_dose_sd_gy`,
+  `right_kidney_dose_sd_gy`; EANM, Gear et al., EJNMMI 2018;45:2456) and the share of its
+  variance that is systematic, i.e. shared by every cycle of the patient (camera calibration,
+  method; `kidney_dose_sd_systematic_share`). Without a share, the kidney-dose model's documented
+  default applies (`kidney_dose_prediction`); without an SD, its default measurement error.
 - Absorbed doses add over cycles; so do BEDs of cycles weeks apart (full repair in between;
   Wessels et al., MIRD Pamphlet No. 20, J Nucl Med 2008;49:1884).
 - Kidney BED is computed here only, from the cycle's kidney effective half-life and the
@@ -25,12 +30,14 @@ Exact arithmetic: every stored float is read as the decimal it was entered as (`
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from startrt.protocol.definition import Kidney, RenalLimit
 from startrt.protocol.records import Record, parse_record
@@ -44,6 +51,7 @@ ACTIVITY_GBQ_MAX = 15.0
 KIDNEY_DOSE_GY_MAX = 100.0
 MARROW_DOSE_GY_MAX = 20.0
 PHYSICAL_HALF_LIFE_LIMIT_H = 160.0  # an effective half-life cannot exceed 177Lu's 159.5 h
+KIDNEY_DOSE_SD_GY_MAX = 50.0  # a standard uncertainty above half the plausible dose is a unit error
 MEAN_TOLERANCE_GY = 0.01  # a given mean may differ from (left + right) / 2 by rounding only
 # the sides whose cumulative dose a limit on `kidney` reads; the limit holds for every one
 GOVERNING_SIDES: Mapping[Kidney, tuple[Side, ...]] = {
@@ -71,6 +79,33 @@ class CycleDose(Record):
     kidney_effective_half_life_h: float | None = Field(
         default=None, gt=0, le=PHYSICAL_HALF_LIFE_LIMIT_H
     )
+    kidney_dose_sd_gy: float | None = None
+    left_kidney_dose_sd_gy: float | None = None
+    right_kidney_dose_sd_gy: float | None = None
+    kidney_dose_sd_systematic_share: float | None = Field(
+        default=None, ge=0, le=1, allow_inf_nan=False
+    )
+
+    @field_validator("kidney_dose_sd_gy", "left_kidney_dose_sd_gy", "right_kidney_dose_sd_gy")
+    @classmethod
+    def _standard_uncertainty(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and not (math.isfinite(value) and 0 <= value <= KIDNEY_DOSE_SD_GY_MAX):
+            side = str(info.field_name).removesuffix("kidney_dose_sd_gy").rstrip("_") or "mean"
+            raise PydanticCustomError(
+                "standard_uncertainty",
+                "standard uncertainty of the {side} kidney dose: must be finite, in [0, {high}] Gy",
+                {"side": side, "high": KIDNEY_DOSE_SD_GY_MAX},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _uncertainty_of_a_given_dose(self) -> CycleDose:
+        sides: tuple[tuple[Side, str], ...] = (("mean", ""), ("left", "left_"), ("right", "right_"))
+        for side, prefix in sides:
+            sd = f"{prefix}kidney_dose_sd_gy"
+            if getattr(self, sd) is not None and self.exact_dose_gy(side) is None:
+                raise ValueError(f"{sd} (Gy) is given without the {side} kidney dose (Gy)")
+        return self
 
     @model_validator(mode="after")
     def _mean_consistent(self) -> CycleDose:
@@ -93,6 +128,20 @@ class CycleDose(Record):
         if left is not None and right is not None:
             return (exact(left) + exact(right)) / 2
         return None if self.kidney_dose_gy is None else exact(self.kidney_dose_gy)
+
+    def dose_sd_gy(self, side: Side) -> float | None:
+        """The standard uncertainty of one side's dose (None when not given). The mean of both
+        sides without its own SD takes (sd_left + sd_right) / 2: both kidneys share the
+        calibration and method, so their errors are taken as fully correlated (the larger of
+        the possible SDs of the mean)."""
+        if side == "left":
+            return self.left_kidney_dose_sd_gy
+        if side == "right":
+            return self.right_kidney_dose_sd_gy
+        left, right = self.left_kidney_dose_sd_gy, self.right_kidney_dose_sd_gy
+        if self.kidney_dose_sd_gy is None and left is not None and right is not None:
+            return (left + right) / 2
+        return self.kidney_dose_sd_gy
 
     def dose_gy(self, kidney: Kidney) -> float | None:
         """The cycle's dose of the named kidney (None when not measured); "worse" is the higher

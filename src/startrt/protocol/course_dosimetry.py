@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from startrt.dosimetry.bed import Radiobiology
 from startrt.dosimetry.cycle_dosimetry import RED_MARROW, CycleDosimetryResult
+from startrt.dosimetry.uncertainty import VoiUncertainty
 from startrt.protocol.course import CycleDose
 from startrt.protocol.definition import RenalLimit
 from startrt.protocol.records import parse_record
@@ -27,8 +28,24 @@ def cycle_dose(result: CycleDosimetryResult) -> CycleDose:
         "right_kidney_dose_gy": right.dose_gy,
         "kidney_effective_half_life_h": sum(half_lives) / 2 if len(half_lives) == 2 else None,
         "marrow_dose_gy": None if marrow is None else marrow.dose_gy,
+        **_kidney_uncertainties(left.uncertainty, right.uncertainty),
     }
     return parse_record(CycleDose, doses, "dosimetry")
+
+
+def _kidney_uncertainties(
+    left: VoiUncertainty | None, right: VoiUncertainty | None
+) -> dict[str, float]:
+    """Both kidneys' dose SDs and the share of their variance every cycle shares (the mean of
+    the two kidneys' shares), when the dosimetry computed them."""
+    if left is None or right is None:
+        return {}
+    shares = [(u.dose_shared_sd_gy / u.dose_sd_gy) ** 2 for u in (left, right) if u.dose_sd_gy > 0]
+    return {
+        "left_kidney_dose_sd_gy": left.dose_sd_gy,
+        "right_kidney_dose_sd_gy": right.dose_sd_gy,
+        **({"kidney_dose_sd_systematic_share": sum(shares) / len(shares)} if shares else {}),
+    }
 
 
 def kidney_radiobiology(limit: RenalLimit) -> Radiobiology:

@@ -11,6 +11,17 @@ keeps every limit (so rounding never crosses one); under the protocol's minimum 
 plan is to stop. A dosimetry-guided arm is never planned from a course whose doses are missing
 or implausible (a Gy/GBq outside the protocol's plausible range, e.g. 0): the plan is then
 "dosimetry needed" with no activity. The standard arm gets its fixed cycles regardless of dose.
+
+Risk figures (every plan with an absorbed-dose limit and plannable dosimetry, the first cycle
+included): the kidney-dose model (`kidney_dose_prediction`: population prior updated by the
+patient's measured Gy/GBq, with each dose's standard uncertainty or the model's default) gives
+the 90 % interval of the true cumulative dose after the planned cycle, the probability that it
+exceeds the limit, the probability that the measured cumulative will (a protocol deviation),
+and the remaining budget. For the worse kidney the side with the higher probability is
+reported. With the protocol's `max_probability_over_limit` the activity of a dosimetry-guided
+arm is also the largest multiple of the step whose probability stays at or under it (never
+above the deterministic rule's activity; under the minimum activity: stop). Without the setting
+(START-01 v1.0) the figures are stated and the decision is the deterministic rule's alone.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -27,6 +38,7 @@ from startrt.protocol.course import (
     GOVERNING_SIDES,
     Course,
     CycleDose,
+    N,
     Side,
     bed_gy,
     exact,
@@ -34,6 +46,12 @@ from startrt.protocol.course import (
 )
 from startrt.protocol.decision import Decision
 from startrt.protocol.definition import Protocol
+from startrt.protocol.kidney_dose_prediction import (
+    Prediction,
+    course_history,
+    kidney_dose_prior,
+    predict,
+)
 from startrt.protocol.records import Record
 
 Action = Literal["full", "reduced", "stop", "dosimetry needed"]
@@ -65,6 +83,11 @@ class CyclePlan(Decision):
     predicted_cumulative_marrow_gy: float | None
     limiting: Limiting | None
     warnings: tuple[str, ...]
+    remaining_kidney_budget_gy: float | None = None
+    probability_over_limit: float | None = None
+    probability_measured_over_limit: float | None = None
+    predicted_cumulative_kidney_gy_interval: tuple[float, float] | None = None
+    kidney_dose_uncertainty: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,27 @@ class Budget:
             if self.protocol.marrow_limit is not None and not cycle.marrow_dose_gy:
                 problems.append(f"cycle {number}: no marrow dose (marrow limit)")
         return problems
+
+    @functools.cached_property
+    def predictions(self) -> dict[Side, Prediction]:
+        """The kidney-dose model's prediction per side the limit reads (plannable courses)."""
+        sides = GOVERNING_SIDES[self.protocol.renal_limit.kidney]
+        return {side: predict(course_history(self.course, side)) for side in sides}
+
+    def safe_activity(self, top: Fraction) -> Fraction:
+        """The largest multiple of the step up to `top` whose probability of a true cumulative
+        dose over the limit stays at or under the protocol's maximum, on every side."""
+        limit, step = self.protocol.renal_limit, exact(self.protocol.treatment.activity_step_gbq)
+        assert limit.max_probability_over_limit is not None
+        steps = min(
+            int(
+                prediction.largest_safe_steps(
+                    limit.limit_gy, limit.max_probability_over_limit, float(step), int(top / step)
+                )[0]
+            )
+            for prediction in self.predictions.values()
+        )
+        return steps * step
 
     def rate(self, side: Side) -> Fraction:
         """The predicted Gy/GBq of one side's next cycle."""
@@ -162,6 +206,15 @@ class Budget:
         return "marrow" if marrow is not None and marrow > exact(marrow_limit.limit_gy) else None
 
 
+def risk_capped_activity_gbq(deterministic_gbq: N, safe_gbq: N, minimum_gbq: N) -> N:
+    """The activity under a probability limit: the lower of the deterministic rule's and the
+    risk-safe activity, 0 (stop) under the minimum. Exact on fractions; elementwise on NumPy
+    arrays (the simulation's fast path)."""
+    lower = safe_gbq < deterministic_gbq
+    capped = safe_gbq * lower + deterministic_gbq * (1 - lower)  # exact: one term is 0
+    return capped * (capped >= minimum_gbq)  # type: ignore[no-any-return]
+
+
 def largest_step(fits: Callable[[Fraction], bool], step: Fraction, top: Fraction) -> Fraction:
     """The largest multiple of `step` up to `top` for which the monotone `fits` holds (0 if
     none), by bisection on the number of steps."""
@@ -213,24 +266,115 @@ def plan_next_cycle(arm_id: str, cycles: tuple[CycleDose, ...], protocol: Protoc
             action, activity = "stop", Fraction(0)
         else:
             action = "reduced"
-    values = _predictions(budget, activity, full, plannable=bool(cycles) and not missing)
+    plannable = bool(cycles) and not missing
+    values = _predictions(budget, activity, full, plannable=plannable)
+    reason = _reason(action, limiting, float(activity), values, protocol, arm.fixed_cycles, missing)
+    if (
+        arm.fixed_cycles is None
+        and action in ("full", "reduced")
+        and protocol.renal_limit.max_probability_over_limit is not None
+    ):
+        capped = risk_capped_activity_gbq(
+            activity, budget.safe_activity(full), exact(treatment.minimum_activity_gbq)
+        )
+        reason += _risk_reason(budget, activity, capped)
+        if capped < activity:
+            action, activity, limiting = ("reduced" if capped else "stop"), capped, "kidney"
+            values = _predictions(budget, activity, full, plannable=plannable)
+    risk = _risk_figures(budget, activity, modelled=not missing or not cycles)
     worse_side, worse_total = course.worse_kidney()
     return CyclePlan(
         kind="cycle_plan",
         protocol=protocol.label,
         rule=_rule_text(protocol, arm.fixed_cycles),
-        inputs={"arm": arm_id, "cycles": [c.model_dump(mode="json") for c in cycles]},
+        inputs={
+            "arm": arm_id,
+            "cycles": [c.model_dump(mode="json") for c in cycles],
+            **({"kidney_dose_model": kidney_dose_prior().summary()} if risk else {}),
+        },
         next_cycle=len(cycles) + 1,
         action=action,
         activity_gbq=float(activity),
-        reason=_reason(
-            action, limiting, float(activity), values, protocol, arm.fixed_cycles, missing
-        ),
+        reason=reason,
         worse_kidney=worse_side,
         worse_kidney_cumulative_gy=worse_total,
         limiting=limiting,
         warnings=tuple(warnings),
         **values,
+        **risk,
+    )
+
+
+def _risk_figures(budget: Budget, activity: Fraction, *, modelled: bool) -> dict[str, Any]:
+    """The kidney-dose model's figures after a next cycle of `activity` (none for a BED limit
+    or a course the planner cannot read): the side with the highest probability."""
+    limit = budget.protocol.renal_limit
+    if limit.quantity != "AD" or not modelled:
+        return {}
+    a, limit_gy = float(activity), limit.limit_gy
+    side, prediction = max(
+        budget.predictions.items(), key=lambda item: float(item[1].probability_over(limit_gy, a)[0])
+    )
+    low, high = prediction.interval_gy(a)
+    cumulative = budget.course.exact_cumulative_gy(side) if budget.course.cycles else Fraction(0)
+    assert cumulative is not None
+    return {
+        "remaining_kidney_budget_gy": round(float(exact(limit_gy) - cumulative), 4),
+        "probability_over_limit": round(float(prediction.probability_over(limit_gy, a)[0]), 4),
+        "probability_measured_over_limit": round(
+            float(prediction.probability_measured_over(limit_gy, a)[0]), 4
+        ),
+        "predicted_cumulative_kidney_gy_interval": (
+            round(float(low[0]), 3),
+            round(float(high[0]), 3),
+        ),
+        "kidney_dose_uncertainty": _uncertainty_note(budget.course),
+    }
+
+
+def _uncertainty_note(course: Course) -> str:
+    prior = kidney_dose_prior()
+    default = (
+        f"the model's default measurement error (CV {prior.measurement_cv.value:.0%}, "
+        f"systematic share {prior.systematic_share.value:.0%})"
+    )
+    given = [
+        number
+        for number, cycle in enumerate(course, start=1)
+        if any(cycle.dose_sd_gy(side) is not None for side in ("mean", "left", "right"))
+    ]
+    if not given:
+        return f"no standard uncertainties given: {default} applies to every dose"
+    if len(given) == len(course):
+        return "each dose's own standard uncertainty"
+    listed = ", ".join(str(n) for n in given)
+    return f"standard uncertainties given for cycles {listed}; {default} for the others"
+
+
+def _risk_reason(budget: Budget, deterministic: Fraction, capped: Fraction) -> str:
+    """The probability limit's part of the reason: the probability at the deterministic
+    rule's activity and, when lower, the activity the limit allows."""
+    limit = budget.protocol.renal_limit
+    maximum = limit.max_probability_over_limit
+    assert maximum is not None
+
+    def probability(activity: Fraction) -> float:
+        return max(
+            float(p.probability_over(limit.limit_gy, float(activity))[0])
+            for p in budget.predictions.values()
+        )
+
+    text = (
+        f"; P(true cumulative kidney AD > {limit.limit_gy:g} Gy) after {float(deterministic):g} "
+        f"GBq: {probability(deterministic):.1%} (protocol maximum {maximum:.1%})"
+    )
+    if capped == deterministic:
+        return text
+    if not capped:
+        minimum = budget.protocol.treatment.minimum_activity_gbq
+        return text + f"; under the minimum {minimum:g} GBq the probability limit allows: stop"
+    return (
+        text + f"; the probability limit allows {float(capped):g} GBq ({probability(capped):.1%})"
     )
 
 
@@ -288,6 +432,12 @@ def _rule_text(protocol: Protocol, fixed_cycles: int | None) -> str:
         f"keeps the limit, minimum {treatment.minimum_activity_gbq:g} GBq; no plan without "
         f"every cycle's kidney dose at {low:g}-{high:g} Gy/GBq"
     )
+    if limit.max_probability_over_limit is not None:
+        text += (
+            f"; and P(true cumulative kidney AD > {limit.limit_gy:g} Gy) <= "
+            f"{limit.max_probability_over_limit:g} by the kidney-dose model "
+            f"({kidney_dose_prior().name})"
+        )
     if protocol.marrow_limit is not None:
         text += f"; cumulative marrow dose <= {protocol.marrow_limit.limit_gy:g} Gy"
     if treatment.max_personalized_cycles is not None:

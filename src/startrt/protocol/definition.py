@@ -94,12 +94,17 @@ class RenalLimit(_Frozen):
     kidney_gy_per_gbq_rise_per_cycle: float = Field(default=0.0, ge=0, le=0.5)
     # a measured kidney Gy/GBq outside this range is not planned from: dosimetry is needed
     plausible_kidney_gy_per_gbq: tuple[float, float] = (0.02, 5.0)
+    # optional: the next activity keeps P(true cumulative AD > limit) at or under this, by the
+    # kidney-dose model (protocol/kidney_dose_prediction.py); absent: the deterministic rule only
+    max_probability_over_limit: float | None = Field(default=None, gt=0, lt=1)
 
     @model_validator(mode="after")
     def _plausible_range(self) -> RenalLimit:
         low, high = self.plausible_kidney_gy_per_gbq
         if not 0 < low < high:
             raise ValueError(f"plausible_kidney_gy_per_gbq must be 0 < low < high: {low}, {high}")
+        if self.max_probability_over_limit is not None and self.quantity != "AD":
+            raise ValueError("max_probability_over_limit needs an absorbed-dose (AD) limit")
         return self
 
 

@@ -10,7 +10,8 @@ For each cycle k, for every patient still on treatment:
    repeated every `lab_recheck_weeks` with the weeks delayed so far (the engine stops at its
    maximum delay);
 3. progression, death or loss to follow-up before a lab draw or the cycle ends treatment;
-4. the cycle is given: kidney, tumour and marrow doses, BED, capecitabine for CAP-dTOC in its
+4. the cycle is given: kidney (true and measured, `Dosimetry.kidney`: the planner's population
+   prior), tumour and marrow doses, BED, capecitabine for CAP-dTOC in its
    first cycles (course from `capecitabine_decision`, level modified after toxicity by
    `dose_modification`),
    the nadir blood counts and their CTCAE grades, and the resources used.
@@ -385,15 +386,18 @@ class _CourseRun:
         """Administer cycle k: doses, capecitabine, nadirs, resources."""
         p, c, dosimetry = self.patients, self.course, self.parameters.dosimetry
         j = k - 1
+        model = dosimetry.kidney
         kidney = (
             p.kidney_gy_per_gbq[index]
-            * (1.0 + dosimetry.kidney_drift_per_cycle.value) ** j
-            * lognormal_factor(dosimetry.kidney_cycle_cv.value, z[:, 0])
+            * (1.0 + model.rise_per_cycle) ** j
+            * lognormal_factor(model.cycle_cv, z[:, 0])
             * activity
         )
-        measured = np.minimum(
-            kidney * lognormal_factor(dosimetry.kidney_measurement_cv.value, z[:, 1]), 100.0
-        )
+        # measurement error: a systematic part (the patient's, every cycle) and an
+        # independent part, splitting the log variance by the systematic share
+        share = model.systematic_share
+        error = math.sqrt(share) * p.kidney_measurement_draw[index] + math.sqrt(1 - share) * z[:, 1]
+        measured = np.minimum(kidney * lognormal_factor(model.measurement_cv, error), 100.0)
         fall = np.array([dosimetry.tumour_fall_per_cycle.of(g) for g in GRADES])
         tumour = (
             p.tumour_gy_per_gbq[index]

@@ -195,16 +195,18 @@ def patient_metrics(course: Course, ends: Endpoints, limit_gy: float) -> dict[st
     """Per-patient values whose group means make the summaries; `limit_gy` is the renal
     limit the true cumulative kidney dose is compared with."""
     true_kidney: Floats = course.kidney_true_gy.sum(axis=1)
+    measured_kidney: Floats = course.kidney_measured_gy.sum(axis=1)
     metrics: dict[str, NDArray[Any]] = {
         "cycles": course.cycles,
         "activity_gbq": course.activity_gbq.sum(axis=1),
-        "kidney_gy": course.kidney_measured_gy.sum(axis=1),
+        "kidney_gy": measured_kidney,
         "kidney_true_gy": true_kidney,
         "kidney_bed_gy": course.kidney_bed_gy.sum(axis=1),
         "tumour_gy": course.cumulative_tumour_gy,
         "marrow_gy": course.marrow_gy.sum(axis=1),
         "renal_limit_share": course.renal_limit_reached,
         "true_kidney_over_limit_share": true_kidney > limit_gy,
+        "measured_kidney_over_limit_share": measured_kidney > limit_gy,
         "haematological_g34_share": np.asarray((course.worst_grade >= 3).any(axis=1)),
         "kidney_g34_share": ends.kidney_grade >= 3,
         "objective_response_share": np.isin(

@@ -2,7 +2,9 @@
 outcome-model constant, each with its source, validated on load.
 
 The shipped file `files/default_parameters.toml` is the reference; a user file has the same
-layout (all tables and keys required, unknown keys refused). Every distribution carries a
+layout (all tables and keys required except the kidney dose model's overrides, unknown keys
+refused). The kidney Gy/GBq model of the virtual patients is the planner's population prior
+(`protocol/data/kidney_dose_prior.toml`, `Dosimetry.kidney`). Every distribution carries a
 `source`: a section of REFERENCE.md with the paper it quotes, or "assumption".
 A bad file raises InvalidInputError naming the field (e.g. `dosimetry.kidney_gy_per_gbq.cv`).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from startrt.protocol.kidney_dose_prediction import kidney_dose_prior
 from startrt.validation import InvalidInputError
 
 PARAMETERS_PACKAGE = "startrt.simulation.files"
@@ -178,16 +182,64 @@ class Population(_Model):
         return self
 
 
+@dataclass(frozen=True)
+class KidneyTruth:
+    """The virtual patients' kidney Gy/GBq model (`protocol/data/kidney_dose_prior.toml`):
+    first-cycle Gy/GBq lognormal (median, cv), rise per cycle, cycle-to-cycle CV, measurement
+    CV and the share of its variance shared by a patient's cycles (systematic)."""
+
+    median_gy_per_gbq: float
+    cv: float
+    rise_per_cycle: float
+    cycle_cv: float
+    measurement_cv: float
+    systematic_share: float
+
+
 class Dosimetry(_Model):
-    kidney_gy_per_gbq: LogNormal
-    kidney_drift_per_cycle: Value
-    kidney_cycle_cv: Value
-    kidney_measurement_cv: Value
+    """Absorbed-dose models. The kidney's come from the planner's population prior (one
+    representation, `protocol/data/kidney_dose_prior.toml`); a parameter file may override
+    them (`kidney_gy_per_gbq`, `kidney_drift_per_cycle`, `kidney_cycle_cv`,
+    `kidney_measurement_cv`, `kidney_measurement_systematic_share`) to simulate patients who
+    differ from what the planner's model believes."""
+
+    kidney_gy_per_gbq: LogNormal | None = None
+    kidney_drift_per_cycle: Value | None = None
+    kidney_cycle_cv: Value | None = None
+    kidney_measurement_cv: Value | None = None
+    kidney_measurement_systematic_share: Value | None = None
     kidney_effective_half_life_h: LogNormal
     tumour_gy_per_gbq: LogNormal
     tumour_fall_per_cycle: PerGrade
     tumour_cycle_cv: Value
     marrow_gy_per_gbq: LogNormal
+
+    @model_validator(mode="after")
+    def _share(self) -> Dosimetry:
+        share = self.kidney_measurement_systematic_share
+        if share is not None and share.value > 1:
+            raise ValueError("kidney_measurement_systematic_share.value must be <= 1")
+        return self
+
+    @property
+    def kidney(self) -> KidneyTruth:
+        """The kidney model: the prior's numbers unless this file overrides them."""
+        prior = kidney_dose_prior()
+        gy_per_gbq = self.kidney_gy_per_gbq or prior.gy_per_gbq
+
+        def value(given: Value | None, default: float) -> float:
+            return default if given is None else given.value
+
+        return KidneyTruth(
+            median_gy_per_gbq=gy_per_gbq.median,
+            cv=gy_per_gbq.cv,
+            rise_per_cycle=value(self.kidney_drift_per_cycle, prior.rise_per_cycle.value),
+            cycle_cv=value(self.kidney_cycle_cv, prior.cycle_cv.value),
+            measurement_cv=value(self.kidney_measurement_cv, prior.measurement_cv.value),
+            systematic_share=value(
+                self.kidney_measurement_systematic_share, prior.systematic_share.value
+            ),
+        )
 
 
 class Efficacy(_Model):

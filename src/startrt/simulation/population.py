@@ -98,6 +98,7 @@ class Candidates:
     survival_draw: Floats  # Exp(1): survival after progression
     response_draw: Floats  # U(0, 1)
     complete_response_draw: Floats  # U(0, 1)
+    kidney_measurement_draw: Floats  # N(0, 1): the systematic part of the kidney dose error
 
     def __len__(self) -> int:
         return len(self.site)
@@ -187,6 +188,7 @@ def draw_candidates(
 ) -> Candidates:
     """`n` screening candidates; the draws are made in a fixed order from `rng`."""
     population, dosimetry = parameters.population, parameters.dosimetry
+    kidney = dosimetry.kidney
     weights = np.array([population.site_weights[site] for site in sites])
     site = rng.choice(len(sites), size=n, p=weights / weights.sum())
     female = rng.random(n) < population.female_share.p
@@ -248,7 +250,8 @@ def draw_candidates(
         lymphocytes=_codes(lymphocytes, 10),
         albumin_g_l=_codes(albumin),
         crcl_ml_min=crcl,
-        kidney_gy_per_gbq=draw_lognormal(rng, dosimetry.kidney_gy_per_gbq, n),
+        kidney_gy_per_gbq=kidney.median_gy_per_gbq
+        * lognormal_factor(kidney.cv, rng.standard_normal(n)),
         kidney_half_life=_codes(
             np.clip(draw_lognormal(rng, dosimetry.kidney_effective_half_life_h, n), 5.0, 159.0),
             10,
@@ -261,6 +264,7 @@ def draw_candidates(
         survival_draw=rng.standard_exponential(n),
         response_draw=rng.random(n),
         complete_response_draw=rng.random(n),
+        kidney_measurement_draw=rng.standard_normal(n),  # drawn last: earlier draws unchanged
     )
 
 

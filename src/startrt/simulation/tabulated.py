@@ -15,6 +15,9 @@ asking the same code once per distinct case and remembering (`simulation.tables`
   The plan as a function of a is tabulated per arm and cycle count by calling
   `plan_next_cycle` on probe histories (`StepTable`); a patient whose a falls in a step's gap
   (< 1e-9 GBq wide) and every patient under another kind of limit is planned by the engine;
+  under a `max_probability_over_limit` the tables hold the deterministic rule and the
+  dosimetry-guided plans are then capped by the kidney-dose model's `largest_safe_steps` and
+  the planner's `risk_capped_activity_gbq`, on arrays;
 - capecitabine: the renal factor as a step function of CrCl is tabulated from
   `capecitabine_decision`, then the course per (arm, cycle, height, weight, renal band, dose
   level);
@@ -47,14 +50,18 @@ from startrt.protocol.course import (
 )
 from startrt.protocol.criteria import Criterion, Value, evaluate
 from startrt.protocol.cycle_labs import check_pre_cycle_labs
-from startrt.protocol.cycle_planning import Budget
+from startrt.protocol.cycle_planning import Budget, risk_capped_activity_gbq
 from startrt.protocol.definition import Protocol, RenalLimit
 from startrt.protocol.eligibility import assess_eligibility
+from startrt.protocol.kidney_dose_prediction import History as PriorHistory
+from startrt.protocol.kidney_dose_prediction import predict
 from startrt.protocol.screening import DERIVED_FIELDS, PatientLabs, gfr_values, screening_values
 from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.engine import (
     LAB_ACTIONS,
     LAB_FIELDS,
+    LIMITING,
+    PLAN_ACTIONS,
     STATUSES,
     Decisions,
     History,
@@ -95,6 +102,10 @@ class TabulatedDecisions(Decisions):
         limit = self.protocol.renal_limit
         self.tabulated_planning = (
             limit.quantity == "AD" and limit.kidney == "mean" and self.protocol.marrow_limit is None
+        )
+        # the tables hold the deterministic rule; a probability limit caps it afterwards
+        self.deterministic = protocol.model_copy(
+            update={"renal_limit": limit.model_copy(update={"max_probability_over_limit": None})}
         )
         self._plan_tables: dict[tuple[int, int], StepTable[PlanOutcome]] = {}
         self.crcl_contraindication = build_step_table(
@@ -191,6 +202,7 @@ class TabulatedDecisions(Decisions):
                 action[mine], activity[mine] = tabled.action, tabled.activity_gbq
                 limiting[mine] = tabled.limiting
                 unknown[mine] = ~known
+            self._cap_by_risk(arms, history, Plans(action, activity, limiting), ~unknown)
         for i in np.flatnonzero(unknown):
             self.fallback_plans += 1
             outcome = plan_outcome(
@@ -203,6 +215,44 @@ class TabulatedDecisions(Decisions):
                 exact.limiting[0],
             )
         return Plans(action, activity, limiting)
+
+    def _cap_by_risk(self, arms: Ints, history: History, plans: Plans, tabled: Bools) -> None:
+        """Under the protocol's `max_probability_over_limit`, cap the tabulated plans of the
+        dosimetry-guided arms (in place) by the planner's own functions on arrays:
+        `largest_safe_steps` of the kidney-dose model and `risk_capped_activity_gbq`; a capped
+        activity is a reduced cycle, 0 a stop, both for the kidney limit (`plan_next_cycle`)."""
+        protocol = self.protocol
+        maximum = protocol.renal_limit.max_probability_over_limit
+        if maximum is None:
+            return
+        treatment = protocol.treatment
+        guided = np.array([arm.fixed_cycles is None for arm in protocol.arms])[arms]
+        giving = np.isin(plans.action, [PLAN_ACTIONS.index("full"), PLAN_ACTIONS.index("reduced")])
+        index = np.flatnonzero(guided & giving & tabled)
+        if not index.size:
+            return
+        step = exact(treatment.activity_step_gbq)
+        prediction = predict(
+            PriorHistory.without_uncertainties(
+                history.activity_gbq[index], history.kidney_gy[index]
+            )
+        )
+        steps = prediction.largest_safe_steps(
+            protocol.renal_limit.limit_gy,
+            maximum,
+            float(step),
+            int(exact(treatment.activity_per_cycle_gbq) / step),
+        )
+        safe = steps * step.numerator / step.denominator  # float(k x step), correctly rounded
+        deterministic = plans.activity_gbq[index]
+        minimum = np.full(index.size, treatment.minimum_activity_gbq)
+        capped = risk_capped_activity_gbq(deterministic, safe, minimum)
+        lower = index[capped < deterministic]
+        plans.activity_gbq[lower] = capped[capped < deterministic]
+        plans.action[lower] = np.where(
+            plans.activity_gbq[lower] > 0, PLAN_ACTIONS.index("reduced"), PLAN_ACTIONS.index("stop")
+        )
+        plans.limiting[lower] = LIMITING.index("kidney")
 
     def _plan_table(self, arm: int, cycles: int) -> StepTable[PlanOutcome]:
         """The plan after `cycles` cycles as a step function of the allowed activity."""
@@ -225,7 +275,7 @@ class TabulatedDecisions(Decisions):
         """Probe histories of `cycles` full cycles whose allowed activity is ~`target`: the
         latest cycle at L / (2 (target + A)) Gy/GBq, earlier cycles L / (2 (k - 1)) Gy each
         (k = 1: the latest at L / (target + A) Gy/GBq), so a = target up to rounding."""
-        protocol = self.protocol
+        protocol = self.deterministic
         limit = protocol.renal_limit.limit_gy
         full = protocol.treatment.activity_per_cycle_gbq
 

@@ -204,6 +204,11 @@ class DosimetryIn(Schema):
     right_kidney_dose_gy: Number
     kidney_effective_half_life_h: Number | None = None
     marrow_dose_gy: Number | None = None
+    left_kidney_dose_sd_gy: Number | None = Field(default=None, description="standard uncertainty")
+    right_kidney_dose_sd_gy: Number | None = Field(default=None, description="standard uncertainty")
+    kidney_dose_sd_systematic_share: Number | None = Field(
+        default=None, description="share of the variance shared by the patient's cycles, 0-1"
+    )
     imaging_sessions: WholeNumber | None = Field(
         default=None, description="SPECT/CT sessions, 1-10"
     )
@@ -219,6 +224,9 @@ class DosimetryOut(Schema):
     right_kidney_dose_gy: float
     kidney_effective_half_life_h: float | None
     marrow_dose_gy: float | None
+    left_kidney_dose_sd_gy: float | None
+    right_kidney_dose_sd_gy: float | None
+    kidney_dose_sd_systematic_share: float | None
     imaging_sessions: int | None
     source: str
     study_path: str
@@ -327,6 +335,9 @@ def _dosimetry_out(result: DosimetryResult) -> DosimetryOut:
         right_kidney_dose_gy=result.right_kidney_dose_gy,
         kidney_effective_half_life_h=result.kidney_effective_half_life_h,
         marrow_dose_gy=result.marrow_dose_gy,
+        left_kidney_dose_sd_gy=result.left_kidney_dose_sd_gy,
+        right_kidney_dose_sd_gy=result.right_kidney_dose_sd_gy,
+        kidney_dose_sd_systematic_share=result.kidney_dose_sd_systematic_share,
         imaging_sessions=result.imaging_sessions,
         source=result.source,
         study_path=result.study_path,

@@ -29,7 +29,7 @@ from startrt.web.pages.forms import PasswordForm, UnlockForm, add_library_errors
 from startrt.web.pages.views import INVALID, refusal, visible_patient
 from startrt.web.treatment import capecitabine
 from startrt.web.treatment import services as treatment
-from startrt.web.treatment.doses import plan_outdated
+from startrt.web.treatment.doses import DOSE_FIELDS, plan_outdated
 from startrt.web.treatment.models import CapecitabinePrescription, Cycle, Deviation, PlanProposal
 from startrt.web.treatment.study_upload import upload_study
 from startrt.web.trial.models import Patient, Screening
@@ -98,6 +98,17 @@ class DosimetryForm(forms.Form):
     right_kidney_dose_gy = forms.FloatField()
     kidney_effective_half_life_h = forms.FloatField(required=False)
     marrow_dose_gy = forms.FloatField(required=False)
+    left_kidney_dose_sd_gy = forms.FloatField(
+        required=False, label="Left kidney dose, standard uncertainty (Gy)"
+    )
+    right_kidney_dose_sd_gy = forms.FloatField(
+        required=False, label="Right kidney dose, standard uncertainty (Gy)"
+    )
+    kidney_dose_sd_systematic_share = forms.FloatField(
+        required=False,
+        label="Systematic share of the variance (0-1)",
+        help_text="The part every cycle shares (calibration, method); blank: the model's default.",
+    )
     imaging_sessions = forms.IntegerField(required=False, help_text="SPECT/CT sessions, 1-10.")
     reason = forms.CharField(required=False, widget=REASON, help_text="Required for a correction.")
     expected_version = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -378,15 +389,8 @@ def _dosimetry_initial(cycle: Cycle) -> dict[str, Any]:
     result = getattr(cycle, "dosimetry", None)
     if result is None:
         return {}
-    names = (
-        "left_kidney_dose_gy",
-        "right_kidney_dose_gy",
-        "kidney_effective_half_life_h",
-        "marrow_dose_gy",
-        "imaging_sessions",
-    )
     return {
-        **{name: getattr(result, name) for name in names},
+        **{name: getattr(result, name) for name in (*DOSE_FIELDS, "imaging_sessions")},
         "expected_version": result.version,
     }
 

@@ -33,6 +33,9 @@ DOSE_FIELDS = (
     "right_kidney_dose_gy",
     "kidney_effective_half_life_h",
     "marrow_dose_gy",
+    "left_kidney_dose_sd_gy",
+    "right_kidney_dose_sd_gy",
+    "kidney_dose_sd_systematic_share",
 )
 STUDY_DATE_TOLERANCE_DAYS = 1  # DICOM times are local, infusion times UTC
 

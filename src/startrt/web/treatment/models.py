@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from startrt.protocol.course import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX
+from startrt.protocol.course import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX, KIDNEY_DOSE_SD_GY_MAX
 from startrt.protocol.overrides import DeviationKind
 from startrt.web.trial.models import Patient
 
@@ -167,6 +167,11 @@ class DosimetryResult(models.Model):
     right_kidney_dose_gy = models.FloatField()
     kidney_effective_half_life_h = models.FloatField(null=True, blank=True)
     marrow_dose_gy = models.FloatField(null=True, blank=True)
+    # standard uncertainties (EANM, Gear 2018) and the share of their variance that every
+    # cycle of the patient shares (calibration, method): `protocol.course.CycleDose`
+    left_kidney_dose_sd_gy = models.FloatField(null=True, blank=True)
+    right_kidney_dose_sd_gy = models.FloatField(null=True, blank=True)
+    kidney_dose_sd_systematic_share = models.FloatField(null=True, blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     study_path = models.CharField(max_length=500, blank=True)
     imaging_sessions = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -180,6 +185,30 @@ class DosimetryResult(models.Model):
                 condition=Q(left_kidney_dose_gy__gte=0, left_kidney_dose_gy__lte=KIDNEY_DOSE_GY_MAX)
                 & Q(right_kidney_dose_gy__gte=0, right_kidney_dose_gy__lte=KIDNEY_DOSE_GY_MAX),
                 name="kidney_doses_0_100_gy",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(left_kidney_dose_sd_gy__isnull=True)
+                    | Q(
+                        left_kidney_dose_sd_gy__gte=0,
+                        left_kidney_dose_sd_gy__lte=KIDNEY_DOSE_SD_GY_MAX,
+                    )
+                )
+                & (
+                    Q(right_kidney_dose_sd_gy__isnull=True)
+                    | Q(
+                        right_kidney_dose_sd_gy__gte=0,
+                        right_kidney_dose_sd_gy__lte=KIDNEY_DOSE_SD_GY_MAX,
+                    )
+                )
+                & (
+                    Q(kidney_dose_sd_systematic_share__isnull=True)
+                    | Q(
+                        kidney_dose_sd_systematic_share__gte=0,
+                        kidney_dose_sd_systematic_share__lte=1,
+                    )
+                ),
+                name="kidney_dose_uncertainty_plausible",
             ),
             models.CheckConstraint(
                 condition=Q(imaging_sessions__isnull=True)

@@ -453,13 +453,17 @@ def record_dosimetry(
     right_kidney_dose_gy: float | None = None,
     kidney_effective_half_life_h: float | None = None,
     marrow_dose_gy: float | None = None,
+    left_kidney_dose_sd_gy: float | None = None,
+    right_kidney_dose_sd_gy: float | None = None,
+    kidney_dose_sd_systematic_share: float | None = None,
     imaging_sessions: int | None = None,
     study_path: str = "",
     reason: str = "",
     expected_version: int | None = None,
     study_patient_confirmed: bool = False,
 ) -> DosimetryResult:
-    """The doses of an administered cycle, entered (with the number of SPECT/CT sessions) or
+    """The doses of an administered cycle (with their standard uncertainties if known), entered
+    (with the number of SPECT/CT sessions) or
     computed from a study folder under DATA_DIR/studies (load_study + compute_dosimetry, organ
     method; its time points are the sessions; a study whose PatientID is not the pseudonym
     needs `study_patient_confirmed`, audited); replacing earlier ones needs their version and
@@ -473,6 +477,9 @@ def record_dosimetry(
         "right_kidney_dose_gy": right_kidney_dose_gy,
         "kidney_effective_half_life_h": kidney_effective_half_life_h,
         "marrow_dose_gy": marrow_dose_gy,
+        "left_kidney_dose_sd_gy": left_kidney_dose_sd_gy,
+        "right_kidney_dose_sd_gy": right_kidney_dose_sd_gy,
+        "kidney_dose_sd_systematic_share": kidney_dose_sd_systematic_share,
         "imaging_sessions": imaging_sessions,
     }
     if study_path and any(value is not None for value in entered.values()):

@@ -1,0 +1,19 @@
+"""Template filters for people: a probability as a percentage."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def percent(probability: float | None, decimals: int = 1) -> str:
+    """0.0412 -> "4.1 %"; a probability under half the last digit shows as "< 0.1 %"."""
+    if probability is None:
+        return "—"
+    value = 100.0 * float(probability)
+    smallest = 10.0**-decimals
+    if 0 < value < smallest / 2:
+        return f"< {smallest:.{decimals}f} %"
+    return f"{value:.{decimals}f} %"
