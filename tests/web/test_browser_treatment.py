@@ -87,11 +87,11 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
             "marrow_dose_gy": "0.3",
         }
         fill_and_submit(page, "#cycle-1 .dosimetry-entry", doses, "dosimetry")
-        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("right kidney 5.0 Gy")
+        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("right kidney 5.00 Gy")
         expect(page.locator("#kidney-dose circle")).to_have_count(1)
         correction = {"left_kidney_dose_gy": "4.4", "reason": "left kidney VOI redrawn"}
         fill_and_submit(page, "#cycle-1 .dosimetry-entry", correction, "dosimetry")
-        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("left kidney 4.4 Gy")
+        expect(page.locator("#cycle-1 .dosimetry")).to_contain_text("left kidney 4.40 Gy")
         accept_a_new_proposal(page)
         expect(page.locator("#cycle-2")).to_contain_text("planned")
         screenshot("dosimetry_and_next_plan")

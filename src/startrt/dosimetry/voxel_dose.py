@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import fft
 
-from startrt.imaging.volume import FloatArray, Grid, Volume, resample_linear
+from startrt.imaging.volume import FloatArray, Grid, Volume
 from startrt.physics.nuclides import LU177, SECONDS_PER_HOUR
 from startrt.physics.tissue import TISSUE_DENSITY_G_ML, checked_density_g_ml
 from startrt.physics.voxel_kernels import (
@@ -95,8 +95,11 @@ def kernel_dose_gy(
     """Dose (Gy) = TIA [MBq*h] * 3600 s/h convolved with S [mGy/(MBq*s)] / 1000 (MIRD Pamphlet
     No. 17, Bolch et al. 1999), by FFT. If a spacing differs from the kernel's voxel by > 1 %, the
     TIA is rebinned to the kernel's isotropic voxel by overlap volume (total activity conserved
-    exactly), convolved, and the dose interpolated back (linear); `normalize_to_electron_energy`
-    scales the kernel so its sum equals local deposition (`electron_energy_normalization`)."""
+    exactly), convolved, and each image voxel's dose is the volume average of the kernel-grid
+    doses it overlaps (the mean absorbed dose in the voxel: the adjoint of the rebinning, which
+    keeps a small hot region's peak where an interpolation would smooth it);
+    `normalize_to_electron_energy` scales the kernel so its sum equals local deposition
+    (`electron_energy_normalization`)."""
     tia = _checked_tia(tia_map)
     factor = electron_energy_normalization(kernel) if normalize_to_electron_energy else 1.0
     s_gy_per_mbq_h = kernel.s_mgy_per_mbq_s * (factor * SECONDS_PER_HOUR / MGY_PER_GY)
@@ -105,11 +108,10 @@ def kernel_dose_gy(
         dose = tia_map.with_array(_non_negative(_convolve_linear(tia, s_gy_per_mbq_h)))
         return KernelDoseResult(dose, kernel.voxel_mm, resampled=False, normalization_factor=factor)
     kernel_grid = _isotropic_grid(tia_map.grid, kernel.voxel_mm)
-    tia_on_kernel_grid = _resample_activity(tia_map.with_array(tia), kernel_grid)
-    dose_on_kernel_grid = Volume(
-        kernel_grid, _non_negative(_convolve_linear(tia_on_kernel_grid, s_gy_per_mbq_h))
-    )
-    dose = resample_linear(dose_on_kernel_grid, tia_map.grid)
+    weights = _overlap_weights(tia_map.grid, kernel_grid)
+    tia_on_kernel_grid = _along_axes(tia, weights)
+    dose_on_kernel_grid = _non_negative(_convolve_linear(tia_on_kernel_grid, s_gy_per_mbq_h))
+    dose = tia_map.with_array(_along_axes(dose_on_kernel_grid, [w.T for w in weights]))
     return KernelDoseResult(dose, kernel.voxel_mm, resampled=True, normalization_factor=factor)
 
 
@@ -234,20 +236,26 @@ def _isotropic_grid(grid: Grid, spacing_mm: float) -> Grid:
     )
 
 
-def _resample_activity(tia_map: Volume, target: Grid) -> Float64Array:
-    """TIA per voxel on `target` (same corner and axes, see `_isotropic_grid`): each source voxel's
-    activity, taken as uniform within it, shared among the target voxels by overlap volume; the
-    total is conserved exactly (the target covers the source's whole extent)."""
-    weights = [
+def _overlap_weights(source: Grid, target: Grid) -> list[Float64Array]:
+    """Per axis (x, y, z), [target, source]: the fraction of each source voxel inside each
+    target voxel (same corner and axes, see `_isotropic_grid`). Applied to activity it shares
+    each source voxel's activity, taken as uniform within it, by overlap volume (the total is
+    conserved exactly: the target covers the source's extent); transposed, applied to dose, it
+    gives each source voxel the volume average of the target doses over it."""
+    return [
         _overlap_fractions(n_old, s_old, n_new, s_new)
         for n_old, s_old, n_new, s_new in zip(
-            tia_map.grid.size, tia_map.grid.spacing_mm, target.size, target.spacing_mm, strict=True
+            source.size, source.spacing_mm, target.size, target.spacing_mm, strict=True
         )
     ]
-    along_x = np.asarray(tia_map.array, dtype=np.float64) @ weights[0].T
+
+
+def _along_axes(values: FloatArray, weights: list[Float64Array]) -> Float64Array:
+    """`values` ([z, y, x]) mapped by one matrix per axis (x, y, z): out = W_z W_y W_x values."""
+    along_x = np.asarray(values, dtype=np.float64) @ weights[0].T
     along_y = np.matmul(weights[1], along_x)
-    tia: Float64Array = np.tensordot(weights[2], along_y, axes=(1, 0))
-    return tia
+    result: Float64Array = np.tensordot(weights[2], along_y, axes=(1, 0))
+    return result
 
 
 def _overlap_fractions(n_old: int, old_mm: float, n_new: int, new_mm: float) -> Float64Array:
