@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from startrt.validation import InvalidInputError
+from startrt.web.pages.templatetags.startrt_format import percent
 from startrt.web.treatment import services
 from startrt.web.treatment.models import DosimetryResult
 from startrt.web.trial.models import Patient
@@ -87,3 +88,11 @@ def test_the_api_takes_and_returns_the_uncertainties(team: Staff, patient: Patie
     body = response.json()
     assert body["left_kidney_dose_sd_gy"] == 0.4
     assert body["kidney_dose_sd_systematic_share"] == 0.6
+
+
+@pytest.mark.parametrize(
+    ("probability", "shown"),
+    [(0.0412, "4.1 %"), (0.0005, "0.1 %"), (0.0004, "< 0.1 %"), (0.0, "< 0.1 %"), (None, "—")],
+)
+def test_probabilities_read_as_percentages(probability: float | None, shown: str) -> None:
+    assert percent(probability) == shown

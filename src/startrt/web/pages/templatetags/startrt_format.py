@@ -9,11 +9,11 @@ register = template.Library()
 
 @register.filter
 def percent(probability: float | None, decimals: int = 1) -> str:
-    """0.0412 -> "4.1 %"; a probability under half the last digit shows as "< 0.1 %"."""
+    """0.0412 -> "4.1 %"; under half the last digit (0 included): "< 0.1 %"."""
     if probability is None:
         return "—"
     value = 100.0 * float(probability)
     smallest = 10.0**-decimals
-    if 0 < value < smallest / 2:
+    if value < smallest / 2:  # a modelled probability is never exactly 0
         return f"< {smallest:.{decimals}f} %"
     return f"{value:.{decimals}f} %"
