@@ -2,7 +2,8 @@
 
 Worked examples are derived by hand from the rounding rule: each administration is the
 fewest-tablet combination of 500/150 mg tablets, the evening equals the morning or has one more
-tablet, the daily total is closest to 2 x target, ties prefer equal doses, then the lower total.
+150 mg tablet (never 500 mg more: a pharmacist would query it), the daily total is closest to
+2 x target, ties prefer equal doses, then the lower total.
 Makeable amounts below 1000 mg: 150, 300, 450, 500, 600, 650, 750, 800, 900, 950; every multiple
 of 50 from 1000 mg up.
 """
@@ -113,7 +114,7 @@ def test_uneven_split() -> None:
     # makeable doses near target: 1450, 1500, 1650, 1800 (500s plus at most three 150s)
     # equal pairs: 1500+1500 = 3000 (|d| 135), 1650+1650 = 3300 (165)
     # +150 pairs (2m+150): m = 1500 -> 3150 (15): 3 x 500 then 3 x 500 + 1 x 150 (one more tablet)
-    # +500 pairs (2m+500): m = 1300 -> 3100 (35), m = 1450 -> 3400 (265)
+    # (no +500 pairs: 1300 / 1800 would be 35 mg off, but 500 mg apart)
     # best: 1500 / 1650 (15 mg from target)
     dose = capecitabine_dose(1.9, PROTOCOL_DOSE_MG_PER_M2)
     assert dose.target_mg == pytest.approx(1567.5)
@@ -125,7 +126,6 @@ def test_never_more_than_three_small_tablets() -> None:
     # makeable near target: 950 (1x500+3x150), 1000, 1150 (2x500+1x150), 1300
     # equal: 1000+1000 = 2000 (227.5), 1150+1150 = 2300 (72.5)
     # +150: 1000 -> 1150 = 2150 (77.5); 1150 -> 1300 = 2450 (222.5); 950 -> 1100 not makeable
-    # +500: 800 -> 1300 = 2100 (127.5); 950 -> 1450 = 2400 (172.5)
     # best: 1150 / 1150 (72.5 mg); the fewer-mg-off 1050 / 1200 would take 7 and 8 tablets
     dose = capecitabine_dose(1.8, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=45.0)
     assert dose.target_mg == pytest.approx(1113.75)
@@ -136,18 +136,16 @@ def test_tie_prefers_equal_doses() -> None:
     # target 1.88 * 625 = 1175; 2 x target = 2350; makeable: 950, 1000, 1150, 1300, 1450
     # equal: 1150+1150 = 2300 (50); 1300+1300 = 2600 (250)
     # +150: 1000 -> 1150 = 2150 (200); 1150 -> 1300 = 2450 (100)
-    # +500: 950 (1x500+3x150) -> 1450 (2x500+3x150) = 2400 (50); 800 -> 1300 = 2100 (250)
-    # tie at 50 mg -> equal doses 1150 / 1150
+    # tie at 50 mg would be with 950 -> 1450 (+500), no longer a candidate -> 1150 / 1150
     dose = capecitabine_dose(1.88, 625.0)
     assert dose.target_mg == pytest.approx(1175.0)
     assert_dose(dose, 1150, 1150, {500: 2, 150: 1}, {500: 2, 150: 1})
 
 
-def test_tie_between_uneven_pairs_at_the_renal_dose() -> None:
+def test_uneven_pair_at_the_renal_dose() -> None:
     # target 2.0 * 825 * 0.75 = 1237.5; 2 x target = 2475
     # equal: 1150+1150 = 2300 (175); 1300+1300 = 2600 (125)
-    # +150: 1150 -> 1300 = 2450 (25); +500: 1000 -> 1500 = 2500 (25); 950 -> 1450 = 2400 (75)
-    # tie at 25 mg between two uneven pairs -> the lower total, 1150 / 1300
+    # +150: 1150 -> 1300 = 2450 (25) (1000 -> 1500 would tie, but is 500 mg apart)
     dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=40.0)
     assert dose.renal_factor == 0.75
     assert_dose(dose, 1150, 1300, {500: 2, 150: 1}, {500: 2, 150: 2})
@@ -157,18 +155,16 @@ def test_tie_survives_float_noise_in_the_target() -> None:
     # 2.45 * 750 = 1837.5 exactly, but in floating point it is 1837.5000000000002
     # 2 x target = 3675. equal: 1800+1800 = 3600 (75), 1950+1950 = 3900 (225)
     # +150: 1800 (3x500+2x150) -> 1950 (3x500+3x150) = 3750 (75); 1650 -> 1800 = 3450 (225)
-    # +500: 1500 -> 2000 = 3500 (175); 1650 -> 2150 = 3800 (125)
     # tie at 75 mg -> equal doses 1800 / 1800 (unrounded float would pick 1800 / 1950)
     dose = capecitabine_dose(2.45, 750.0)
     assert_dose(dose, 1800, 1800, {500: 3, 150: 2}, {500: 3, 150: 2})
 
 
-def test_tie_between_uneven_pairs_prefers_the_lower_total() -> None:
+def test_a_500_mg_tablet_never_separates_morning_and_evening() -> None:
     # target 1.55 * 250 = 387.5
     # 2 x target = 775. equal: 300+300 = 600 (175), 450+450 = 900 (125)
     # +150: 300 (2x150) -> 450 (3x150) = 750 (25); 450 -> 600 (4x150) = 1050
-    # +500: 150 (1x150) -> 650 (1x500+1x150) = 800 (25)
-    # tie 750 vs 800, neither equal -> lower total: 300 / 450
+    # 150 / 650 (800, also 25 mg off) would put 500 mg between the doses: not a candidate
     dose = capecitabine_dose(1.55, 250.0)
     assert_dose(dose, 300, 450, {500: 0, 150: 2}, {500: 0, 150: 3})
 
@@ -224,7 +220,6 @@ def test_renal_factor_and_dose_level_multiply() -> None:
     # makeable: 450 (3x150), 500, 650 (500+150), 800 (500+2x150)
     # equal: 650+650 = 1300 (62.5); 500+500 = 1000 (237.5)
     # +150: 500 -> 650 = 1150 (87.5); 650 -> 800 = 1450 (212.5)
-    # +500: 300 -> 800 (1x500+2x150) = 1100 (137.5); 450 -> 950 = 1400 (162.5)
     dose = capecitabine_dose(2.0, PROTOCOL_DOSE_MG_PER_M2, crcl_ml_min=35.0, dose_level_percent=50)
     assert dose.target_mg == pytest.approx(618.75)
     assert_dose(dose, 650, 650, {500: 1, 150: 1}, {500: 1, 150: 1})
@@ -280,9 +275,9 @@ def test_split_properties(
     assert tablets_mg(dose.tablets_morning) == dose.morning_mg
     assert tablets_mg(dose.tablets_evening) == dose.evening_mg
     assert dose.morning_mg > 0
-    # evening = morning, or one more tablet (150 or 500 mg)
+    # evening = morning, or one more 150 mg tablet: never 500 mg apart
     extra = {s: dose.tablets_evening[s] - dose.tablets_morning[s] for s in (500, 150)}
-    assert extra in ({500: 0, 150: 0}, {500: 1, 150: 0}, {500: 0, 150: 1})
+    assert extra in ({500: 0, 150: 0}, {500: 0, 150: 1})
     # daily total within 150 mg of 2 x target
     assert abs(dose.morning_mg + dose.evening_mg - 2 * target_mg) <= 150
 

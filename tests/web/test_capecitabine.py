@@ -27,11 +27,11 @@ BODY: dict[str, Any] = {"weight_kg": 78, "height_cm": 178, "age_years": 64, "cre
 # Moderate renal impairment, male: CrCl (140 - 70) x 60 x 1.23 / 150 = 34.44 ml/min -> 75 %.
 # DuBois 0.007184 x 60^0.425 x 170^0.725 = 0.007184 x 5.6978 x 41.407 = 1.6949 m2;
 # target 1.6949 x 825 x 0.75 = 1048.7 mg per administration (2097.5 mg daily). Whole tablets
-# (500 mg + at most three 150 mg; the evening equal or one tablet more): equal doses need
-# 1048.7 -> 1000 + 1000 = 2000 (97.5 off); one 150 more: 1000 + 1150 = 2150 (52.5 off; 950 +
-# 1100 cannot be made); one 500 more: 800 (1 x 500 + 2 x 150) + 1300 (2 x 500 + 2 x 150) =
-# 2100, 2.5 off: the closest (750 + 1250 cannot be made). Course: 14 x (1 + 2) = 42 x 500 mg
-# and 14 x (2 + 2) = 56 x 150 mg.
+# (500 mg + at most three 150 mg; the evening equal or one 150 mg tablet more): equal doses
+# need 1048.7 -> 1000 + 1000 = 2000 (97.5 off); one 150 more: 1000 + 1150 = 2150 (52.5 off;
+# 950 + 1100 cannot be made): chosen. 800 + 1300 = 2100 (2.5 off) is 500 mg apart, which a
+# pharmacist would query: not a candidate. Course: 14 x (2 + 2) = 56 x 500 mg and
+# 14 x (0 + 1) = 14 x 150 mg.
 MODERATE: dict[str, Any] = {
     "weight_kg": 60,
     "height_cm": 170,
@@ -125,9 +125,9 @@ def test_the_assessment_applies_the_renal_reduction_and_stores_nothing(
     assert dose is not None
     assert dose.renal_factor == 0.75
     assert dose.target_mg == pytest.approx(1048.7, abs=0.1)
-    assert (dose.morning_mg, dose.evening_mg) == (800, 1300)
-    assert (dose.tablets_morning, dose.tablets_evening) == ({500: 1, 150: 2}, {500: 2, 150: 2})
-    assert assessment.course_tablets == {500: 42, 150: 56}
+    assert (dose.morning_mg, dose.evening_mg) == (1000, 1150)
+    assert (dose.tablets_morning, dose.tablets_evening) == ({500: 2, 150: 0}, {500: 2, 150: 1})
+    assert assessment.course_tablets == {500: 56, 150: 14}
     assert any("75 %" in note for note in dose.notes)
     assert (assessment.contraindications, assessment.prescribable) == ((), True)
     assert (assessment.kind, assessment.cycle_number, assessment.arm) == (
@@ -179,15 +179,15 @@ def test_the_api_assesses_prescribes_and_dispenses(team: Staff, cap_patient: Pat
         "START-01 v1.0",
         70,
     )
-    assert (body["dose"]["morning_mg"], body["dose"]["evening_mg"]) == (800, 1300)
-    assert body["dose"]["tablets_evening"] == {"500": 2, "150": 2}
-    assert body["course_tablets"] == {"500": 42, "150": 56}
+    assert (body["dose"]["morning_mg"], body["dose"]["evening_mg"]) == (1000, 1150)
+    assert body["dose"]["tablets_evening"] == {"500": 2, "150": 1}
+    assert body["course_tablets"] == {"500": 56, "150": 14}
     assert not CapecitabinePrescription.objects.exists()
     prescribed = pharmacist.post(url, MODERATE, content_type="application/json")
     assert prescribed.status_code == 201
-    assert prescribed.json()["course_tablets"] == {"500": 42, "150": 56}
+    assert prescribed.json()["course_tablets"] == {"500": 56, "150": 14}
     nurse = client_for(team["nurse"])
-    course = {"tablets_500": 42, "tablets_150": 56}
+    course = {"tablets_500": 56, "tablets_150": 14}
     refused = nurse.post(f"{url}/dispensings", course, content_type="application/json")
     assert refused.status_code == 403
     given = pharmacist.post(f"{url}/dispensings", course, content_type="application/json")
@@ -196,7 +196,7 @@ def test_the_api_assesses_prescribes_and_dispenses(team: Staff, cap_patient: Pat
     too_many = pharmacist.post(f"{url}/dispensings", more, content_type="application/json")
     assert (too_many.status_code, too_many.json()["field"]) == (422, "tablets_500")
     [listed] = nurse.get(f"{PATIENT_URL}/capecitabine").json()
-    assert (listed["cycle"], listed["dispensed_tablets"]) == (1, {"500": 42, "150": 56})
+    assert (listed["cycle"], listed["dispensed_tablets"]) == (1, {"500": 56, "150": 14})
     assert client_for(team["uppsala"]).get(f"{PATIENT_URL}/capecitabine").status_code == 404
 
 
@@ -243,7 +243,7 @@ def test_the_page_shows_the_assessment_then_prescribes_and_dispenses(
     assessed = pharmacist.get(PAGE, {"cycle": 1, **MODERATE})
     html = assessed.content.decode()
     assert assessed.status_code == 200
-    assert "800 mg morning, 1300 mg evening" in html
+    assert "1000 mg morning, 1150 mg evening" in html
     assert "No contraindication found." in html
     assert not CapecitabinePrescription.objects.exists()
     # "Prescribe this course" posts the values assessed, from the page's hidden inputs
@@ -264,17 +264,17 @@ def test_the_page_shows_the_assessment_then_prescribes_and_dispenses(
     assert (prescribed.status_code, prescribed["Location"]) == (302, PAGE)
     dispensed = pharmacist.post(
         "/patients/S01-LUN-002/treatment/cycles/1/capecitabine/dispense/",
-        {"tablets_500": 42, "tablets_150": 57},
+        {"tablets_500": 56, "tablets_150": 15},
     )
     assert dispensed.status_code == 422
-    assert "the course prescribes 56 x 150 mg" in dispensed.content.decode()
+    assert "the course prescribes 14 x 150 mg" in dispensed.content.decode()
     pharmacist.post(
         "/patients/S01-LUN-002/treatment/cycles/1/capecitabine/dispense/",
-        {"tablets_500": 42, "tablets_150": 56},
+        {"tablets_500": 56, "tablets_150": 14},
     )
     html = pharmacist.get(PAGE).content.decode()
     assert "Prescribed by pharmacist.lund" in html
-    assert '<td class="dispensed-500">42</td>' in html
+    assert '<td class="dispensed-500">56</td>' in html
 
 
 def test_the_page_refuses_another_arm_and_a_fifth_cycle_with_a_message(

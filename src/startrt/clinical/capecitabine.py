@@ -14,6 +14,7 @@ from typing import Literal
 from startrt.validation import BSA_M2, CRCL_ML_MIN, InvalidInputError, PlausibleRange
 
 TABLET_STRENGTHS_MG = (500, 150)
+SMALL_TABLET_MG = 150  # the only difference allowed between morning and evening
 # The label's BSA dose tables never use more than three 150 mg tablets per administration
 # (e.g. 1450 mg = 2 x 500 + 3 x 150 at 1000 mg/m2); four would be better given as a 500.
 MAX_150_MG_TABLETS = 3
@@ -35,7 +36,8 @@ ROUNDING_RULE = (
     "startrt rounding rule (the software's own, not the label's BSA tables): each "
     "administration is a combination of 500 mg tablets and at most three 150 mg tablets (as in "
     "the label's BSA tables); the evening "
-    "dose equals the morning dose or has one more tablet (150 or 500 mg); the pair with the "
+    "dose equals the morning dose or has one more 150 mg tablet (never a 500 mg difference "
+    "between the two administrations); the pair with the "
     "daily total closest to 2 x target is chosen; ties prefer equal doses, then the lower total"
 )
 
@@ -129,10 +131,9 @@ def _splits_from(morning_mg: int) -> list[_Split]:
     if morning is None:
         return []
     splits = [_Split(morning_mg, morning_mg, morning, morning)]
-    for strength_mg in TABLET_STRENGTHS_MG:
-        evening = _fewest_tablets(morning_mg + strength_mg)
-        if evening == {**morning, strength_mg: morning[strength_mg] + 1}:
-            splits.append(_Split(morning_mg, morning_mg + strength_mg, morning, evening))
+    evening = _fewest_tablets(morning_mg + SMALL_TABLET_MG)
+    if evening == {**morning, SMALL_TABLET_MG: morning[SMALL_TABLET_MG] + 1}:
+        splits.append(_Split(morning_mg, morning_mg + SMALL_TABLET_MG, morning, evening))
     return splits
 
 
