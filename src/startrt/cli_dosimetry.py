@@ -4,6 +4,7 @@ study, and synthetic studies with known truth."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,25 +103,25 @@ def _recovery_curve(path: Path) -> RecoveryCurve:
         ) from None
 
 
+# the site file's uncertainty keys: the budget's field and the factor to its unit
+_BUDGET_FIELDS = {
+    "calibration_uncertainty_percent": ("calibration_relative", 0.01),
+    "dose_factor_uncertainty_percent": ("dose_factor_relative", 0.01),
+    "voi_boundary_mm": ("boundary_mm", 1.0),
+}
+
+
 def _uncertainty_budget(site: SiteCalibration) -> UncertaintyBudget | None:
     """The site's stated uncertainties over the defaults (None: the site states none)."""
     from startrt.dosimetry.uncertainty import UncertaintyBudget
 
-    stated = site.uncertainties
-    if not stated:
+    if not site.uncertainties:
         return None
-    default = UncertaintyBudget()
-    return UncertaintyBudget(
-        calibration_relative=stated.get(
-            "calibration_uncertainty_percent", 100 * default.calibration_relative
-        )
-        / 100,
-        dose_factor_relative=stated.get(
-            "dose_factor_uncertainty_percent", 100 * default.dose_factor_relative
-        )
-        / 100,
-        boundary_mm=stated.get("voi_boundary_mm", default.boundary_mm),
-    )
+    stated = {
+        _BUDGET_FIELDS[key][0]: value * _BUDGET_FIELDS[key][1]
+        for key, value in site.uncertainties.items()
+    }
+    return dataclasses.replace(UncertaintyBudget(), **stated)
 
 
 def _site_calibration(path: Path) -> SiteCalibration:

@@ -15,7 +15,6 @@ from startrt.imaging.registration import (
     RigidRegistration,
     _sampling_fraction,
     moved_grid,
-    register_rigid,
 )
 from startrt.imaging.volume import Grid, Volume
 
@@ -95,7 +94,7 @@ def largest_miss_mm(
 
 @pytest.mark.slow
 def test_registration_recovers_a_known_shift() -> None:
-    alignment = register_rigid(ct_like((0.0, 0.0, 0.0)), ct_like((7.0, -4.0, 3.0)))
+    alignment = RigidRegistration(ct_like((0.0, 0.0, 0.0))).align(ct_like((7.0, -4.0, 3.0)))
     # the transform maps fixed points to moving points: translation = the shift
     assert np.allclose(alignment.translation_mm, (7.0, -4.0, 3.0), atol=1.0)
     assert np.allclose(alignment.rotation_rad, 0.0, atol=0.015)
@@ -104,7 +103,7 @@ def test_registration_recovers_a_known_shift() -> None:
 
 def test_an_unmoved_patient_registers_to_the_identity() -> None:
     image = ct_like((0.0, 0.0, 0.0), edge_mm=EDGE_MM)
-    alignment = register_rigid(image, image)
+    alignment = RigidRegistration(image).align(image)
     assert largest_miss_mm(alignment, np.eye(3), (0.0, 0.0, 0.0)) < 0.25  # 0.16 measured
 
 
@@ -122,7 +121,7 @@ def test_registration_is_sub_voxel_for_shifts_and_small_rotations(
 ) -> None:
     turn = rotation(x_deg, z_deg)
     fixed = ct_like((0.0, 0.0, 0.0), edge_mm=EDGE_MM)
-    alignment = register_rigid(fixed, ct_like(shift_mm, turn, EDGE_MM))
+    alignment = RigidRegistration(fixed).align(ct_like(shift_mm, turn, EDGE_MM))
     # 0.5 mm: about a tenth of the 4.8 mm voxel
     assert largest_miss_mm(alignment, turn, shift_mm) < 0.5
 
@@ -132,7 +131,7 @@ def test_spect_time_points_register_though_their_contrast_changes() -> None:
     turn, shift = rotation(0.0, 2.0), (6.0, 5.0, -8.0)
     early = anatomy((0.0, 0.0, 0.0), np.eye(3), (0.0, 0.2, 3.0, 2.5, 1.0), EDGE_MM)
     late = anatomy(shift, turn, (0.0, 0.05, 0.6, 0.4, 0.9), EDGE_MM)
-    assert largest_miss_mm(register_rigid(early, late), turn, shift) < 0.5
+    assert largest_miss_mm(RigidRegistration(early).align(late), turn, shift) < 0.5
 
 
 def test_a_prepared_reference_registers_each_time_point_alike() -> None:
@@ -142,7 +141,10 @@ def test_a_prepared_reference_registers_each_time_point_alike() -> None:
     prepared = RigidRegistration(reference)
     found = [prepared.align(image) for image in (first, second, first)]
     # as each pair on its own, and the same again after another: no state carried over
-    for again, alone in ((found[2], found[0]), (found[1], register_rigid(reference, second))):
+    for again, alone in (
+        (found[2], found[0]),
+        (found[1], RigidRegistration(reference).align(second)),
+    ):
         assert again.translation_mm == pytest.approx(alone.translation_mm, abs=1e-9)
         assert again.rotation_rad == pytest.approx(alone.rotation_rad, abs=1e-12)
         assert again.center_mm == alone.center_mm

@@ -14,6 +14,7 @@ from startrt.web.pages.templatetags.startrt_format import percent
 from startrt.web.treatment import services
 from startrt.web.treatment.models import DosimetryResult
 from startrt.web.trial.models import Patient
+from web.test_pages_treatment import signed_in
 from web.test_treatment import Sites, Staff, give, planned_cycle, randomized
 
 PAGE = "/patients/S01-LUN-001/treatment/"
@@ -49,9 +50,7 @@ def test_uncertainties_are_stored_read_by_the_planner_and_shown(
     assert low < 9.0 < high < 30.0
     assert plan["probability_over_limit"] < 0.01
     assert plan["remaining_kidney_budget_gy"] == pytest.approx(25.5)
-    client = Client()
-    client.force_login(team["physicist"], backend="django.contrib.auth.backends.ModelBackend")
-    html = client.get(PAGE).content.decode()
+    html = signed_in(Client(), team["physicist"]).get(PAGE).content.decode()
     assert "4.00 ± 0.40 Gy" in html
     assert "5.00 ± 0.50 Gy" in html
     assert 'id="proposal-risk"' in html

@@ -9,6 +9,7 @@ from django.views.defaults import server_error
 
 from startrt.web.treatment import services
 from startrt.web.trial.models import Patient
+from web.test_pages_treatment import signed_in
 from web.test_treatment import Sites, Staff, randomized
 
 LAYOUT = ("startrt · START-01", "pages/startrt.css")
@@ -19,16 +20,10 @@ def patient(team: Staff, sites: Sites) -> Patient:
     return randomized(team, sites, 1)
 
 
-def signed_in(user: object) -> Client:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[arg-type]
-    return client
-
-
 def test_a_role_that_may_not_act_gets_the_403_page(team: Staff, patient: Patient) -> None:
     proposal = services.propose_next_cycle(team["physicist"], patient)
     url = f"/patients/S01-LUN-001/treatment/proposals/{proposal.pk}/accept/"
-    response = signed_in(team["nurse"]).post(url, {"expected_version": "1"})
+    response = signed_in(Client(), team["nurse"]).post(url, {"expected_version": "1"})
     assert response.status_code == 403
     html = response.content.decode()
     assert "Not allowed" in html
@@ -38,7 +33,7 @@ def test_a_role_that_may_not_act_gets_the_403_page(team: Staff, patient: Patient
 
 
 def test_another_sites_patient_gets_the_404_page(staff: Staff, patient: Patient) -> None:
-    response = signed_in(staff["uppsala"]).get("/patients/S01-LUN-001/")
+    response = signed_in(Client(), staff["uppsala"]).get("/patients/S01-LUN-001/")
     assert response.status_code == 404
     html = response.content.decode()
     assert "Not found" in html

@@ -11,6 +11,7 @@ the time points aligned; the VOIs then follow the patient onto each time point's
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -145,25 +146,28 @@ def load_study(
     )
 
 
+@dataclass(frozen=True, eq=False)
 class _Registrations:
     """Later time points registered to the first: CT to CT when both have one (each CT on its
     own SPECT's grid, so the cost is set by the SPECT size), else SPECT to SPECT; each reference
-    is prepared once for all the time points."""
+    is prepared once (on first use) for all the time points."""
 
-    def __init__(self, reference: SpectImage, reference_ct: CtImage | None) -> None:
-        self._reference = reference
-        self._reference_ct = reference_ct
-        self._prepared: dict[str, RigidRegistration] = {}
+    reference: SpectImage
+    reference_ct: CtImage | None
+
+    @functools.cached_property
+    def _to_reference_ct(self) -> RigidRegistration:
+        assert self.reference_ct is not None
+        return RigidRegistration(_ct_on_spect_grid(self.reference_ct, self.reference))
+
+    @functools.cached_property
+    def _to_reference_spect(self) -> RigidRegistration:
+        return RigidRegistration(self.reference.volume)
 
     def align(self, spect: SpectImage, ct: CtImage | None) -> RigidAlignment:
-        if ct is not None and self._reference_ct is not None:
-            if "CT" not in self._prepared:
-                fixed = _ct_on_spect_grid(self._reference_ct, self._reference)
-                self._prepared["CT"] = RigidRegistration(fixed)
-            return self._prepared["CT"].align(_ct_on_spect_grid(ct, spect))
-        if "SPECT" not in self._prepared:
-            self._prepared["SPECT"] = RigidRegistration(self._reference.volume)
-        return self._prepared["SPECT"].align(spect.volume)
+        if ct is not None and self.reference_ct is not None:
+            return self._to_reference_ct.align(_ct_on_spect_grid(ct, spect))
+        return self._to_reference_spect.align(spect.volume)
 
 
 def _ct_on_spect_grid(ct: CtImage, spect: SpectImage) -> Volume:

@@ -134,11 +134,6 @@ class RigidRegistration:
         return _as_euler(result), float(method.GetMetricValue())
 
 
-def register_rigid(fixed: Volume, moving: Volume) -> RigidAlignment:
-    """Rigidly register `moving` to `fixed` (see `RigidRegistration` to reuse the reference)."""
-    return RigidRegistration(fixed).align(moving)
-
-
 def _float32(volume: Volume) -> sitk.Image:
     return sitk.Cast(volume.to_sitk(), sitk.sitkFloat32)
 
