@@ -65,6 +65,8 @@ def test_uncertainties_are_stored_read_by_the_planner_and_shown(
         ("right_kidney_dose_sd_gy", 80.0),
         ("kidney_dose_sd_systematic_share", 1.5),
         ("left_kidney_dose_sd_gy", float("nan")),
+        ("left_kidney_dose_sd_gy", 50.000001),  # just past the 50 Gy bound
+        ("kidney_dose_sd_systematic_share", -1e-9),
     ],
 )
 def test_impossible_uncertainties_are_refused_and_nothing_is_written(
@@ -95,3 +97,20 @@ def test_the_api_takes_and_returns_the_uncertainties(team: Staff, patient: Patie
 )
 def test_probabilities_read_as_percentages(probability: float | None, shown: str) -> None:
     assert percent(probability) == shown
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("left_kidney_dose_sd_gy", 0.0),
+        ("right_kidney_dose_sd_gy", 50.0),
+        ("kidney_dose_sd_systematic_share", 0.0),
+        ("kidney_dose_sd_systematic_share", 1.0),
+    ],
+)
+def test_uncertainties_at_their_exact_bounds_are_stored(
+    team: Staff, patient: Patient, field: str, value: float
+) -> None:
+    cycle = give(team, planned_cycle(team, patient), 7.5)
+    services.record_dosimetry(team["physicist"], cycle, **{**WITH_UNCERTAINTY, field: value})
+    assert getattr(DosimetryResult.objects.get(cycle=cycle), field) == value

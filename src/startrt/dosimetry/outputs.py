@@ -81,7 +81,7 @@ def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
             "mass (g)": voi.mass_g,
             "fit": voi.fit_model,
             "TIA (MBq h)": voi.tia_mbq_h,
-            "TIA SD (MBq h)": voi.tia_sd_mbq_h,
+            "TIA SD, fit (MBq h)": voi.tia_sd_mbq_h,
             "T_eff (h)": voi.effective_half_life_h,
             "dose (Gy)": voi.dose_gy,
             "dose SD (Gy)": None if voi.uncertainty is None else voi.uncertainty.dose_sd_gy,
