@@ -462,13 +462,13 @@ def record_dosimetry(
     expected_version: int | None = None,
     study_patient_confirmed: bool = False,
 ) -> DosimetryResult:
-    """The doses of an administered cycle (with their standard uncertainties if known), entered
-    (with the number of SPECT/CT sessions) or
-    computed from a study folder under DATA_DIR/studies (load_study + compute_dosimetry, organ
-    method; its time points are the sessions; a study whose PatientID is not the pseudonym
-    needs `study_patient_confirmed`, audited); replacing earlier ones needs their version and
-    a reason. Undecided proposals made from other doses are superseded. A study is computed
-    before the transaction opens (it takes seconds; no lock is held meanwhile)."""
+    """The doses of an administered cycle (with their standard uncertainties if known),
+    entered (with the number of SPECT/CT sessions) or computed from a study folder under
+    DATA_DIR/studies (load_study + compute_dosimetry, organ method; its time points are the
+    sessions; a study whose PatientID is not the pseudonym needs `study_patient_confirmed`,
+    audited); replacing earlier ones needs their version and a reason. Undecided proposals
+    made from other doses are superseded. A study is computed before the transaction opens (it
+    takes seconds; no lock is held meanwhile)."""
     patient = cycle.patient
     require_role(user, patient.site, Role.PHYSICIST)
     require_administered(cycle)
