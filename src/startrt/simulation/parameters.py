@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from startrt.protocol.kidney_dose_prediction import kidney_dose_prior
+from startrt.protocol.kidney_dose_prediction import kidney_dose_prior, log_sd
 from startrt.validation import InvalidInputError
 
 PARAMETERS_PACKAGE = "startrt.simulation.files"
@@ -79,7 +79,7 @@ class LogNormal(Sourced):
 
     @property
     def sigma(self) -> float:
-        return math.sqrt(math.log1p(self.cv**2))
+        return log_sd(self.cv)
 
 
 class Uniform(Sourced):

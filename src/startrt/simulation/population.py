@@ -14,7 +14,6 @@ come from ECOG, Krenning score, progression timing, SSTR-negative lesions, GFR a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any, Self
@@ -25,6 +24,7 @@ from scipy.special import ndtr, ndtri
 
 from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min
 from startrt.clinical.sex import Sex
+from startrt.protocol.kidney_dose_prediction import log_sd
 from startrt.protocol.screening import ScreeningRecord
 from startrt.simulation.arrays import Bools, Floats, Ints
 from startrt.simulation.parameters import (
@@ -121,7 +121,7 @@ class Candidates:
 
 def lognormal_factor(cv: float, z: Floats) -> Floats:
     """Median-one lognormal multiplier with coefficient of variation `cv`, from N(0,1) `z`."""
-    return np.exp(math.sqrt(math.log1p(cv**2)) * z)
+    return np.exp(log_sd(cv) * z)
 
 
 def draw_lognormal(rng: np.random.Generator, spec: LogNormal, n: int) -> Floats:
