@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import cli, dosimetry, planning, simulation, web_concurrency
+from bench import cli, dosimetry, planning, simulation, treatment_page, web_concurrency
 from bench.convolution import compare_convolution
 from startrt.protocol.course import CycleDose
 from startrt.protocol.cycle_planning import plan_next_cycle
@@ -96,6 +96,7 @@ SECTIONS = {
     "simulation": simulation.main,
     "cli": cli.main,
     "web": web_concurrency.main,
+    "treatment": treatment_page.main,
 }
 
 

@@ -5,11 +5,19 @@ Django's management commands; `startrt export`: CSV / CDISC ODM for the statisti
 waitress serves requests from a pool of threads, but reads and writes sockets in one event loop:
 an idle or slow client holds a connection, not a thread. Its defaults (100 connections, idle ones
 kept 120 s, select() limited to 1024 descriptors) let about 100 idle sockets stop every other
-client; `serve` allows 1000 connections, closes idle ones after 60 s and uses poll()."""
+client; `serve` allows 1000 connections, closes idle ones after 60 s and uses poll().
+
+`serve` also runs the task queue's worker (`startrt manage db_worker`, django-tasks-db) as a
+child process, stopped with the server (Ctrl+C or SIGTERM); `serve --no-task-worker` and a
+`startrt manage db_worker` of its own run it elsewhere (any number of workers may share the
+database's queue)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,6 +34,9 @@ MIGRATE_URL_ENV = "STARTRT_MIGRATE_DATABASE_URL"
 OWNER_COMMANDS = frozenset({"migrate", "app_role_grants"})
 DATA_DIR_ENV = "STARTRT_DATA_DIR"
 TRUSTED_PROXY_ENV = "STARTRT_TRUSTED_PROXY"
+# the task queue's worker (django-tasks-db) that `serve` runs as a child process
+WORKER_COMMAND = ("manage", "db_worker", "--no-reload", "--no-startup-delay", "--interval", "1")
+WORKER_STOP_TIMEOUT_S = 30
 # the largest request body: a study upload (1 GiB, treatment/study_upload.py) and its form fields
 MAX_REQUEST_BODY_BYTES = (1 << 30) + (1 << 20)
 
@@ -168,8 +179,16 @@ def serve(
             help="Address of the reverse proxy whose X-Forwarded-For / -Proto are trusted.",
         ),
     ] = None,
+    task_worker: Annotated[
+        bool,
+        typer.Option(
+            help="Start the task queue's worker (a study's dosimetry) with the server; with "
+            "--no-task-worker run `startrt manage db_worker` yourself."
+        ),
+    ] = True,
 ) -> None:
-    """Serve the trial web application (migrating the database first)."""
+    """Serve the trial web application (migrating the database first) and run the task
+    queue's worker beside it."""
     check_data_dir()
     setup_django()
     check_proxy_header(trusted_proxy)
@@ -180,9 +199,51 @@ def serve(
 
     from startrt.web.wsgi import application
 
+    worker = start_task_worker() if task_worker else None
+    # SIGTERM ends the server as Ctrl+C does, so that the worker is stopped with it
+    signal.signal(signal.SIGTERM, _exit)
     typer.echo(f"startrt serving on http://{host}:{port}/ (waitress)", err=True)
     options = waitress_options(threads, connection_limit, channel_timeout, trusted_proxy)
-    waitress.serve(application, host=host, port=port, **options)
+    try:
+        waitress.serve(application, host=host, port=port, **options)
+    finally:
+        if worker is not None:
+            stop_task_worker(worker)
+
+
+def _exit(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def start_task_worker() -> subprocess.Popen[bytes]:
+    """The task queue's worker (`startrt manage db_worker`: a study's dosimetry) as a child
+    process on the same database; `serve --no-task-worker` leaves it to be run on its own."""
+    command = [sys.executable, "-m", "startrt", *WORKER_COMMAND]
+    linux = sys.platform == "linux"
+    worker = subprocess.Popen(command, preexec_fn=_die_with_parent if linux else None)
+    typer.echo(f"task worker started (pid {worker.pid})", err=True)
+    return worker
+
+
+def _die_with_parent() -> None:
+    """In the worker before it starts (Linux): SIGTERM when `serve` ends in any way, even
+    killed (prctl PR_SET_PDEATHSIG), so that no worker outlives its server."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def stop_task_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Stop the worker: SIGTERM lets it finish the task it runs for up to
+    WORKER_STOP_TIMEOUT_S, then it is killed (its job stays "running": upload it again)."""
+    worker.terminate()
+    try:
+        worker.wait(timeout=WORKER_STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    typer.echo(f"task worker stopped (pid {worker.pid})", err=True)
 
 
 def migrate_database() -> None:
@@ -195,9 +256,6 @@ def migrate_database() -> None:
 
         call_command("migrate", interactive=False, verbosity=0)
         return
-    import subprocess
-    import sys
-
     from django.conf import settings
 
     app_role = settings.DATABASES["default"].get("USER")

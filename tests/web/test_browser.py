@@ -120,7 +120,7 @@ def test_a_patient_from_registration_to_randomization(
         expect(page.locator("h1")).to_contain_text("S01-LUN-001")
 
         enter_screening(page, eligible_screening())
-        expect(page.locator("#eligibility")).to_contain_text("eligible")
+        expect(page.locator("#eligibility")).to_contain_text("Eligible: all")
         expect(page.locator("#eligibility tr.blocking")).to_have_count(0)
         expect(page.locator("#eligibility")).to_contain_text("Haemoglobin > 90 g/L")
         screenshot("screened")

@@ -50,12 +50,14 @@ def test_uncertainties_are_stored_read_by_the_planner_and_shown(
     assert low < 9.0 < high < 30.0
     assert plan["probability_over_limit"] < 0.01
     assert plan["remaining_kidney_budget_gy"] == pytest.approx(25.5)
-    html = signed_in(Client(), team["physicist"]).get(PAGE).content.decode()
+    physicist = signed_in(Client(), team["physicist"])
+    html = physicist.get(f"{PAGE}cycles/1/").content.decode()
     assert "4.00 ± 0.40 Gy" in html
     assert "5.00 ± 0.50 Gy" in html
-    assert 'id="proposal-risk"' in html
-    assert f"{low:.1f}–{high:.1f} Gy (90 % interval)" in html
-    assert "remaining budget before this cycle 25.50 Gy" in html
+    html = physicist.get(f"{PAGE}cycles/2/").content.decode()  # the proposal for cycle 2
+    assert "Uncertainty the kidney-dose model used: each dose&#x27;s own standard" in html
+    assert f"true cumulative {low:.2f}–{high:.2f} Gy (90 % interval)" in html
+    assert "Cumulative mean-kidney dose 4.50 Gy of 30 Gy" in html
 
 
 @pytest.mark.parametrize(

@@ -191,7 +191,8 @@ def test_the_course_page_shows_the_deviation_and_the_investigator_signs_it(
     deviation = Deviation.objects.get(cycle=cycle)
     nurse = Client()
     nurse.force_login(team["nurse"])
-    html = nurse.get(PAGE).content.decode()
+    cycle_page = f"{PAGE}cycles/{cycle.number}/"
+    html = nurse.get(cycle_page).content.decode()
     assert "Protocol deviation: 8 GBq is above the planner&#x27;s 7.5 GBq (full)" in html
     assert "Reason: agreed at the board" in html
     assert "Awaiting the investigator's signature" in html
@@ -201,17 +202,19 @@ def test_the_course_page_shows_the_deviation_and_the_investigator_signs_it(
     assert nurse.post(url, data).status_code == 403
     investigator = Client()
     investigator.force_login(team["investigator"])
-    waiting = investigator.get(PAGE).content.decode()
+    waiting = investigator.get(cycle_page).content.decode()
     assert 'class="sign-deviation"' in waiting
     assert 'class="release"' not in waiting  # the release follows the signature
     refused = investigator.post(url, {**data, "password": "wrong"})
     assert refused.status_code == 422
     signed = investigator.post(url, data)
-    assert (signed.status_code, signed["Location"]) == (302, PAGE)
-    html = investigator.get(PAGE).content.decode()
+    assert (signed.status_code, signed["Location"]) == (302, f"{cycle_page}#deviations")
+    html = investigator.get(cycle_page).content.decode()
     assert "Signed by investigator.lund on" in html
-    assert 'class="release"' in html
+    assert "Next step: <strong>Enter the pre-cycle labs.</strong>" in html  # then the release
     assert "Awaiting the investigator" not in html
+    labs_go(team, Cycle.objects.get(pk=cycle.pk))
+    assert 'class="release"' in investigator.get(cycle_page).content.decode()
 
 
 def test_the_api_lists_the_deviation_and_only_an_investigator_signs_it(

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from startrt.web.trial import services
+from startrt.web.trial.audit import Change
 from startrt.web.trial.models import AuditEntry, Patient, Site
 from support.records import eligible_screening
 
@@ -159,18 +160,15 @@ def test_the_audit_trail_page_comes_in_pages_and_keeps_its_filters(
     url = "/patients/S01-LUN-001/audit/"
     first = nurse.get(url)
     assert first.context["page"].paginator.count == 5
-    assert [entry.table for entry, _ in first.context["rows"]] == [
-        "trial_patient",
-        "trial_screening",
-    ]
+    assert [row.record for row, _ in first.context["rows"]] == ["Patient", "Screening"]
     third = nurse.get(f"{url}?page=3")
-    assert [entry.table for entry, _ in third.context["rows"]] == ["trial_decision"]
+    assert [row.record for row, _ in third.context["rows"]] == ["Eligibility decision"]
 
     decisions = nurse.get(f"{url}?table=trial_decision")
     assert decisions.context["page"].paginator.count == 2
     updates = nurse.get(f"{url}?table=trial_screening&action=update")
-    ((entry, changes),) = updates.context["rows"]
-    assert (entry.reason, ("record.ecog", 0, 1) in changes) == ("ECOG 1", True)
+    ((row, _),) = updates.context["rows"]
+    assert (row.entry.reason, Change("ECOG", "0", "1") in row.changes) == ("ECOG 1", True)
     inserts = nurse.get(f"{url}?action=insert")
     assert inserts.context["page"].paginator.count == 4
     assert 'href="?action=insert&amp;page=2"' in inserts.content.decode()

@@ -1,5 +1,6 @@
 """A cycle's study uploaded as a zip: stored under DATA_DIR/studies, unzipped safely, computed
-by the dosimetry layer in the request and stored as the cycle's DosimetryResult (source
+by the dosimetry layer (in the request through the API; queued by the pages,
+tests/web/test_study_tasks.py) and stored as the cycle's DosimetryResult (source
 "computed", the study path, its time points as imaging sessions); unsafe or broken archives are
 refused naming the rule, leaving no file behind. Stored studies are de-identified (no name or
 hospital ID in any stored file) and must be the patient's: PatientID = the trial pseudonym, or
@@ -31,8 +32,9 @@ from django.test import Client
 from startrt.imaging.phantom_study import make_phantom_study
 from startrt.validation import InvalidInputError
 from startrt.web.treatment import study_upload
-from startrt.web.treatment.models import Cycle, DosimetryResult
+from startrt.web.treatment.models import Cycle, DosimetryResult, StudyJob
 from startrt.web.treatment.services import record_dosimetry
+from startrt.web.treatment.study_tasks import compute_study_job
 from startrt.web.treatment.study_upload import upload_study
 from startrt.web.trial.models import AuditEntry, Patient
 from web.test_treatment import Sites, Staff, give, planned_cycle, randomized
@@ -316,27 +318,35 @@ def test_the_api_computes_the_uploaded_study_and_replaces_it_with_a_reason(
 
 
 @pytest.mark.slow
-def test_the_page_uploads_and_shows_the_computed_result(
+def test_the_page_queues_the_upload_and_the_job_shows_refusals_and_the_result(
     team: Staff, given: Cycle, data_dir: Path, phantom_zip: Study
 ) -> None:
+    """The page queues the study (tests/web/test_study_tasks.py runs the queue's worker);
+    here the queued task runs in-process: the job's page names each refusal."""
     physicist = client_for(team["physicist"])
     url = "/patients/S01-LUN-001/treatment/cycles/1/study/"
-    broken = physicist.post(url, {"study": SimpleUploadedFile("notes.zip", b"not a zip")})
-    assert broken.status_code == 422
-    assert "is not a zip archive" in broken.content.decode()
-    unconfirmed = physicist.post(url, {"study": SimpleUploadedFile("study.zip", phantom_zip[0])})
-    assert unconfirmed.status_code == 422
-    assert "is not S01-LUN-001: confirm that this study belongs" in unconfirmed.content.decode()
-    assert "This study belongs to this patient" in unconfirmed.content.decode()
-    answer = physicist.post(
-        url,
-        {"study": SimpleUploadedFile("study.zip", phantom_zip[0]), "patient_confirmed": "on"},
+
+    def uploaded(data: dict[str, Any]) -> str:
+        answer = physicist.post(url, data)
+        job = StudyJob.objects.latest("id")
+        assert (answer.status_code, answer["Location"]) == (
+            302,
+            f"/patients/S01-LUN-001/treatment/study-jobs/{job.pk}/",
+        )
+        compute_study_job.call(job.pk)
+        return physicist.get(answer["Location"]).content.decode()
+
+    broken = uploaded({"study": SimpleUploadedFile("notes.zip", b"not a zip")})
+    assert "Study “notes.zip” is not a zip archive" in broken
+    unconfirmed = uploaded({"study": SimpleUploadedFile("study.zip", phantom_zip[0])})
+    assert "is not S01-LUN-001: confirm that this study belongs" in unconfirmed
+    assert not DosimetryResult.objects.exists()
+    done = uploaded(
+        {"study": SimpleUploadedFile("study.zip", phantom_zip[0]), "patient_confirmed": "on"}
     )
-    assert (answer.status_code, answer["Location"]) == (302, "/patients/S01-LUN-001/treatment/")
-    html = physicist.get("/patients/S01-LUN-001/treatment/").content.decode()
-    assert "Dosimetry (computed, physicist.lund, version 1)" in html
-    assert "4 imaging sessions" in html
-    assert DosimetryResult.objects.get().source == "computed"
+    assert "Stored as the cycle's dosimetry (version 1)" in done
+    result = DosimetryResult.objects.get()
+    assert (result.source, result.imaging_sessions) == ("computed", 4)
 
 
 # --- interrupted uploads, the patient's study, de-identification ------------------------------

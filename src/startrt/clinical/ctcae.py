@@ -234,6 +234,16 @@ def grade_lab(
     return CtcaeGrade(lab_term, grade, value_number, limits.lln, limits.uln, baseline_number, rule)
 
 
+def check_reference_limits(
+    term: LabTerm, *, lln: float | None, uln: float | None
+) -> tuple[float | None, float | None]:
+    """A laboratory's reference limits (LLN, ULN) for `term` as `grade_lab` accepts them: the
+    limit graded against within its plausible range, the other not negative, LLN below ULN;
+    an error names "lln" or "uln"."""
+    limits = _Limits.checked(_SPECS[_lab_term(term)], lln, uln)
+    return limits.lln, limits.uln
+
+
 def _lab_term(term: object) -> LabTerm:
     if isinstance(term, str) and term in set(LabTerm):
         return LabTerm(term)

@@ -1,4 +1,5 @@
-"""Kidney function estimates: LMR, CAPA, their mean, CKD-EPI 2021 and Cockcroft-Gault.
+"""Kidney function estimates: LMR, CAPA, their mean, CKD-EPI 2021 and Cockcroft-Gault; the GFR
+a decision reads (measured, the mean, or one marker's equation: `lund_model_gfr`).
 
 Relative GFR in ml/min/1.73 m2, creatinine clearance and absolute GFR in ml/min.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 from startrt.clinical.sex import Sex
 from startrt.validation import (
@@ -263,3 +265,76 @@ def absolute_gfr_panel(panel: EgfrPanel, bsa_m2: float) -> AbsoluteGfrPanel:
         combined_ml_min=scaled(panel.combined),
         ckd_epi_2021_ml_min=scaled(panel.ckd_epi_2021),
     )
+
+
+class GfrMethod(StrEnum):
+    """How the GFR a decision reads was obtained."""
+
+    MEASURED = "measured"
+    MEAN = "mean of LMR and CAPA"
+    LMR = "LMR"
+    CAPA = "CAPA"
+
+
+@dataclass(frozen=True)
+class GfrEstimate:
+    """The GFR a decision reads (ml/min/1.73 m2) and how it was obtained.
+
+    lmr_ml_min_173 / capa_ml_min_173 are the equations' values used (None when not used);
+    relative_difference (|LMR - CAPA| / mean) and agree are set for the mean only.
+    """
+
+    gfr_ml_min_173: float
+    method: GfrMethod
+    lmr_ml_min_173: float | None = None
+    capa_ml_min_173: float | None = None
+    relative_difference: float | None = None
+    agree: bool | None = None
+
+
+def lund_model_gfr(
+    sex: Sex | None,
+    age_years: float | None,
+    *,
+    creatinine_umol_l: float | None,
+    cystatin_c_mg_l: float | None,
+    measured_gfr_ml_min_173: float | None,
+    agreement_threshold: float,
+    single_marker: bool,
+) -> GfrEstimate | None:
+    """The GFR to decide on, ml/min/1.73 m2 (Swedish "Lund model"): a measured GFR (iohexol or
+    51Cr-EDTA clearance) when given; else the mean of LMR and CAPA when both markers are given
+    (`combined_egfr`, with its agreement); else, when `single_marker` allows it, LMR from
+    creatinine or CAPA from cystatin C alone. None when none of these applies (sex or age
+    unknown, or no marker).
+
+    Sources: Bjork J et al., Scand J Clin Lab Invest 2011;71:232-239 and Nyman U et al., Clin
+    Chem Lab Med 2014;52:815-824 (LMR); Grubb A et al., Clin Chem 2014;60:974-986 (CAPA); the
+    mean as START-01's protocol states it ("the combination (mean) of LMR18 and CAPA").
+    """
+    if measured_gfr_ml_min_173 is not None:
+        measured = GFR_ML_MIN_173.check("measured_gfr_ml_min_173", measured_gfr_ml_min_173)
+        return GfrEstimate(gfr_ml_min_173=measured, method=GfrMethod.MEASURED)
+    if sex is None or age_years is None:
+        return None
+    if creatinine_umol_l is not None and cystatin_c_mg_l is not None:
+        combined = combined_egfr(
+            sex, age_years, creatinine_umol_l, cystatin_c_mg_l, agreement_threshold
+        )
+        return GfrEstimate(
+            gfr_ml_min_173=combined.mean,
+            method=GfrMethod.MEAN,
+            lmr_ml_min_173=combined.lmr,
+            capa_ml_min_173=combined.capa,
+            relative_difference=combined.relative_difference,
+            agree=combined.agree,
+        )
+    if not single_marker:
+        return None
+    if creatinine_umol_l is not None:
+        lmr = lmr_egfr(sex, age_years, creatinine_umol_l)
+        return GfrEstimate(gfr_ml_min_173=lmr, method=GfrMethod.LMR, lmr_ml_min_173=lmr)
+    if cystatin_c_mg_l is not None:
+        capa = capa_egfr(age_years, cystatin_c_mg_l)
+        return GfrEstimate(gfr_ml_min_173=capa, method=GfrMethod.CAPA, capa_ml_min_173=capa)
+    return None

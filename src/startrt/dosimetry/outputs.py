@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from startrt.dosimetry.cycle_dosimetry import CycleDosimetryResult
+from startrt.dosimetry.figures import curve_plots, dvh_plots
 from startrt.dosimetry.study import Study
-from startrt.dosimetry.summary_html import CurvePlot, DvhPlot, write_summary_html
+from startrt.dosimetry.summary_html import write_summary_html
 from startrt.imaging.image_files import write_image
 from startrt.imaging.rtdose import write_rtdose
 from startrt.imaging.volume import Volume
@@ -92,24 +93,6 @@ def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
         }
         for voi in result.vois.values()
     ]
-    last = max(result.times_h) * 1.15
-    grid_h = np.linspace(0.0, last, 200)
-    curves = [
-        CurvePlot(
-            name=voi.name,
-            times_h=voi.times_h,
-            activity_mbq=voi.activity_mbq,
-            fit_times_h=grid_h if voi.fit is not None else (),
-            fit_activity_mbq=voi.fit.predict(grid_h) if voi.fit is not None else (),
-            label=voi.fit_model,
-        )
-        for voi in result.vois.values()
-    ]
-    dvhs = [
-        DvhPlot(voi.name, voi.statistics.dvh.dose_gy, voi.statistics.dvh.volume_fraction)
-        for voi in result.vois.values()
-        if voi.statistics is not None
-    ]
     header = {
         "patient": study.patient_id or "-",
         "injection": f"{study.injection_datetime:%Y-%m-%d %H:%M}",
@@ -127,7 +110,7 @@ def _write_html(result: CycleDosimetryResult, study: Study, path: Path) -> Path:
         title=f"177Lu cycle dosimetry: {study.patient_id or study.folder.name}",
         header=header,
         rows=rows,
-        curves=curves,
-        dvhs=dvhs,
+        curves=curve_plots(result),
+        dvhs=dvh_plots(result),
         notes=result.notes,
     )

@@ -5,81 +5,17 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures are rendered to PNG
-import matplotlib.pyplot as plt
-import numpy as np
-import numpy.typing as npt
 from matplotlib.figure import Figure
 
-
-@dataclass(frozen=True)
-class CurvePlot:
-    """Measured activities of a VOI and its fitted curve (hours, MBq)."""
-
-    name: str
-    times_h: npt.ArrayLike
-    activity_mbq: npt.ArrayLike
-    fit_times_h: npt.ArrayLike
-    fit_activity_mbq: npt.ArrayLike
-    label: str
-
-
-@dataclass(frozen=True)
-class DvhPlot:
-    """Cumulative DVH: volume fraction receiving at least each dose (Gy)."""
-
-    name: str
-    dose_gy: npt.ArrayLike
-    volume_fraction: npt.ArrayLike
+from startrt.dosimetry.figures import CurvePlot, DvhPlot, curves_figure, dvh_figure, png_bytes
 
 
 def _png(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+    encoded = base64.b64encode(png_bytes(figure)).decode("ascii")
     return f'<img alt="figure" src="data:image/png;base64,{encoded}">'
-
-
-def _curves_figure(curves: Sequence[CurvePlot]) -> str:
-    columns = min(3, max(1, len(curves)))
-    rows = int(np.ceil(len(curves) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    for axis, curve in zip(axes.flat, curves, strict=False):
-        axis.plot(
-            curve.fit_times_h, curve.fit_activity_mbq, "-", color="tab:blue", label=curve.label
-        )
-        axis.plot(curve.times_h, curve.activity_mbq, "o", color="tab:red", label="measured")
-        axis.set_title(curve.name.replace("_", " "))
-        axis.set_xlabel("time after injection (h)")
-        axis.set_ylabel("activity (MBq)")
-        axis.legend(fontsize=8)
-    for axis in list(axes.flat)[len(curves) :]:
-        axis.axis("off")
-    figure.tight_layout()
-    return _png(figure)
-
-
-def _dvh_figure(dvhs: Sequence[DvhPlot]) -> str:
-    figure, axis = plt.subplots(figsize=(7.0, 4.2))
-    for dvh in dvhs:
-        axis.plot(
-            dvh.dose_gy, 100.0 * np.asarray(dvh.volume_fraction), label=dvh.name.replace("_", " ")
-        )
-    axis.set_xlabel("absorbed dose (Gy)")
-    axis.set_ylabel("volume receiving at least the dose (%)")
-    axis.set_ylim(0, 102)
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    return _png(figure)
 
 
 def _table(rows: Sequence[Mapping[str, object]]) -> str:
@@ -133,9 +69,9 @@ def write_summary_html(
         _table(rows),
     ]
     if curves:
-        sections += ["<h2>Time-activity curves and fits</h2>", _curves_figure(curves)]
+        sections += ["<h2>Time-activity curves and fits</h2>", _png(curves_figure(curves))]
     if dvhs:
-        sections += ["<h2>Dose-volume histograms</h2>", _dvh_figure(dvhs)]
+        sections += ["<h2>Dose-volume histograms</h2>", _png(dvh_figure(dvhs))]
     if notes:
         items = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
         sections += ["<h2>Notes</h2>", f"<ul>{items}</ul>"]

@@ -67,7 +67,9 @@ class Criterion(BaseModel):
 
 
 class CriterionResult(BaseModel):
-    """Outcome of one criterion with the value and threshold used."""
+    """Outcome of one criterion with the field read, the value and threshold used; when
+    missing, the fields whose absence left it undecided (`missing_fields`). `field` is empty
+    in results stored before it was kept."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -77,6 +79,8 @@ class CriterionResult(BaseModel):
     value: Value
     threshold: str
     judgement: bool = False
+    field: str = ""
+    missing_fields: tuple[str, ...] = ()
 
 
 def _compare(criterion: Criterion, value: float | bool) -> bool:
@@ -105,7 +109,7 @@ def evaluate(criterion: Criterion, values: Mapping[str, Value]) -> CriterionResu
     For `relative_to`, `values` must hold `<field>_uln` / `<field>_lln`; the compared value is
     value / limit and is reported with the raw value."""
 
-    def result(status: Status, value: Value) -> CriterionResult:
+    def result(status: Status, value: Value, *missing: str) -> CriterionResult:
         return CriterionResult(
             id=criterion.id,
             text=criterion.text,
@@ -113,23 +117,26 @@ def evaluate(criterion: Criterion, values: Mapping[str, Value]) -> CriterionResu
             value=value,
             threshold=criterion.threshold_text(),
             judgement=criterion.judgement,
+            field=criterion.field,
+            missing_fields=missing,
         )
 
     if criterion.applies_if is not None:
         applies = values.get(criterion.applies_if)
         if applies is None:
-            return result(Status.MISSING, None)
+            return result(Status.MISSING, None, criterion.applies_if)
         if applies is False:
             return result(Status.MET, NOT_APPLICABLE)
     raw = values.get(criterion.field)
     if raw is None:
-        return result(Status.MISSING, None)
+        return result(Status.MISSING, None, criterion.field)
     if isinstance(raw, str):
         raise TypeError(f"criterion {criterion.id}: field {criterion.field} is text, not a value")
     compared: float | bool = raw
     if criterion.relative_to is not None:
-        reference = values.get(f"{criterion.field}_{criterion.relative_to}")
+        limit_field = f"{criterion.field}_{criterion.relative_to}"
+        reference = values.get(limit_field)
         if not isinstance(reference, int | float) or isinstance(reference, bool):
-            return result(Status.MISSING, raw)
+            return result(Status.MISSING, raw, limit_field)
         compared = float(raw) / float(reference)
     return result(Status.MET if _compare(criterion, compared) else Status.NOT_MET, raw)

@@ -3,6 +3,10 @@
 A failed "stop" condition stops treatment; a failed "delay" condition delays the cycle, and a
 cycle already delayed by the protocol's maximum stops instead. Missing values make the check
 incomplete: a cycle is never released on labs that were not entered.
+
+The GFR is the measured one, else the mean of LMR and CAPA, else (unlike eligibility, which
+needs both markers) the one marker's equation: a panel with creatinine alone is decided on LMR.
+The GFR used, its method and the equations' values are among the decision's inputs.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def check_pre_cycle_labs(
     """Decide whether the next cycle may be given on these labs (see module docstring)."""
     delayed = require_non_negative("weeks_delayed", weeks_delayed, "weeks")
     values = dict(labs.model_dump(mode="json"))
-    gfr, warnings = gfr_values(labs, protocol.gfr.agreement_threshold)
+    gfr, warnings = gfr_values(labs, protocol.gfr.agreement_threshold, single_marker=True)
     values.update(gfr)
     results = [evaluate(condition, values) for condition in protocol.cycle_conditions]
     failed: dict[str, list[CriterionResult]] = {"delay": [], "stop": []}
@@ -63,7 +67,7 @@ def check_pre_cycle_labs(
         protocol=protocol.label,
         rule=f"cycle conditions {', '.join(c.id for c in protocol.cycle_conditions)}; "
         f"maximum delay {max_delay:g} weeks",
-        inputs={**labs.model_dump(mode="json"), "weeks_delayed": delayed},
+        inputs={**labs.model_dump(mode="json"), **gfr, "weeks_delayed": delayed},
         action=action,
         conditions=tuple(results),
         reason=reason,

@@ -22,6 +22,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -189,6 +190,9 @@ class Protocol(_Frozen):
     # a TOML date (2022-11-01, not a string or a date-time): the first day decisions apply it
     effective_date: date = Field(strict=True)
     sites: tuple[str, ...] = Field(min_length=1)
+    # [site_time_zones]: each site's IANA time zone, for the times people read; a site not
+    # named (or a file without the table) reads UTC
+    site_time_zones: dict[str, str] = Field(default_factory=dict)
     arms: tuple[Arm, ...] = Field(min_length=2)
     treatment: Treatment
     renal_limit: RenalLimit
@@ -219,6 +223,10 @@ class Protocol(_Frozen):
                 raise ValueError(f"arm_assignment names unknown arm {name!r}")
         if assignment.personalized_arm not in self.randomization.arms:
             raise ValueError(f"arm_assignment.personalized_arm {assignment.personalized_arm!r}")
+        for site, zone in self.site_time_zones.items():
+            if site not in self.sites:
+                raise ValueError(f"site_time_zones names {site!r}, not one of sites")
+            _zone(site, zone)
         ids = [c.id for c in (*self.eligibility.inclusion, *self.eligibility.exclusion)]
         ids += [c.id for c in self.cycle_conditions]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -235,6 +243,12 @@ class Protocol(_Frozen):
         """'START-01 v1.0': how decisions name the protocol version they applied."""
         return f"{self.id} v{self.version}"
 
+    def time_zone(self, site: str) -> ZoneInfo:
+        """The site's time zone (UTC when the file names none); an unknown site is refused."""
+        if site not in self.sites:
+            raise InvalidInputError("site", site, f"not a site of {self.label}")
+        return _zone(site, self.site_time_zones.get(site, "UTC"))
+
     def arm(self, arm_id: str) -> Arm:
         """The arm with this id; an unknown id raises InvalidInputError listing the known ones."""
         for arm in self.arms:
@@ -242,6 +256,15 @@ class Protocol(_Frozen):
                 return arm
         known = ", ".join(a.id for a in self.arms)
         raise InvalidInputError("arm", arm_id, f"not an arm of {self.label}; known: {known}")
+
+
+def _zone(site: str, name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"site_time_zones.{site}", name, "must be an IANA time zone, e.g. Europe/Stockholm"
+        ) from None
 
 
 def _format_validation_error(source: str, error: ValidationError) -> str:

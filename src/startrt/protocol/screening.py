@@ -12,13 +12,20 @@ from datetime import date
 from pydantic import Field, model_validator
 
 from startrt.clinical.capecitabine import contraindications
-from startrt.clinical.egfr import cockcroft_gault_crcl_ml_min, combined_egfr
+from startrt.clinical.egfr import GfrMethod, cockcroft_gault_crcl_ml_min, lund_model_gfr
 from startrt.clinical.sex import Sex
 from startrt.protocol.criteria import Value
 from startrt.protocol.records import Record
 from startrt.validation import InvalidInputError
 
-DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_YEAR = 365.25
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12
+
+
+def age_years_on(age_years: float, recorded_on: date, day: date) -> float:
+    """The age on `day` of a patient `age_years` old on `recorded_on` (the screening: no date
+    of birth is kept), counting years of 365.25 days; to 0.01 year."""
+    return round(age_years + (day - recorded_on).days / DAYS_PER_YEAR, 2)
 
 
 class Labs(Record):
@@ -96,38 +103,43 @@ class ScreeningRecord(PatientLabs):
         return self
 
 
-def gfr_values(labs: PatientLabs, agreement_threshold: float) -> tuple[dict[str, Value], list[str]]:
-    """GFR the criteria use: measured if given, else mean of LMR and CAPA; with warnings."""
+def gfr_values(
+    labs: PatientLabs, agreement_threshold: float, *, single_marker: bool = False
+) -> tuple[dict[str, Value], list[str]]:
+    """GFR the criteria use (`clinical.egfr.lund_model_gfr`): measured if given, else the mean
+    of LMR and CAPA, else (`single_marker`: the pre-cycle checks) LMR or CAPA alone; with the
+    method (`gfr_source`), the equations' values (0.1 ml/min/1.73 m2) and warnings."""
     values: dict[str, Value] = {"gfr_ml_min_173": None, "gfr_source": None}
     warnings: list[str] = []
-    if labs.measured_gfr_ml_min_173 is not None:
-        values.update(gfr_ml_min_173=labs.measured_gfr_ml_min_173, gfr_source="measured")
-        return values, warnings
-    sex, age, creatinine, cystatin = (
-        labs.sex,
-        labs.age_years,
-        labs.creatinine_umol_l,
-        labs.cystatin_c_mg_l,
-    )
-    if sex is None or age is None or creatinine is None or cystatin is None:
-        return values, warnings
     try:
-        combined = combined_egfr(
-            sex, age, creatinine, cystatin, agreement_threshold=agreement_threshold
+        estimate = lund_model_gfr(
+            labs.sex,
+            labs.age_years,
+            creatinine_umol_l=labs.creatinine_umol_l,
+            cystatin_c_mg_l=labs.cystatin_c_mg_l,
+            measured_gfr_ml_min_173=labs.measured_gfr_ml_min_173,
+            agreement_threshold=agreement_threshold,
+            single_marker=single_marker,
         )
     except InvalidInputError as error:
-        warnings.append(f"GFR not computed from LMR and CAPA: {error}")
+        warnings.append(f"GFR not computed: {error}")
         return values, warnings
-    values.update(
-        gfr_ml_min_173=round(combined.mean, 1),
-        gfr_source="mean of LMR and CAPA",
-        lmr_ml_min_173=round(combined.lmr, 1),
-        capa_ml_min_173=round(combined.capa, 1),
-    )
-    if not combined.agree:
+    if estimate is None:
+        return values, warnings
+    computed = estimate.method is not GfrMethod.MEASURED
+    gfr = round(estimate.gfr_ml_min_173, 1) if computed else estimate.gfr_ml_min_173
+    values.update(gfr_ml_min_173=gfr, gfr_source=estimate.method.value)
+    for name, value in (
+        ("lmr_ml_min_173", estimate.lmr_ml_min_173),
+        ("capa_ml_min_173", estimate.capa_ml_min_173),
+    ):
+        if value is not None:
+            values[name] = round(value, 1)
+    if estimate.agree is False:
+        lmr, capa = estimate.lmr_ml_min_173, estimate.capa_ml_min_173
         warnings.append(
-            f"LMR {combined.lmr:.0f} and CAPA {combined.capa:.0f} ml/min/1.73 m2 differ by "
-            f"{combined.relative_difference:.0%} (> {agreement_threshold:.0%}): look for a "
+            f"LMR {lmr:.0f} and CAPA {capa:.0f} ml/min/1.73 m2 differ by "
+            f"{estimate.relative_difference:.0%} (> {agreement_threshold:.0%}): look for a "
             "clinical reason or measure GFR (iohexol / 51Cr-EDTA)"
         )
     return values, warnings

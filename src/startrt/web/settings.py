@@ -99,6 +99,8 @@ INSTALLED_APPS = [
     "startrt.web.events",
     "startrt.web.pages",
     "startrt.web.signing",
+    "django_tasks",
+    "django_tasks_db",  # the task queue's table: a study's dosimetry runs on `db_worker`
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -110,6 +112,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.otp_device: the session's 2nd factor
+    "startrt.web.pages.time_zones.SiteTimeZoneMiddleware",  # a patient's site's time zone
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -176,6 +179,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and DATABASES[
     # database file's mode
     private_file(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# the task queue (django-tasks, database backend: the same SQLite or PostgreSQL database); its
+# worker (`startrt manage db_worker`) is started by `startrt serve`
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # unzipped size of an uploaded study (web/treatment/study_upload.py: 1 GiB fits 4 SPECT/CT)
 STARTRT_MAX_STUDY_BYTES = int(os.environ.get("STARTRT_MAX_STUDY_BYTES", str(1 << 30)))
 

@@ -77,7 +77,7 @@ Details = Annotated[CleanLines, StringConstraints(strip_whitespace=True, max_len
 
 RECIST_RULE = (
     "RECIST 1.1 (Eisenhauer, Eur J Cancer 2009): time-point responses and unconfirmed best "
-    "overall response, computed by startrt.clinical.recist.evaluate_series"
+    "overall response, computed by startrt from the recorded lesion measurements"
 )
 RESOLVED_OUTCOMES = (AdverseEventOutcome.RECOVERED, AdverseEventOutcome.RECOVERED_WITH_SEQUELAE)
 UNRESOLVED_OUTCOMES = (

@@ -1,5 +1,6 @@
 """CDISC ODM 1.3.2 XML of the clinical data (built with odmlib): the metadata (an
-ItemGroupDef per patient-linked table, an ItemDef per field with its ODM DataType) and a
+ItemGroupDef per patient-linked table, an ItemDef per field with its ODM DataType and, as
+its Question, the label people read from `startrt.fields`) and a
 SubjectData per visible patient (SubjectKey = trial ID), one StudyEventData/FormData/
 ItemGroupData per row. Source: CDISC, Specification for the Operational Data Model (ODM)
 Version 1.3.2, 2013."""
@@ -16,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 from django.utils import timezone
 
-from startrt import __version__
+from startrt import __version__, fields
 from startrt.protocol.definition import Protocol, default_protocol
 from startrt.validation import InvalidInputError
 from startrt.web.exports.tables import (
@@ -167,10 +168,12 @@ def _item_def(table: Table, field: models.Field[Any, Any]) -> Any:
         attributes["Length"] = stored.max_length
     if isinstance(stored, models.DecimalField):
         attributes["SignificantDigits"] = stored.decimal_places
+    label = odm.TranslatedText(_content=fields.label(field.attname), lang="en")
     return odm.ItemDef(
         OID=item_oid(table, field),
-        Name=field.attname,
+        Name=field.attname,  # the machine name: the data contract
         DataType=DATA_TYPES.get(stored.get_internal_type(), "text"),
+        Question=odm.Question(TranslatedText=[label]),  # the label people read
         **attributes,
     )
 

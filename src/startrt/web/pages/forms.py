@@ -17,10 +17,11 @@ from django.db.models import Model, QuerySet
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from startrt import fields
 from startrt.clinical.recist import TOO_SMALL, NonTargetStatus
 from startrt.clinical.sex import Sex
 from startrt.protocol.screening import ScreeningRecord
-from startrt.validation import InvalidInputError, InvalidRecordError
+from startrt.validation import InvalidInputError, InvalidRecordError, echoed
 from startrt.web.events.services import (
     AdverseEventRecord,
     DeathRecord,
@@ -31,6 +32,50 @@ from startrt.web.signing.models import Meaning
 from startrt.web.trial.changes import StaleVersionError
 from startrt.web.trial.models import Membership, Site
 from startrt.web.trial.services import ENTRY_ROLES, ConsentRecord
+
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+class IsoDateInput(forms.DateInput):
+    """A date typed as YYYY-MM-DD whatever the browser's language (a browser's own date picker
+    shows the locale's order, e.g. mm/dd/yyyy in en-US)."""
+
+    def __init__(self, attrs: dict[str, str] | None = None) -> None:
+        iso = {
+            "placeholder": "YYYY-MM-DD",
+            "pattern": r"\d{4}-\d{2}-\d{2}",
+            "inputmode": "numeric",
+            "size": "10",
+            "autocomplete": "off",
+        }
+        super().__init__({**iso, **(attrs or {})}, format=DATE_FORMAT)
+
+
+class IsoDateTimeInput(forms.DateTimeInput):
+    """A date and time typed as YYYY-MM-DD HH:MM (24 h), whatever the browser's language."""
+
+    def __init__(self, attrs: dict[str, str] | None = None) -> None:
+        iso = {
+            "placeholder": "YYYY-MM-DD HH:MM",
+            "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",
+            "size": "16",
+            "autocomplete": "off",
+        }
+        super().__init__({**iso, **(attrs or {})}, format=DATETIME_FORMAT)
+
+
+def date_field(**options: Any) -> forms.DateField:
+    """A date field that reads and shows ISO 8601 (YYYY-MM-DD) only."""
+    return forms.DateField(widget=IsoDateInput(), input_formats=[DATE_FORMAT], **options)
+
+
+def datetime_field(**options: Any) -> forms.DateTimeField:
+    """A date-time field that reads YYYY-MM-DD HH:MM (or the ISO "T" between) and shows the
+    former."""
+    formats = [DATETIME_FORMAT, "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"]
+    return forms.DateTimeField(widget=IsoDateTimeInput(), input_formats=formats, **options)
+
 
 SCREENING_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Visit and consent", ("screening_date", "planned_start_date", "consent_signed")),
@@ -98,53 +143,6 @@ SCREENING_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 """Every ScreeningRecord field but `sex` (the patient's, set at registration), grouped."""
 
-UNITS = (
-    ("_ml_min_173", "mL/min/1.73 m²"),
-    ("_umol_l", "µmol/L"),
-    ("_10e9_l", "10⁹/L"),
-    ("_mg_l", "mg/L"),
-    ("_g_l", "g/L"),
-    ("_u_l", "U/L"),
-    ("_kg", "kg"),
-    ("_cm", "cm"),
-    ("_years", "years"),
-    ("_months", "months"),
-    ("_percent", "%"),
-)
-ACRONYMS = frozenset(
-    [
-        "alt",
-        "ast",
-        "c",
-        "ctcae",
-        "dpd",
-        "ecog",
-        "fdg",
-        "gfr",
-        "mdc",
-        "net",
-        "pet",
-        "prrt",
-        "recist",
-        "ssa",
-        "sstr",
-        "suv",
-    ]
-)
-
-
-def field_label(name: str) -> str:
-    """A readable label with the unit: "ast_u_l_uln" -> "AST ULN (U/L)"."""
-    stem, scale = (name.removesuffix("_uln"), " ULN") if name.endswith("_uln") else (name, "")
-    unit = ""
-    for suffix, text in UNITS:
-        if stem.endswith(suffix):
-            stem, unit = stem.removesuffix(suffix), f" ({text})"
-            break
-    label = " ".join(word.upper() if word in ACRONYMS else word for word in stem.split("_"))
-    label += scale + unit
-    return label[:1].upper() + label[1:]
-
 
 def _value_type(info: FieldInfo) -> Any:
     """The field's type without None: `float | None` -> float."""
@@ -157,14 +155,14 @@ def _value_type(info: FieldInfo) -> Any:
 def _form_field(name: str, info: FieldInfo) -> forms.Field:
     """The form field of a record field: yes/no/unknown for optional booleans, a checkbox for
     required ones, dates, numbers, text, a choice for enumerations, checkboxes for their lists."""
-    options: dict[str, Any] = {"required": info.is_required(), "label": field_label(name)}
+    options: dict[str, Any] = {"required": info.is_required(), "label": fields.label(name)}
     value_type = _value_type(info)
     if value_type is bool:
         if info.is_required():  # unticked is "no": the record always has a value
             return forms.BooleanField(**{**options, "required": False})
         return forms.NullBooleanField(**options)
     if value_type is date:
-        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **options)
+        return date_field(**options)
     if value_type is int:
         return forms.IntegerField(**options)
     if value_type is float:
@@ -182,7 +180,7 @@ def _form_field(name: str, info: FieldInfo) -> forms.Field:
 
 
 def _choices(values: type[enum.Enum]) -> list[tuple[str, str]]:
-    return [(item.value, getattr(item, "label", item.value)) for item in values]
+    return [(item.value, fields.display(item)) for item in values]
 
 
 class ScreeningForm(forms.Form):
@@ -219,7 +217,7 @@ def entry_sites(user: AbstractBaseUser) -> QuerySet[Site]:
 class RegisterForm(forms.Form):
     site = forms.ModelChoiceField(queryset=Site.objects.none())
     trial_id = forms.CharField(
-        label="Trial ID", max_length=32, help_text="S01-<site code>-<3 digits>, e.g. S01-LUN-001"
+        label="Trial ID", max_length=32, help_text="S01, the site code, 3 digits: S01-LUN-001"
     )
     sex = forms.ChoiceField(choices=_choices(Sex))
 
@@ -263,7 +261,26 @@ def add_library_errors(form: forms.Form, error: InvalidInputError) -> None:
     for problem in problems:
         field = form.fields.get(problem.field)
         shown = field is not None and not field.widget.is_hidden
-        form.add_error(problem.field if shown else None, str(problem))
+        secret = field is not None and isinstance(field.widget, forms.PasswordInput)
+        text = f"The password entered {problem.rule}" if secret else None
+        form.add_error(
+            problem.field if shown else None, text or refusal_text(problem, at_field=shown)
+        )
+
+
+def refusal_text(problem: InvalidInputError, *, at_field: bool) -> str:
+    """A refusal for people: the value (if any) and the rule, after the field's label and unit
+    unless it is shown next to the field itself ("Haemoglobin LLN (g/L) “13.4”: must lie in
+    ..."; "Required when the reason is other")."""
+    if problem.value in (None, "", [], ()):
+        text = problem.rule[:1].upper() + problem.rule[1:]
+    else:
+        value = problem.value if isinstance(problem.value, str) else fields.display(problem.value)
+        text = f"“{echoed(value)}”: {problem.rule}"
+    if at_field:
+        return text
+    name = problem.field.rsplit(".", 1)[-1]
+    return f"{fields.label(name)} {text}"
 
 
 class CorrectionForm(forms.Form):
@@ -328,9 +345,10 @@ class SeriesForm(forms.Form):
     series = forms.CharField(
         label="RECIST series (JSON)",
         widget=forms.Textarea(attrs={"rows": 12, "class": "mono"}),
-        help_text='{"baseline": {"date": ..., "lesions": [{"id", "organ", "lymph_node", '
-        '"diameter_mm", "target"}]}, "follow_up": [{"date", "target_mm", "non_target", '
-        '"new_lesions"}]}',
+        help_text="The series in the API's JSON form (see the API documentation, RECIST series): "
+        "the baseline date and lesions (ID, organ, lymph node or not, diameter in mm, target or "
+        "not), then each follow-up (date, target diameters in mm, non-target statuses, new "
+        "lesions).",
     )
     correction_reason = CorrectionForm.base_fields["correction_reason"]
     expected_version = forms.IntegerField(widget=forms.HiddenInput)
@@ -378,7 +396,7 @@ class TimePointForm(forms.Form):
     a status per non-target lesion, new lesions. Adds the next time point to the stored series
     or (a correction) replaces its latest one."""
 
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = date_field()
     new_lesions = forms.BooleanField(required=False, label="New lesions")
     correction_reason = CorrectionForm.base_fields["correction_reason"]
     expected_version = forms.IntegerField(widget=forms.HiddenInput)

@@ -1,70 +1,71 @@
-"""The treatment page of a patient: schedule, cycles (rescheduled within the protocol window or
-as a confirmed deviation, cancelled), pre-cycle labs with CTCAE grades and go/delay/stop, the
-release signed with the password (and its reasoned unlock), administration and its
-corrections, dosimetry entered, corrected or computed from an uploaded study, the planner's
-proposal (accepted or overridden by the physicist), each cycle's protocol deviations with
-their reason and signer (an overridden activity signed by the investigator's password before
-the release), the cumulative kidney dose against the
-protocol's limit as an inline SVG, and adverse events; and the capecitabine page (the library's
-assessment, prescription, dispensing). Every action goes through the services."""
+"""The treatment pages of a patient. The overview: schedule, one row per cycle (status, date,
+activity, doses) linking to its page, the cumulative kidney dose against the protocol's limit
+and adverse events. A page per cycle: its state, the next step, and only the actions the
+user's roles may take at that step (pre-cycle labs with CTCAE grades and go/delay/stop, the
+release signed with the password, administration, dosimetry entered or computed from an
+uploaded study, the planner's proposal accepted or overridden, deviations signed), with the
+corrections (reschedule, cancel, unlock, corrected administration or dosimetry) folded away.
+Every POST goes through the services and redirects (POST/redirect/GET) to the changed section
+with a success message, or shows the page again with the form's errors. And the capecitabine
+page (the library's assessment, prescription, dispensing)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from startrt import fields
 from startrt.clinical.capecitabine import DOSE_LEVELS_PERCENT
 from startrt.protocol.capecitabine import CapecitabineDecision, gives_capecitabine
 from startrt.protocol.vocabulary import AdverseEventOutcome, Attribution, SeriousnessCriterion
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
 from startrt.web.events.models import AdverseEvent
-from startrt.web.pages.forms import PasswordForm, UnlockForm, add_library_errors
+from startrt.web.pages.forms import (
+    IsoDateInput,
+    IsoDateTimeInput,
+    PasswordForm,
+    UnlockForm,
+    add_library_errors,
+)
+from startrt.web.pages.kidney_dose import kidney_dose_panel, proposal_reasoning
+from startrt.web.pages.lab_views import LabsForm
 from startrt.web.pages.views import INVALID, refusal, visible_patient
 from startrt.web.treatment import capecitabine
 from startrt.web.treatment import services as treatment
 from startrt.web.treatment.doses import DOSE_FIELDS, plan_outdated
 from startrt.web.treatment.models import CapecitabinePrescription, Cycle, Deviation, PlanProposal
-from startrt.web.treatment.study_upload import upload_study
-from startrt.web.trial.models import Patient, Screening
+from startrt.web.treatment.study_tasks import dosimetry_summary
+from startrt.web.trial.models import Patient, Role, Screening
 from startrt.web.trial.permissions import roles_at
-from startrt.web.trial.services import current_protocol
+from startrt.web.trial.services import ENTRY_ROLES, current_protocol
 
-LAB_FIELDS = (
-    "hemoglobin_g_l",
-    "hemoglobin_g_l_lln",
-    "platelets_10e9_l",
-    "platelets_10e9_l_lln",
-    "leukocytes_10e9_l",
-    "leukocytes_10e9_l_lln",
-    "neutrophils_10e9_l",
-    "neutrophils_10e9_l_lln",
-    "creatinine_umol_l",
-    "creatinine_umol_l_uln",
-    "measured_gfr_ml_min_173",
-)
-DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-DATE = forms.DateInput(attrs={"type": "date"})
+DATETIME = IsoDateTimeInput()
+DATE = IsoDateInput()
 REASON = forms.Textarea(attrs={"rows": 2})
 
 
-class VersionForm(forms.Form):
-    expected_version = forms.IntegerField(widget=forms.HiddenInput)
-
-
-class LabsForm(forms.Form):
-    drawn_at = forms.DateTimeField(widget=DATETIME)
+class LabelledForm(forms.Form):
+    """A form whose fields without a label of their own are labelled by `startrt.fields`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in LAB_FIELDS:
-            self.fields[name] = forms.FloatField(required=False, label=name)
+        for name, field in self.fields.items():
+            if field.label is None:
+                field.label = fields.label(name)
+
+
+class VersionForm(LabelledForm):
+    expected_version = forms.IntegerField(widget=forms.HiddenInput)
 
 
 class SignedForm(VersionForm, PasswordForm):
@@ -93,7 +94,7 @@ class AdministrationForm(VersionForm):
     reason = forms.CharField(required=False, widget=REASON, help_text="Required for a correction.")
 
 
-class DosimetryForm(forms.Form):
+class DosimetryForm(LabelledForm):
     left_kidney_dose_gy = forms.FloatField()
     right_kidney_dose_gy = forms.FloatField()
     kidney_effective_half_life_h = forms.FloatField(required=False)
@@ -134,7 +135,7 @@ class OverrideForm(VersionForm):
     reason = forms.CharField(max_length=500)
 
 
-class AdverseEventForm(forms.Form):
+class AdverseEventForm(LabelledForm):
     term = forms.CharField(max_length=200)
     ctcae_grade = forms.TypedChoiceField(choices=[(g, g) for g in range(1, 6)], coerce=int)
     onset_date = forms.DateField(widget=DATE)
@@ -148,7 +149,7 @@ class AdverseEventForm(forms.Form):
     outcome = forms.ChoiceField(choices=AdverseEventOutcome.choices())
 
 
-class CapecitabineForm(forms.Form):
+class CapecitabineForm(LabelledForm):
     weight_kg = forms.FloatField()
     height_cm = forms.FloatField()
     age_years = forms.FloatField()
@@ -163,9 +164,60 @@ class CapecitabineForm(forms.Form):
     )
 
 
-class DispensingForm(forms.Form):
+class DispensingForm(LabelledForm):
     tablets_500 = forms.IntegerField(min_value=0, initial=0, label="Tablets of 500 mg")
     tablets_150 = forms.IntegerField(min_value=0, initial=0, label="Tablets of 150 mg")
+
+
+class ProposeForm(forms.Form):
+    """Ask the planner; `cycle` is the cycle page the button is on (where an error shows)."""
+
+    cycle = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+ACTION_ROLES: dict[str, tuple[Role, ...]] = {
+    "labs": ENTRY_ROLES,
+    "administration": ENTRY_ROLES,
+    "adverse_event": ENTRY_ROLES,
+    "release": (Role.INVESTIGATOR,),
+    "unlock": (Role.INVESTIGATOR,),
+    "reschedule": (Role.INVESTIGATOR,),
+    "cancel": (Role.INVESTIGATOR,),
+    "deviation": (Role.INVESTIGATOR,),
+    "dosimetry": (Role.PHYSICIST,),
+    "propose": (Role.PHYSICIST, Role.INVESTIGATOR),
+    "decide_plan": (Role.PHYSICIST,),
+}
+"""The pages' actions and the roles that may take them: the roles the services require
+(`require_role`), so a page offers no button that would end in 403 (tests/web/
+test_cycle_pages.py posts every action as every role)."""
+
+SUCCESS: dict[str, tuple[str, str]] = {
+    "labs": ("labs", "Cycle {number}: pre-cycle labs saved."),
+    "release": ("release", "Cycle {number} released, signed by you."),
+    "unlock": ("release", "Cycle {number}: release unlocked; its plan may change."),
+    "reschedule": ("cycle-state", "Cycle {number} rescheduled."),
+    "cancel": ("cycle-state", "Cycle {number} cancelled: the course ends with it."),
+    "administration": ("administration", "Cycle {number}: administration saved."),
+    "dosimetry": ("dosimetry", "Cycle {number}: dosimetry saved."),
+    "deviation": ("deviations", "Cycle {number}: deviation signed."),
+    "propose": ("plan", "Cycle {number}: the planner's proposal is below."),
+    "accept": ("plan", "Cycle {number}: proposal accepted, the cycle is planned."),
+    "override": ("plan", "Cycle {number}: proposal overridden, the cycle is planned."),
+    "adverse_event": ("adverse-events", "Adverse event reported."),
+    "prescribe": ("", "Cycle {number}: capecitabine prescribed."),
+    "dispense": ("", "Cycle {number}: capecitabine dispensed."),
+}
+"""Per form kind: the section a successful POST lands on and the message it shows."""
+
+
+def allowed_actions(roles: set[str]) -> set[str]:
+    """The actions of `ACTION_ROLES` open to a user holding `roles` at the patient's site."""
+    return {
+        action
+        for action, allowed in ACTION_ROLES.items()
+        if roles & {role.value for role in allowed}
+    }
 
 
 Action = Callable[[Patient, dict[str, Any]], object]
@@ -178,11 +230,17 @@ def _act(
     key: str,
     action: Action,
     *,
-    page: str = "treatment",
+    page: str = "cycle",
+    number: int | None = None,
 ) -> HttpResponse:
-    """Run `action` on the valid form; else the page again with the form's errors (422; 409
-    for a record changed since it was loaded, or signed)."""
+    """Run `action` on the valid form, then redirect (POST/redirect/GET) to `page` at the
+    changed section with a success message; else `page` again with the form's errors (422;
+    409 for a record changed since it was loaded, or signed). `key` names the form,
+    `{kind}-{cycle number}` for a cycle's action (else `number` gives the cycle)."""
     patient = visible_patient(request, trial_id)
+    kind, _, suffix = key.partition("-")
+    if number is None and suffix.isdigit():
+        number = int(suffix)
     form = form_class(request.POST, request.FILES)
     status = INVALID
     if form.is_valid():
@@ -191,9 +249,20 @@ def _act(
         except InvalidInputError as error:
             status = refusal(form, error)
         else:
-            return redirect(f"pages:{page}", trial_id=patient.trial_id)
-    render_page = _render if page == "treatment" else _render_capecitabine
-    return render_page(request, patient, status=status, forms_by_key={key: form})
+            section, text = SUCCESS[kind]
+            messages.success(request, text.format(number=number))
+            args = (
+                [patient.trial_id]
+                if number is None or page != "cycle"
+                else [patient.trial_id, number]
+            )
+            anchor = f"#{section}" if section else ""
+            return redirect(reverse(f"pages:{page}", args=args) + anchor)
+    bound = {key: form}
+    if page == "cycle" and number is not None:
+        return _render_cycle(request, patient, number, status=status, forms_by_key=bound)
+    render_page = _render if page in ("cycle", "treatment") else _render_capecitabine
+    return render_page(request, patient, status=status, forms_by_key=bound)
 
 
 def _cycle(patient: Patient, number: int) -> Cycle:
@@ -209,7 +278,7 @@ def _cycle_view(
     form_class: type[forms.Form],
     key: str,
     *,
-    page: str = "treatment",
+    page: str = "cycle",
 ) -> Callable[[HttpRequest, str, int], HttpResponse]:
     """The POST view that runs `service(user, cycle, **form data)` on the patient's cycle
     `number` through `_act` (the form keyed `{key}-{number}`)."""
@@ -231,6 +300,12 @@ def treatment_page(request: HttpRequest, trial_id: str) -> HttpResponse:
     return _render(request, visible_patient(request, trial_id))
 
 
+@require_GET
+@login_required
+def cycle_page(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
+    return _render_cycle(request, visible_patient(request, trial_id), number)
+
+
 @require_POST
 @login_required
 def record_labs(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
@@ -238,7 +313,7 @@ def record_labs(request: HttpRequest, trial_id: str, number: int) -> HttpRespons
         return treatment.record_labs(
             request.user,
             patient,
-            {name: data[name] for name in LAB_FIELDS if data[name] is not None},
+            LabsForm.panel_values(data),
             drawn_at=data["drawn_at"],
             cycle=_cycle(patient, number),
         )
@@ -277,64 +352,66 @@ dosimetry = _cycle_view(treatment.record_dosimetry, DosimetryForm, "dosimetry")
 
 @require_POST
 @login_required
-def study(request: HttpRequest, trial_id: str, number: int) -> HttpResponse:
-    """Upload a study (zip) and compute the cycle's dosimetry from it, in the request."""
-
-    def action(patient: Patient, data: dict[str, Any]) -> object:
-        return upload_study(
-            request.user,
-            _cycle(patient, number),
-            data["study"],
-            reason=data["reason"],
-            expected_version=data["expected_version"],
-            patient_confirmed=data["patient_confirmed"],
-        )
-
-    return _act(request, trial_id, StudyUploadForm, f"study-{number}", action)
-
-
-@require_POST
-@login_required
 def propose(request: HttpRequest, trial_id: str) -> HttpResponse:
+    """Ask the planner; lands on the page of the cycle the proposal is for."""
+    patient = visible_patient(request, trial_id)
+    number = _plannable_number(patient) or _posted_cycle(request) or 1
+
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return treatment.propose_next_cycle(request.user, patient)
 
-    return _act(request, trial_id, forms.Form, "propose", action)
+    return _act(request, trial_id, ProposeForm, "propose", action, number=number)
+
+
+def _posted_cycle(request: HttpRequest) -> int | None:
+    """The cycle page a planner button was on (ProposeForm's hidden field)."""
+    form = ProposeForm(request.POST)
+    return form.cleaned_data["cycle"] if form.is_valid() else None
 
 
 @require_POST
 @login_required
 def accept(request: HttpRequest, trial_id: str, proposal_id: int) -> HttpResponse:
+    number = _proposal(visible_patient(request, trial_id), proposal_id).for_cycle
+
     def action(patient: Patient, data: dict[str, Any]) -> object:
         proposal = _proposal(patient, proposal_id)
         return treatment.accept_proposal(
             request.user, proposal, expected_version=data["expected_version"]
         )
 
-    return _act(request, trial_id, VersionForm, "accept", action)
+    return _act(request, trial_id, VersionForm, "accept", action, number=number)
 
 
 @require_POST
 @login_required
 def override(request: HttpRequest, trial_id: str, proposal_id: int) -> HttpResponse:
+    number = _proposal(visible_patient(request, trial_id), proposal_id).for_cycle
+
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return treatment.override_proposal(request.user, _proposal(patient, proposal_id), **data)
 
-    return _act(request, trial_id, OverrideForm, "override", action)
+    return _act(request, trial_id, OverrideForm, "override", action, number=number)
 
 
 @require_POST
 @login_required
 def sign_deviation(request: HttpRequest, trial_id: str, deviation_id: int) -> HttpResponse:
+    patient = visible_patient(request, trial_id)
+    deviation = get_object_or_404(
+        Deviation.objects.select_related("cycle"), patient=patient, pk=deviation_id
+    )
+
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return treatment.sign_deviation(
             request,
-            get_object_or_404(Deviation, patient=patient, pk=deviation_id),
+            deviation,
             password=data["password"],
             expected_version=data["expected_version"],
         )
 
-    return _act(request, trial_id, SignedForm, f"deviation-{deviation_id}", action)
+    key = f"deviation-{deviation_id}"
+    return _act(request, trial_id, SignedForm, key, action, number=deviation.cycle.number)
 
 
 @require_POST
@@ -343,32 +420,7 @@ def report_adverse_event(request: HttpRequest, trial_id: str) -> HttpResponse:
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return events.report_adverse_event(request.user, patient, data)
 
-    return _act(request, trial_id, AdverseEventForm, "adverse_event", action)
-
-
-def kidney_dose_svg(doses: list[tuple[int, float]], limit_gy: float) -> dict[str, Any]:
-    """Coordinates of the cumulative kidney dose per cycle and of the limit line, in a
-    400 x 200 view box (dose 0 at the bottom, 1.2 x the limit or the highest dose at the top)."""
-    width, height, margin = 400, 200, 30
-    top_gy = max([limit_gy, *(dose for _, dose in doses)]) * 1.2
-    last_cycle = max([4, *(cycle for cycle, _ in doses)])
-
-    def x(cycle: int) -> float:
-        return margin + (width - 2 * margin) * cycle / last_cycle
-
-    def y(dose_gy: float) -> float:
-        return height - margin - (height - 2 * margin) * dose_gy / top_gy
-
-    points = [(0, 0.0), *doses]
-    return {
-        "points": " ".join(f"{x(cycle):.1f},{y(dose):.1f}" for cycle, dose in points),
-        "dots": [(x(cycle), y(dose), cycle, dose) for cycle, dose in doses],
-        "limit_y": y(limit_gy),
-        "limit_gy": limit_gy,
-        "x0": margin,
-        "x1": width - margin,
-        "y0": height - margin,
-    }
+    return _act(request, trial_id, AdverseEventForm, "adverse_event", action, page="treatment")
 
 
 def _administration_initial(cycle: Cycle) -> dict[str, Any]:
@@ -408,7 +460,7 @@ def _cycle_row(cycle: Cycle, bound: dict[str, forms.Form]) -> dict[str, Any]:
         "release_locked": treatment.release_locked(cycle),
         "plan_outdated": plan_outdated(cycle),
         "window": treatment.window_check(cycle, cycle.planned_date) if planned else None,
-        "labs_form": bound.get(f"labs-{number}") or LabsForm(),
+        "labs_form": bound.get(f"labs-{number}") or LabsForm(site=cycle.patient.site),
         "release_form": bound.get(f"release-{number}") or SignedForm(initial=version),
         "deviations": [
             {
@@ -432,6 +484,55 @@ def _cycle_row(cycle: Cycle, bound: dict[str, forms.Form]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """What a cycle waits for, and the action of `ACTION_ROLES` that does it ("" for none)."""
+
+    text: str
+    action: str = ""
+
+
+def next_step(row: dict[str, Any] | None, proposal: PlanProposal | None) -> NextStep:
+    """The cycle's next step from its stored state (`row` of `_cycle_row`, None for a cycle
+    not planned yet) and the latest proposal for it; the services check each step again."""
+    if row is None or row["plan_outdated"]:
+        if proposal is not None and proposal.status == PlanProposal.Status.PROPOSED:
+            return NextStep("Accept the planner's proposal, or override it.", "decide_plan")
+        return NextStep("Ask the planner for this cycle's activity.", "propose")
+    cycle = row["cycle"]
+    if cycle.status == Cycle.Status.CANCELLED:
+        return NextStep("Nothing more: the course ended with this cancelled cycle.")
+    if cycle.status == Cycle.Status.ADMINISTERED:
+        if row["dosimetry"] is None:
+            return NextStep("Enter the kidney doses of this cycle.", "dosimetry")
+        if row["next_planned"]:
+            return NextStep(f"Nothing more here: cycle {cycle.number + 1} is planned.")
+        return NextStep("Ask the planner for the next cycle.", "propose")
+    if row["awaiting_signature"]:
+        return NextStep("Sign the protocol deviation before the release.", "deviation")
+    if cycle.released_by:
+        return NextStep("Record the administration.", "administration")
+    panel = row["panels"][-1] if row["panels"] else None
+    if panel is None:
+        return NextStep("Enter the pre-cycle labs.", "labs")
+    if panel.decision["action"] != "go":
+        return NextStep(
+            f"Labs: {panel.decision['action']}. Repeat the labs, or reschedule the cycle.", "labs"
+        )
+    return NextStep("Release the cycle, signed with your password.", "release")
+
+
+def _plannable_number(patient: Patient) -> int | None:
+    """The cycle the planner plans now (as `services.propose_next_cycle` reads the course):
+    the one after the last when every cycle was given, a planned cycle whose plan read
+    corrected values; None when a cycle waits or the course ended."""
+    cycles = list(patient.cycles.order_by("number"))
+    waiting = next((c for c in cycles if c.status != Cycle.Status.ADMINISTERED), None)
+    if waiting is None:
+        return cycles[-1].number + 1 if cycles else 1
+    return waiting.number if plan_outdated(waiting) else None
+
+
 def _render(
     request: HttpRequest,
     patient: Patient,
@@ -439,32 +540,77 @@ def _render(
     status: int = 200,
     forms_by_key: dict[str, forms.Form] | None = None,
 ) -> HttpResponse:
+    """The overview: one row per cycle linking to its page, the kidney dose, the schedule
+    (folded) and the adverse events (the report form on `?report=adverse-event`, or with its
+    errors)."""
     bound = forms_by_key or {}
-    cycles = patient.cycles.order_by("number").select_related("dosimetry")
-    proposal = patient.plan_proposals.order_by("-id").first()
     allocation = getattr(patient, "allocation", None)
     arm = treatment.treatment_arm(patient) if allocation else None
+    cycles = list(patient.cycles.order_by("number").select_related("dosimetry"))
     context = {
         "patient": patient,
         "allocation": allocation,
         "gives_capecitabine": arm is not None and arm.capecitabine,
-        "roles": roles_at(request.user, patient.site),
+        "can": allowed_actions(roles_at(request.user, patient.site)),
         "schedule": treatment.schedule_for(patient) if allocation else None,
-        "rows": [_cycle_row(cycle, bound) for cycle in cycles],
-        "proposal": proposal,
-        "accept_form": bound.get("accept")
-        or VersionForm(initial={"expected_version": getattr(proposal, "version", 0)}),
-        "override_form": bound.get("override")
-        or OverrideForm(initial={"expected_version": getattr(proposal, "version", 0)}),
-        "propose_form": bound.get("propose"),
-        "chart": kidney_dose_svg(
-            treatment.cumulative_kidney_doses(patient) if allocation else [],
-            current_protocol().renal_limit.limit_gy,
-        ),
+        "cycles": [(cycle, getattr(cycle, "dosimetry", None)) for cycle in cycles],
+        "plannable": _plannable_number(patient) if allocation else None,
+        "kidney": kidney_dose_panel(patient) if allocation else None,
         "adverse_events": AdverseEvent.objects.filter(patient=patient).order_by("onset_date"),
-        "adverse_event_form": bound.get("adverse_event") or AdverseEventForm(),
+        "adverse_event_form": bound.get("adverse_event")
+        or (AdverseEventForm() if request.GET.get("report") == "adverse-event" else None),
     }
     return render(request, "pages/treatment.html", context, status=status)
+
+
+def _render_cycle(
+    request: HttpRequest,
+    patient: Patient,
+    number: int,
+    *,
+    status: int = 200,
+    forms_by_key: dict[str, forms.Form] | None = None,
+) -> HttpResponse:
+    """Cycle `number`'s page: its state, its next step and the actions the user's roles may
+    take at that step; also the page of the next cycle before it is planned (its proposal)."""
+    bound = forms_by_key or {}
+    if getattr(patient, "allocation", None) is None:
+        raise Http404("not randomized: no treatment course")
+    cycle = patient.cycles.filter(number=number).select_related("dosimetry").first()
+    plannable = _plannable_number(patient)
+    if cycle is None and number != plannable:
+        raise Http404(f"no cycle {number}")
+    row = None
+    if cycle is not None:
+        row = _cycle_row(cycle, bound)
+        row["next_planned"] = patient.cycles.filter(number=number + 1).exists()
+    proposal = patient.plan_proposals.filter(for_cycle=number).order_by("-id").first()
+    arm = treatment.treatment_arm(patient)
+    proposal_version = {"expected_version": getattr(proposal, "version", 0)}
+    step = next_step(row, proposal)
+    context = {
+        "patient": patient,
+        "number": number,
+        "cycle": cycle,
+        "row": row,
+        "step": step,
+        "step_who": " or ".join(str(role.label) for role in ACTION_ROLES.get(step.action, ())),
+        "can": allowed_actions(roles_at(request.user, patient.site)),
+        "previous": number - 1 if number > 1 else None,
+        "following": number + 1
+        if row and (row["next_planned"] or plannable == number + 1)
+        else None,
+        "plan_next": plannable == number + 1,
+        "proposal": proposal,
+        "reasoning": None if proposal is None else proposal_reasoning(proposal),
+        "dosimetry_summary": None if cycle is None else dosimetry_summary(cycle),
+        "accept_form": bound.get("accept") or VersionForm(initial=proposal_version),
+        "override_form": bound.get("override") or OverrideForm(initial=proposal_version),
+        "propose_form": bound.get("propose") or ProposeForm(initial={"cycle": number}),
+        "gives_capecitabine": arm.capecitabine
+        and gives_capecitabine(arm.id, number, current_protocol()),
+    }
+    return render(request, "pages/cycle.html", context, status=status)
 
 
 # --- capecitabine --------------------------------------------------------------------------

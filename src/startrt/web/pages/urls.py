@@ -6,7 +6,14 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, path
 
-from startrt.web.pages import account_views, event_views, treatment_views, views
+from startrt.web.pages import (
+    account_views,
+    dosimetry_views,
+    event_views,
+    lab_views,
+    treatment_views,
+    views,
+)
 
 app_name = "pages"
 urlpatterns: list[URLPattern] = [
@@ -43,10 +50,16 @@ urlpatterns: list[URLPattern] = [
 treatment_urls: list[URLPattern] = [
     path("patients/<str:trial_id>/treatment/", treatment_views.treatment_page, name="treatment"),
     path(
+        "patients/<str:trial_id>/treatment/cycles/<int:number>/",
+        treatment_views.cycle_page,
+        name="cycle",
+    ),
+    path(
         "patients/<str:trial_id>/treatment/cycles/<int:number>/labs/",
         treatment_views.record_labs,
         name="labs",
     ),
+    path("sites/<str:code>/lab-ranges/", lab_views.site_lab_ranges, name="lab_ranges"),
     path(
         "patients/<str:trial_id>/treatment/cycles/<int:number>/release/",
         treatment_views.release,
@@ -79,8 +92,18 @@ treatment_urls: list[URLPattern] = [
     ),
     path(
         "patients/<str:trial_id>/treatment/cycles/<int:number>/study/",
-        treatment_views.study,
+        dosimetry_views.study,
         name="study",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/study-jobs/<int:job_id>/",
+        dosimetry_views.study_job,
+        name="study_job",
+    ),
+    path(
+        "patients/<str:trial_id>/treatment/study-jobs/<int:job_id>/figures/<str:name>.png",
+        dosimetry_views.study_figure,
+        name="study_figure",
     ),
     path(
         "patients/<str:trial_id>/treatment/capecitabine/",

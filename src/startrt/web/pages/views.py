@@ -9,17 +9,22 @@ their filters kept from page to page; the audit trail downloads as CSV."""
 from __future__ import annotations
 
 import csv
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from startrt import fields
+from startrt.protocol.eligibility import EligibilityDecision, verdict_text
 from startrt.spreadsheet_safe import QUOTING, safe_row
 from startrt.validation import InvalidInputError
 from startrt.web.exports.tables import audit_rows, audit_table
@@ -30,13 +35,21 @@ from startrt.web.pages.forms import (
     SignForm,
     UnlockForm,
     add_library_errors,
+    date_field,
     entry_sites,
+)
+from startrt.web.pages.worklist import (
+    patient_rows,
+    patients_for_list,
+    renal_limit_text,
+    worklists,
 )
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning, Signature
-from startrt.web.trial import concealment
+from startrt.web.trial import audit, concealment
 from startrt.web.trial import services as trial
 from startrt.web.trial.changes import StaleVersionError
+from startrt.web.trial.dates import site_time_zone
 from startrt.web.trial.models import AuditEntry, Patient, Role, Screening, Site
 from startrt.web.trial.permissions import require_role, roles_at, visible_patients
 
@@ -45,7 +58,6 @@ CONFLICT = 409
 AUDIT_EXPORT_ROLES = (Role.INVESTIGATOR, Role.MONITOR, Role.STATISTICIAN, Role.ADMINISTRATOR)
 """Who may download a patient's audit trail: the site's investigators and the all-site roles
 (a file leaves the system; nurses, physicists and pharmacists read it on the page)."""
-AUDIT_ACTIONS = ("insert", "update", "delete")
 
 
 def visible_patient(request: HttpRequest, trial_id: str) -> Patient:
@@ -89,7 +101,9 @@ class PatientFilter(forms.Form):
 @require_GET
 @login_required
 def patient_list(request: HttpRequest) -> HttpResponse:
-    """The patients of the user's sites, filtered by trial ID and site, a page at a time."""
+    """The home page: the user's worklists, and the patients of the user's sites (status,
+    arm, current cycle, next cycle date, cumulative kidney dose), filtered by trial ID and
+    site, a page at a time."""
     patients = visible_patients(request.user)
     filters = PatientFilter(request.GET)
     site_field = filters.fields["site"]
@@ -100,11 +114,13 @@ def patient_list(request: HttpRequest) -> HttpResponse:
             patients = patients.filter(trial_id__icontains=query)
         if site := filters.cleaned_data["site"]:
             patients = patients.filter(site=site)
-    rows = patients.select_related("site", "screening", "allocation").order_by(
-        "site__name", "trial_id"
-    )
+    page = paginate(request, patients_for_list(patients).order_by("site__name", "trial_id"))
     context = {
-        "page": paginate(request, rows),
+        "page": page,
+        "rows": patient_rows(page),
+        "limit_text": renal_limit_text(),
+        "today": timezone.localdate(),
+        "worklists": worklists(request.user),
         "filters": filters,
         "can_register": entry_sites(request.user).exists(),
     }
@@ -221,41 +237,102 @@ def unlock_signature(request: HttpRequest, trial_id: str, signature_id: int) -> 
 
 
 class AuditFilter(forms.Form):
+    """The audit trail's filters: record type, field, user, action and a date range (days in
+    the site's time zone)."""
+
     table = forms.ChoiceField(required=False, label="Record")
+    field = forms.ChoiceField(required=False, label="Field")
+    username = forms.ChoiceField(required=False, label="User")
     action = forms.ChoiceField(
-        required=False, choices=[("", "all"), *((a, a) for a in AUDIT_ACTIONS)]
+        required=False, choices=[("", "all"), *audit.ACTIONS.items()], label="Action"
     )
+    since = date_field(required=False, label="From")
+    until = date_field(required=False, label="To")
+
+    def __init__(self, entries: QuerySet[AuditEntry], user: Any, *args: Any, **kwargs: Any) -> None:
+        """Choices from the patient's `entries` as `user` may read them (concealed)."""
+        super().__init__(*args, **kwargs)
+        tables = entries.order_by("table").values_list("table", flat=True).distinct()
+        users = entries.order_by("username").values_list("username", flat=True).distinct()
+        shown = concealment.readable(entries.only("table", "row_id", "old", "new"), user)
+        stored = [values or {} for entry in shown for values in (entry.old, entry.new)]
+        self.groups = {k for values in stored for k, v in values.items() if isinstance(v, dict)}
+        names = (
+            {
+                key
+                for values in stored
+                for key in (*values, *(k for g in self.groups & set(values) for k in values[g]))
+            }
+            - audit.UNSHOWN
+            - self.groups
+        )
+        self._choose("table", sorted((t, audit.table_name(t)) for t in tables))
+        self._choose("field", sorted(((n, fields.label(n)) for n in names), key=lambda c: c[1]))
+        self._choose("username", [(u, u) for u in users])
+
+    def _choose(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("", "all"), *sorted(choices, key=lambda choice: choice[1])]
+
+    def filtered(self, entries: QuerySet[AuditEntry], zone: tzinfo) -> QuerySet[AuditEntry]:
+        if not self.is_valid():
+            return entries
+        data = self.cleaned_data
+        wanted = {key: data[key] for key in ("table", "username", "action") if data[key]}
+        entries = entries.filter(**wanted)
+        if name := data["field"]:
+            paths = ["", *(f"{group}__" for group in sorted(self.groups))]
+            wanted_field = Q()
+            for side, path in ((side, path) for side in ("old", "new") for path in paths):
+                wanted_field |= Q(**{f"{side}__{path}has_key": name})
+            entries = entries.filter(wanted_field)
+        if data["since"]:
+            entries = entries.filter(at__gte=datetime.combine(data["since"], time(), zone))
+        if data["until"]:
+            day_after = data["until"] + timedelta(days=1)
+            entries = entries.filter(at__lt=datetime.combine(day_after, time(), zone))
+        return entries
 
 
 @require_GET
 @login_required
 def audit_trail(request: HttpRequest, trial_id: str) -> HttpResponse:
-    """The patient's audit trail, oldest first, filtered by record table and action, a page at
-    a time; with the CSV download for the roles that may take it."""
+    """The patient's audit trail for people, oldest first, filtered by record type, field, user,
+    action and dates, a page at a time; with the CSV download for the roles that may take it."""
     patient = visible_patient(request, trial_id)
     entries = AuditEntry.objects.filter(patient_trial_id=patient.trial_id)
-    tables = entries.order_by("table").values_list("table", flat=True).distinct()
-    filters = AuditFilter(request.GET)
-    table_field = filters.fields["table"]
-    assert isinstance(table_field, forms.ChoiceField)
-    table_field.choices = [("", "all"), *((table, table) for table in tables)]
-    if filters.is_valid():
-        wanted = {k: v for k, v in filters.cleaned_data.items() if v}
-        entries = entries.filter(**wanted)
-    page = paginate(request, entries.order_by("at", "pk"))
+    filters = AuditFilter(entries, request.user, request.GET)
+    zone = site_time_zone(patient.site)
+    page = paginate(request, filters.filtered(entries, zone).order_by("at", "pk"))
+    readable = [audit.for_people(e, zone) for e in concealment.readable(page, request.user)]
+    who = _who({row.entry.username for row in readable})
     context = {
         "patient": patient,
         "page": page,
-        "rows": [
-            (entry, _changes(entry.old, entry.new))
-            for entry in concealment.readable(page, request.user)
-        ],
+        "rows": [(row, who[row.entry.username]) for row in readable],
         "filters": filters,
+        "filtered": any(request.GET.get(name) for name in filters.fields),
         "can_export": bool(
             roles_at(request.user, patient.site) & {role.value for role in AUDIT_EXPORT_ROLES}
         ),
     }
     return render(request, "pages/audit.html", context)
+
+
+def _who(usernames: set[str]) -> dict[str, str]:
+    """Each user by full name (or user name) and roles: "Anna Berg (Research nurse)"."""
+    roles: dict[str, set[str]] = {}
+    names: dict[str, str] = {}
+    for user in User.objects.filter(username__in=usernames).prefetch_related("memberships"):
+        names[user.username] = user.get_full_name() or user.username
+        roles[user.username] = {Role(m.role).label for m in user.memberships.all()}
+    return {
+        username: f"{names.get(username, username)} ({', '.join(sorted(roles[username]))})"
+        if roles.get(username)
+        else names.get(username, username)
+        for username in usernames
+    }
 
 
 @require_GET
@@ -323,27 +400,23 @@ def _screening_form(screening: Screening | None) -> ScreeningForm:
 
 
 def _latest_eligibility(patient: Patient) -> dict[str, Any] | None:
-    decision = patient.decisions.filter(kind="eligibility").order_by("-made_at", "-pk").first()
-    if decision is None:
+    """The latest eligibility decision as stored, with its one-line verdict and its criteria
+    in review order (failing, missing, the rest)."""
+    stored = patient.decisions.filter(kind="eligibility").order_by("-made_at", "-pk").first()
+    if stored is None:
         return None
-    return {**decision.record, "made_at": decision.made_at, "made_by": decision.made_by}
-
-
-def _flat(values: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
-    """Nested values flattened to dotted keys: {"record": {"ecog": 1}} -> {"record.ecog": 1}."""
-    flat: dict[str, Any] = {}
-    for key, value in (values or {}).items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
-    """(field, old, new) for every value an audit entry changed (every value of an insert)."""
-    before, after = _flat(old), _flat(new)
-    keys = sorted(before.keys() | after.keys())
-    return [
-        (key, before.get(key), after.get(key)) for key in keys if before.get(key) != after.get(key)
-    ]
+    decision = EligibilityDecision.model_validate(stored.record)
+    return {
+        **stored.record,
+        "verdict": verdict_text(decision),
+        "criteria": [
+            {
+                **criterion.model_dump(mode="json"),
+                "value_text": criterion.value_text(),
+                "rule_text": criterion.rule_text(),
+            }
+            for criterion in decision.for_review()
+        ],
+        "made_at": stored.made_at,
+        "made_by": stored.made_by,
+    }

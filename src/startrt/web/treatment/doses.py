@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +174,11 @@ def record_patient_confirmation(user: AbstractBaseUser, result: DosimetryResult)
         reason=f"the uploader confirmed that this study belongs to {trial_id}",
         patient_trial_id=trial_id,
     )
+
+
+def reading_study(study_path: str) -> AbstractContextManager[None]:
+    """Errors reading the study folder `study_path` as refusals of it (see `_reading`)."""
+    return _reading(study_path, studies_root())
 
 
 @contextmanager

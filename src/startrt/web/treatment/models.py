@@ -5,12 +5,13 @@ and the checks below repeat the simplest rules in the database as a last line of
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from startrt.protocol.course import ACTIVITY_GBQ_MAX, KIDNEY_DOSE_GY_MAX, KIDNEY_DOSE_SD_GY_MAX
 from startrt.protocol.overrides import DeviationKind
-from startrt.web.trial.models import Patient
+from startrt.web.trial.models import Patient, Site
 
 INPATIENT_DAYS_MAX = 60.0  # software plausibility limit of one cycle's hospital stay
 IMAGING_SESSIONS_MAX = 10  # software plausibility limit (the protocol images 4 times)
@@ -344,3 +345,76 @@ class Deviation(models.Model):
     def awaiting_signature(self) -> bool:
         """A standing deviation of a planned activity the investigator has not signed."""
         return self.kind == DeviationKind.ACTIVITY and not self.signed_at and not self.withdrawn_at
+
+
+class StudyJob(models.Model):
+    """A study uploaded for a cycle's dosimetry and computed on the task queue
+    (`treatment.study_tasks`): what the upload asked (replacement version and reason, the
+    patient's confirmation), the state and current step shown on the page, the refusal that
+    failed it (field, value, rule), and, once done, the stored result and its version (a
+    later correction makes the figures outdated), the figures folder
+    (under DATA_DIR/studies) and the per-VOI summary of the figures' voxel dosimetry. The
+    queue's own row (`task_id`) holds the run."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="study_jobs")
+    cycle = models.ForeignKey(Cycle, on_delete=models.PROTECT, related_name="study_jobs")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    upload_name = models.CharField(max_length=255)
+    staging_path = models.CharField(max_length=500, blank=True)  # until the task takes it
+    reason = models.TextField(blank=True)
+    expected_version = models.PositiveIntegerField(null=True, blank=True)
+    patient_confirmed = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    step = models.CharField(max_length=64, blank=True)
+    error_field = models.CharField(max_length=100, blank=True)
+    error_value = models.TextField(blank=True)
+    error_rule = models.TextField(blank=True)
+    result = models.ForeignKey(
+        DosimetryResult, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    result_version = models.PositiveIntegerField(null=True, blank=True)  # as the job stored it
+    figures_path = models.CharField(max_length=500, blank=True)
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class SiteLabRange(models.Model):
+    """A site laboratory's reference range for one test (a graded lab field such as
+    `hemoglobin_g_l`), in the field's unit, in force from `valid_from`: the lab form is
+    prefilled with each test's latest range in force, and a panel stores the limits it used.
+    A new range is a new row (the history stays); every row is audited."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="lab_ranges")
+    test = models.CharField(max_length=64)
+    lower_limit = models.FloatField(null=True, blank=True)
+    upper_limit = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=32)
+    valid_from = models.DateField()
+    set_by = models.CharField(max_length=150)
+    set_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site", "test", "valid_from", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site", "test", "valid_from"], name="one_lab_range_per_site_test_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(lower_limit__isnull=False) | Q(upper_limit__isnull=False),
+                name="lab_range_has_a_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(lower_limit__isnull=True)
+                | Q(upper_limit__isnull=True)
+                | Q(lower_limit__lt=F("upper_limit")),
+                name="lab_range_lower_below_upper",
+            ),
+        ]

@@ -71,7 +71,7 @@ from startrt.web.treatment.doses import (
     planner_inputs,
     record_patient_confirmation,
 )
-from startrt.web.treatment.lab_grades import grade_labs, split_lab_values
+from startrt.web.treatment.lab_grades import grade_labs, patient_values, split_lab_values
 from startrt.web.treatment.models import (
     Cycle,
     Deviation,
@@ -400,7 +400,8 @@ def record_labs(
 ) -> LabPanel:
     """Store a lab panel (PatientLabs fields; LLN/ULN as `<field>_lln` / `<field>_uln`) with its
     CTCAE grades and the pre-cycle decision go/delay/stop/incomplete, for a planned cycle with
-    the weeks it was delayed."""
+    the weeks it was delayed. The patient's sex and age on the draw date are added for the
+    eGFR; the decision's inputs hold the GFR it used and how it was obtained."""
     require_role(user, patient.site, *ENTRY_ROLES)
     drawn = dates.check_lab_draw(drawn_at)
     if cycle is not None:
@@ -408,9 +409,11 @@ def record_labs(
             raise InvalidInputError("cycle", cycle.pk, f"is not a cycle of {patient.trial_id}")
         _require_planned(cycle)
     lab_values, limits = split_lab_values(values)
-    labs = parse_record(PatientLabs, {**lab_values, "sex": patient.sex}, "labs")
     screening = Screening.objects.filter(patient=patient).first()
-    grades = grade_labs(labs, limits, {} if screening is None else screening.record)
+    record = {} if screening is None else screening.record
+    own = patient_values(patient.sex, record, drawn.date())
+    labs = parse_record(PatientLabs, {**lab_values, **own}, "labs")
+    grades = grade_labs(labs, limits, record)
     decision = check_pre_cycle_labs(labs, current_protocol(), weeks_delayed=_weeks_delayed(cycle))
     panel = LabPanel(
         patient=patient,

@@ -5,12 +5,14 @@ The upload is written and unzipped in a private staging folder, DATA_DIR/studies
 (0700), de-identified there (`imaging.deidentify`: DICOM PS3.15 basic profile, PatientID and
 PatientName replaced by the trial pseudonym, dates kept for the dosimetry; the uploaded zip and
 files other than DICOM and the label-image VOIs are not kept), then moved by one atomic rename
-to DATA_DIR/studies/<trial id>/cycle-<n>/<stamp>/ and computed in the request
-(`record_dosimetry` with the study path: load_study + compute_dosimetry, organ method; a few
-seconds for a 64^3 study, synchronous on purpose: the physicist waits for the result) and stored
-as the cycle's DosimetryResult, source "computed", with the study path and its number of time
-points. A replaced study stays on disk: the audit trail names it. Any error removes the staging
-folder and the stored study; a staging folder left by a killed process is removed by a later
+to DATA_DIR/studies/<trial id>/cycle-<n>/<stamp>/ and computed (`record_dosimetry` with the
+study path: load_study + compute_dosimetry, organ method) and stored as the cycle's
+DosimetryResult, source "computed", with the study path and its number of time points. The
+pages run it in two halves: `check_upload` + `stage_upload` in the request, `compute_staged` on
+the task queue (`study_tasks`), which also writes the figures of the study's voxel dosimetry to
+<stamp>-figures/ beside the study; the API's `upload_study` runs both in the request. A
+replaced study stays on disk: the audit trail names it. Any error removes the staging folder,
+the stored study and its figures; a staging folder left by a killed process is removed by a later
 upload once it is older than STAGING_MAX_AGE_S.
 
 The study must be the patient's: the PatientID of its DICOM files (before de-identification)
@@ -32,6 +34,7 @@ that.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -40,7 +43,8 @@ import tempfile
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -48,9 +52,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from startrt.dosimetry.cycle_dosimetry import compute_dosimetry
+from startrt.dosimetry.figures import write_figures
+from startrt.dosimetry.study import load_study
 from startrt.imaging.deidentify import deidentify_folder
 from startrt.validation import InvalidInputError
-from startrt.web.treatment.doses import studies_root
+from startrt.web.treatment.doses import reading_study, studies_root
 from startrt.web.treatment.models import Cycle, DosimetryResult
 from startrt.web.treatment.services import record_dosimetry, require_administered
 from startrt.web.trial.changes import StaleVersionError, check_version
@@ -64,6 +71,12 @@ STAGING = ".incoming"
 STAGING_MAX_AGE_S = 6 * 3600
 STUDY_MAX_MEMBERS = 20_000
 CHUNK_BYTES = 1 << 20
+DEFAULT_NAME = "study.zip"
+UPLOAD_FILE = "upload.zip"
+FIGURES_SUFFIX = "-figures"
+# the steps of a computation, as the page shows them
+UNZIPPING, DEIDENTIFYING = "unzipping", "de-identifying"
+FITTING, COMPUTING_DOSE = "fitting time-activity curves", "computing dose"
 ZIP_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
@@ -92,6 +105,16 @@ def _unzipped_limit() -> int:
     return _limit(UNZIPPED_SETTING, STUDY_UNZIPPED_MAX_BYTES)
 
 
+@dataclass(frozen=True)
+class StoredStudy:
+    """A computed study: the cycle's stored dosimetry, and with figures their folder (under
+    DATA_DIR/studies) and each VOI's row of the figures' voxel dosimetry."""
+
+    result: DosimetryResult
+    figures_path: str = ""
+    vois: tuple[dict[str, object], ...] = ()
+
+
 def upload_study(
     user: AbstractBaseUser,
     cycle: Cycle,
@@ -102,9 +125,27 @@ def upload_study(
     patient_confirmed: bool = False,
 ) -> DosimetryResult:
     """Store, unzip, de-identify and compute the uploaded study as the cycle's dosimetry
-    (physicists); replacing earlier dosimetry needs its version and a reason, checked before
-    the upload is stored (and again, under lock, when the result is saved). A study whose
-    PatientID is not the patient's trial pseudonym needs `patient_confirmed`."""
+    (physicists), in one call (the API); the pages run `compute_staged` on the task queue."""
+    check_upload(user, cycle, reason=reason, expected_version=expected_version)
+    staging = stage_upload(upload)
+    stored = compute_staged(
+        user,
+        cycle,
+        staging,
+        upload.name or DEFAULT_NAME,
+        reason=reason,
+        expected_version=expected_version,
+        patient_confirmed=patient_confirmed,
+    )
+    return stored.result
+
+
+def check_upload(
+    user: AbstractBaseUser, cycle: Cycle, *, reason: str, expected_version: int | None
+) -> None:
+    """A physicist's upload for an administered cycle; replacing earlier dosimetry needs its
+    version and a reason, checked before the upload is stored (and again, under lock, when the
+    result is saved)."""
     require_role(user, cycle.patient.site, Role.PHYSICIST)
     require_administered(cycle)
     existing = DosimetryResult.objects.filter(cycle=cycle).first()
@@ -116,35 +157,117 @@ def upload_study(
         check_version(existing, expected_version, "dosimetry result")
         if not reason.strip():
             raise InvalidInputError("reason", reason, "a correction of dosimetry needs a reason")
-    name = upload.name or "study.zip"
+
+
+def stage_upload(upload: Upload) -> Path:
+    """A new staging folder holding the upload as UPLOAD_FILE (refused past the size limit,
+    nothing kept)."""
     staging = _staging_folder()
+    try:
+        _save(upload, upload.name or DEFAULT_NAME, staging / UPLOAD_FILE)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _no_progress(_: str) -> None:
+    return None
+
+
+def compute_staged(
+    user: AbstractBaseUser,
+    cycle: Cycle,
+    staging: Path,
+    name: str,
+    *,
+    reason: str = "",
+    expected_version: int | None = None,
+    patient_confirmed: bool = False,
+    figures: bool = False,
+    progress: Callable[[str], None] = _no_progress,
+) -> StoredStudy:
+    """Unzip, de-identify, move into place and compute the staged upload (`stage_upload`) as
+    the cycle's dosimetry, telling `progress` each STEP; with `figures`, the figures of the
+    study's voxel dosimetry (`dosimetry.figures`) are written first, into the folder beside
+    the study named `<stamp>-figures`. A study whose PatientID is not the patient's trial
+    pseudonym needs `patient_confirmed`. Any error removes the staging folder, the study and
+    its figures; the staging folder is removed in any case."""
     folder = _new_place(cycle)
+    figures_folder = folder.with_name(f"{folder.name}{FIGURES_SUFFIX}")
     try:
         unzipped = staging / "study"
-        archive = _save(upload, name, staging / "upload.zip")
+        archive = staging / UPLOAD_FILE
+        progress(UNZIPPING)
         study = _unzip(archive, name, unzipped)
         archive.unlink()  # the upload as sent is identifying: not kept
+        progress(DEIDENTIFYING)
         _deidentify(unzipped, cycle, name, patient_confirmed=patient_confirmed)
         os.rename(unzipped, folder)  # atomic: the study appears whole or not at all
         stored = folder / study.relative_to(unzipped)
-        return record_dosimetry(
+        study_path = stored.relative_to(studies_root()).as_posix()
+        vois: tuple[dict[str, object], ...] = ()
+        if figures:
+            vois = _write_figures(cycle, stored, study_path, figures_folder, progress)
+        progress(COMPUTING_DOSE)
+        result = record_dosimetry(
             user,
             cycle,
-            study_path=stored.relative_to(studies_root()).as_posix(),
+            study_path=study_path,
             reason=reason,
             expected_version=expected_version,
             study_patient_confirmed=patient_confirmed,
         )
+        figures_path = figures_folder.relative_to(studies_root()).as_posix() if figures else ""
+        return StoredStudy(result, figures_path, vois)
     except InvalidInputError as error:
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder, figures_folder)
         if error.field == "study_path" and not isinstance(error, StaleVersionError):
             raise InvalidInputError("study", name, error.rule) from None
         raise
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder, figures_folder)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove(*folders: Path) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _write_figures(
+    cycle: Cycle,
+    stored: Path,
+    study_path: str,
+    figures_folder: Path,
+    progress: Callable[[str], None],
+) -> tuple[dict[str, object], ...]:
+    """The figures of the study's voxel dosimetry (the stored doses are the organ method's,
+    `record_dosimetry`), and each VOI's fit, half-life, TIA and voxel-method dose."""
+    progress(FITTING)
+
+    def dose_step(message: str) -> None:
+        if message.endswith("dose"):
+            progress(COMPUTING_DOSE)
+
+    with reading_study(study_path):
+        study = load_study(stored)
+        if study.patient_sex is None:
+            study = dataclasses.replace(study, patient_sex=cycle.patient.sex)
+        result = compute_dosimetry(study, method="voxel", progress=dose_step)
+    write_figures(result, study, figures_folder)
+    return tuple(
+        {
+            "voi": voi.name,
+            "fit_model": voi.fit_model,
+            "effective_half_life_h": voi.effective_half_life_h,
+            "tia_mbq_h": voi.tia_mbq_h,
+            "voxel_dose_gy": voi.dose_gy,
+        }
+        for voi in result.vois.values()
+    )
 
 
 def _deidentify(study: Path, cycle: Cycle, name: str, *, patient_confirmed: bool) -> None:

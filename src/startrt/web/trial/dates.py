@@ -19,15 +19,20 @@ Rules (stated in the README's web section; each refusal names the field, the val
 - A planned start of treatment lies 0-`PLANNED_START_HORIZON_DAYS` (366) days after screening;
   a planned cycle date from the trial start to that many days after today.
 - An infusion ends after it starts, at most `INFUSION_MAX_HOURS` (6 h) later.
+
+Times are stored in UTC and shown to people in the time zone of the patient's site, from the
+protocol's site list (`site_time`: "2026-03-01 15:05 CET"); a patient's pages run in that zone
+(`pages.time_zones`), so "today" there is the site's day.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from startrt.protocol.definition import protocol_versions
+from startrt.protocol.definition import default_protocol, protocol_versions
 from startrt.protocol.screening import ScreeningRecord
 from startrt.validation import (
     AGE_YEARS,
@@ -40,7 +45,7 @@ from startrt.validation import (
     require_instant_in,
     years_before,
 )
-from startrt.web.trial.models import Patient, Slot
+from startrt.web.trial.models import Patient, Site, Slot
 
 TOLERANCE_DAYS = FUTURE_TOLERANCE.days
 
@@ -50,8 +55,23 @@ def trial_start() -> date:
     return protocol_versions().first.effective_date
 
 
+def site_time_zone(site: Site) -> ZoneInfo:
+    """The site's time zone, from the site list of the protocol version in force today."""
+    return default_protocol().time_zone(site.name)
+
+
+def site_time(moment: datetime | None, site: Site) -> str:
+    """`moment` as the site's staff read it, with its zone's abbreviation: 2026-03-01 14:05 UTC
+    -> "2026-03-01 15:05 CET" at a Swedish site (CEST in summer); None as a dash."""
+    if moment is None:
+        return "—"
+    local = moment.astimezone(site_time_zone(site))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
 def latest_day() -> date:
-    """The latest date of something that happened: today (UTC) + the time-zone tolerance."""
+    """The latest date of something that happened: today (UTC, or the site's day on a patient's
+    page) + the time-zone tolerance."""
     return timezone.localdate() + FUTURE_TOLERANCE
 
 

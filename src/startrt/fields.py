@@ -1,0 +1,247 @@
+"""Labels, units and rounding of the quantities people read: one source for the pages' forms and
+tables, the audit trail, the exports' headers and the report.
+
+A field is looked up by its name (`left_kidney_dose_gy`). A name registered with `register` has
+its own label, unit and decimals; any other name is read from its unit suffix
+(`creatinine_umol_l` -> "Creatinine (µmol/L)"), so a new field needs an entry only when the
+derived label would be wrong. Rounding follows the quantity: doses to 0.01 Gy, activities to
+0.1 GBq, half-lives to 0.1 h; laboratory values (decimals None) are shown as the lab reports them,
+without trailing float noise.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeGuard
+
+EMPTY = "—"
+SIGNIFICANT_DIGITS_AS_ENTERED = 6
+"""A value shown "as entered" keeps at most this many significant digits: what a lab reports,
+never the binary tail of a float (3.861330716659756)."""
+
+
+@dataclass(frozen=True)
+class FieldMeta:
+    """How people see one field: its label, its unit and the decimals its values are shown with
+    (None: as entered)."""
+
+    label: str
+    unit: str = ""
+    decimals: int | None = None
+
+    @property
+    def heading(self) -> str:
+        """The label with its unit, as a form label or column header: "Left kidney (Gy)"."""
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
+    def text(self, value: object, *, with_unit: bool = False) -> str:
+        """`value` for people: rounded to the field's decimals (half up, on the shortest decimal
+        that reads back as the float: 7.45 -> 7.5), yes/no for booleans, an enumeration's
+        label, ISO dates, a list item by item; None as a dash."""
+        if isinstance(value, list | tuple):
+            shown = ", ".join(self.text(item) for item in value) if value else EMPTY
+        else:
+            shown = self._number(value) if _is_number(value) else display(value)
+        return f"{shown} {self.unit}" if with_unit and self.unit and value is not None else shown
+
+    def _number(self, value: float | int) -> str:
+        if self.decimals is None:
+            return _as_entered(value)
+        quantum = Decimal(1).scaleb(-self.decimals)
+        return str(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+# (suffix, unit, decimals) tried in order: the longer suffix first where one ends another.
+_SUFFIXES: tuple[tuple[str, str, int | None], ...] = (
+    ("_gy_per_gbq", "Gy/GBq", 2),
+    ("_ml_min_173", "mL/min/1.73 m²", None),
+    ("_umol_l", "µmol/L", None),
+    ("_10e9_l", "10⁹/L", None),
+    ("_mg_l", "mg/L", None),
+    ("_g_l", "g/L", None),
+    ("_u_l", "U/L", None),
+    ("_gy", "Gy", 2),
+    ("_gbq", "GBq", 1),
+    ("_mbq", "MBq", 0),
+    ("_hours", "h", 1),
+    ("_h", "h", 1),
+    ("_kg", "kg", None),
+    ("_cm", "cm", None),
+    ("_mm", "mm", None),
+    ("_ml", "mL", None),
+    ("_mg", "mg", None),
+    ("_m2", "m²", 2),
+    ("_years", "years", None),
+    ("_months", "months", 1),
+    ("_days", "days", None),
+    ("_percent", "%", None),
+    ("_pct", "%", None),
+)
+_ACRONYMS = frozenset(
+    [
+        "alt",
+        "ast",
+        "bsa",
+        "c",
+        "ct",
+        "ctcae",
+        "dpd",
+        "ecog",
+        "egfr",
+        "fdg",
+        "gfr",
+        "id",
+        "mdc",
+        "net",
+        "pet",
+        "prrt",
+        "recist",
+        "spect",
+        "ssa",
+        "sstr",
+        "suv",
+        "tia",
+        "uln",
+        "voi",
+    ]
+)
+
+_REGISTRY: dict[str, FieldMeta] = {}
+
+
+def register(name: str, label: str, unit: str = "", decimals: int | None = None) -> None:
+    """Give `name` its own label, unit and decimals (a second registration is refused)."""
+    if name in _REGISTRY:
+        raise ValueError(f"field {name!r} is registered twice")
+    _REGISTRY[name] = FieldMeta(label, unit, decimals)
+
+
+def meta(name: str) -> FieldMeta:
+    """The field's metadata: registered, or derived from its name's unit suffix."""
+    return _REGISTRY.get(name) or _derived(name)
+
+
+def label(name: str) -> str:
+    """The field's label with its unit: "ast_u_l_uln" -> "AST ULN (U/L)", "hemoglobin_g_l_lln"
+    -> "Hemoglobin LLN (g/L)"."""
+    return meta(name).heading
+
+
+def format_value(name: str, value: object, *, with_unit: bool = False) -> str:
+    """`value` of field `name` rounded and written for people ("3.86", or "3.86 Gy")."""
+    return meta(name).text(value, with_unit=with_unit)
+
+
+def display(value: object) -> str:
+    """Any stored value for people when its field is unknown: None as a dash, booleans as
+    yes/no, an enumeration by its label, dates in ISO 8601, numbers as entered, a list item by
+    item, a mapping as "label: value" pairs."""
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, enum.Enum):
+        return str(getattr(value, "label", None) or choice_label(str(value.value)))
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    if _is_number(value):
+        return _as_entered(value)
+    if isinstance(value, list | tuple):
+        return ", ".join(display(item) for item in value) if value else EMPTY
+    if isinstance(value, dict):
+        return "; ".join(f"{meta(k).label}: {format_value(k, v)}" for k, v in value.items())
+    return str(value)
+
+
+def choice_label(value: str) -> str:
+    """A stored choice of a value set without labels, read as words: "lymph_node" -> "Lymph
+    node", "not_evaluated" -> "Not evaluated"."""
+    return _sentence(value.split("_"))
+
+
+def _sentence(words: list[str]) -> str:
+    text = " ".join(word.upper() if word in _ACRONYMS else word for word in words)
+    return text[:1].upper() + text[1:]
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _as_entered(value: float | int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return format(Decimal(f"{value:.{SIGNIFICANT_DIGITS_AS_ENTERED}g}"), "f")
+
+
+def _derived(name: str) -> FieldMeta:
+    stem, scale = name, ""
+    for limit in ("_uln", "_lln"):
+        if name.endswith(limit):
+            stem, scale = name.removesuffix(limit), f" {limit[1:].upper()}"
+    unit, decimals = "", None
+    for suffix, suffix_unit, suffix_decimals in _SUFFIXES:
+        if stem.endswith(suffix):
+            stem, unit, decimals = stem.removesuffix(suffix), suffix_unit, suffix_decimals
+            break
+    return FieldMeta(_sentence(stem.split("_")) + scale, unit, decimals)
+
+
+# Fields whose label derived from the name would read wrong (an abbreviation, a unit inside the
+# name, a probability's rounding).
+register("left_kidney_dose_sd_gy", "Left kidney dose SD", "Gy", 2)
+register("right_kidney_dose_sd_gy", "Right kidney dose SD", "Gy", 2)
+register("kidney_dose_sd_systematic_share", "Systematic share of the kidney dose SD", "", 2)
+register("kidney_effective_half_life_h", "Kidney effective half-life", "h", 1)
+register("cumulative_kidney_bed_gy", "Cumulative kidney BED", "Gy", 2)
+register("predicted_cumulative_kidney_bed_gy", "Predicted cumulative kidney BED", "Gy", 2)
+register(
+    "predicted_cumulative_kidney_gy_full_cycle",
+    "Predicted cumulative kidney dose after a full cycle",
+    "Gy",
+    2,
+)
+register(
+    "predicted_cumulative_kidney_gy_interval",
+    "Predicted cumulative kidney dose, 90 % interval",
+    "Gy",
+    2,
+)
+register("worse_kidney_cumulative_gy", "Cumulative dose of the worse kidney", "Gy", 2)
+register("probability_over_limit", "Probability over the limit", "", 3)
+register(
+    "probability_measured_over_limit",
+    "Probability the measured cumulative dose is over the limit",
+    "",
+    3,
+)
+register("tablets_150", "Tablets of 150 mg")
+register("tablets_500", "Tablets of 500 mg")
+register("attribution_prrt", "Attribution to PRRT")
+register("attribution_capecitabine", "Attribution to capecitabine")
+# screening record: hyphens, articles and abbreviations as the protocol writes them
+register(
+    "histology_confirmed_well_differentiated_inoperable_net",
+    "Histologically confirmed, well-differentiated, inoperable NET",
+)
+register("lesion_to_liver_suv_ratio", "Lesion-to-liver SUV ratio")
+register("sstr_pet_date", "SSTR-PET date")
+register("fdg_pet_positive", "FDG-PET positive")
+register("progression_confirmed_by_mdc", "Progression confirmed by the MDC")
+register("prior_non_ssa_therapy", "Prior non-SSA therapy")
+register("prior_non_ssa_therapy_end_date", "End of prior non-SSA therapy")
+register("measurable_disease_recist", "Measurable disease (RECIST 1.1)")
+register("concomitant_non_ssa_systemic_therapy", "Concomitant non-SSA systemic therapy")
+register("capecitabine_other_contraindication", "Other contraindication to capecitabine")
+register("sstr_negative_lesions", "SSTR-negative lesions")
+# laboratory panels: haemoglobin as START-01 spells it; the GFR a decision reads (whole numbers)
+register("hemoglobin_g_l", "Haemoglobin", "g/L")
+register("hemoglobin_g_l_lln", "Haemoglobin LLN", "g/L")
+register("gfr_ml_min_173", "GFR", "mL/min/1.73 m²", 0)
+register("lmr_ml_min_173", "eGFR LMR", "mL/min/1.73 m²", 0)
+register("capa_ml_min_173", "eGFR CAPA", "mL/min/1.73 m²", 0)
