@@ -21,6 +21,8 @@ from startrt.web.events import services as events
 from startrt.web.treatment import capecitabine, services
 from startrt.web.treatment.models import StudyJob
 from startrt.web.trial import services as trial
+from startrt.web.trial.models import Role
+from web.conftest import make_user
 from web.test_api_docs_offline import refuse_other_hosts
 from web.test_browser import Screenshots, chromium_page, sign_in, sign_out
 from web.test_capecitabine import BODY
@@ -102,6 +104,8 @@ def test_every_page_type_has_no_serious_or_critical_violation(
 ) -> None:
     event_id, job_id = trial_with_a_treated_cycle(team, sites)
     investigator_key = team["investigator"].otp_device.bin_key  # type: ignore[attr-defined]
+    admin_key = make_user("admin", Role.ADMINISTRATOR, None).otp_device.bin_key  # type: ignore[attr-defined]
+    nurse_id = team["nurse"].pk
     server_error_html = server_error(RequestFactory().get("/")).content
     base_url = live_server.url
     found: list[Violation] = []
@@ -191,12 +195,23 @@ def test_every_page_type_has_no_serious_or_critical_violation(
         page.goto(f"{base_url}/")  # the API docs have no header to sign out from
         sign_out(page)
 
+        sign_in(page, base_url, "admin", admin_key)
+        check("users", "/users/")
+        check("new user", "/users/new/")
+        page.fill("input[name=username]", "nurse.lund")
+        page.fill("input[name=first_name]", "Anna")
+        page.fill("input[name=last_name]", "Berg")
+        page.click("main button[type=submit]")
+        page.locator(".errorlist").first.wait_for()
+        check("new user with errors")
+        check("user page", f"/users/{nurse_id}/")
+
     blocking = [violation for violation in found if violation.impact in BLOCKING_IMPACTS]
     print(f"axe-core checked {len(checked)} pages; screenshots in {tmp_path}")
     for violation in found:
         print(violation)
     assert blocking == [], "\n".join(map(str, blocking))
-    assert len(checked) == 29
+    assert len(checked) == 33
     untitled = [name for name, title in titles.items() if not title.endswith(" · startrt")]
     assert untitled == []
     assert titles["register"] == "Register a patient · startrt"

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "startrt.web.trial",
     "startrt.web.treatment",
     "startrt.web.events",
+    "startrt.web.monitoring",
     "startrt.web.pages",
     "startrt.web.signing",
     "django_tasks",

@@ -8,9 +8,11 @@ from django.urls import URLPattern, path
 
 from startrt.web.pages import (
     account_views,
+    admin_views,
     dosimetry_views,
     event_views,
     lab_views,
+    monitoring_views,
     treatment_views,
     views,
 )
@@ -143,3 +145,41 @@ treatment_urls: list[URLPattern] = [
     ),
 ]
 urlpatterns += treatment_urls
+
+monitoring_urls: list[URLPattern] = [
+    path("queries/", monitoring_views.query_report, name="queries"),
+    path("sdv/", monitoring_views.sdv_page, name="sdv"),
+    path(
+        "patients/<str:trial_id>/monitoring/",
+        monitoring_views.patient_monitoring,
+        name="monitoring",
+    ),
+    path(
+        "patients/<str:trial_id>/monitoring/<str:record_type>/<int:record_id>/verify/",
+        monitoring_views.verify_record,
+        name="verify",
+    ),
+    path(
+        "patients/<str:trial_id>/monitoring/<str:record_type>/<int:record_id>/query/",
+        monitoring_views.raise_query,
+        name="raise_query",
+    ),
+    path(
+        "patients/<str:trial_id>/queries/<int:query_id>/",
+        monitoring_views.query_page,
+        name="query",
+    ),
+]
+urlpatterns += monitoring_urls
+
+user_admin_urls: list[URLPattern] = [
+    path("users/", admin_views.user_list, name="users"),
+    path("users/new/", admin_views.new_user, name="new_user"),
+    path("users/<int:user_id>/", admin_views.user_page, name="user"),
+    path(
+        "users/<int:user_id>/roles/<int:membership_id>/remove/",
+        admin_views.remove_role,
+        name="remove_role",
+    ),
+]
+urlpatterns += user_admin_urls

@@ -43,6 +43,8 @@ from startrt.protocol.kidney_budget import (
 from startrt.protocol.participation import ParticipantStatus, participant_status
 from startrt.protocol.schedule import imaging_day_after_cycle
 from startrt.protocol.vocabulary import EndOfTreatmentReason
+from startrt.web.monitoring.models import Query
+from startrt.web.monitoring.services import query_subject
 from startrt.web.treatment.doses import cycle_doses, plan_outdated
 from startrt.web.treatment.models import (
     CapecitabinePrescription,
@@ -161,6 +163,7 @@ def nurse_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) 
             task = f"Enter pre-cycle labs for cycle {cycle.number}"
             items.add(patient, task, lab_day, url, scheduled=True)
     _screenings(patients, items, investigator=False)
+    _open_queries(patients, items)
 
 
 def investigator_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) -> None:
@@ -188,6 +191,21 @@ def investigator_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _
             task = f"Release cycle {cycle.number} (sign)"
             items.add(patient, task, cycle.planned_date, url, scheduled=True)
     _screenings(patients, items, investigator=True)
+    _open_queries(patients, items)
+
+
+def _open_queries(patients: QuerySet[Patient], items: _Items) -> None:
+    """Open data queries to answer (or to correct the value), since the day they were raised."""
+    queries = Query.objects.filter(patient__in=patients, status=Query.Status.OPEN)
+    for query in queries.select_related("patient__site").order_by("raised_at", "pk"):
+        patient = query.patient
+        items.add(
+            patient,
+            f"Answer the data query on {query_subject(query)}",
+            timezone.localdate(query.raised_at),
+            reverse("pages:query", args=(patient.trial_id, query.pk)),
+            scheduled=False,
+        )
 
 
 def physicist_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) -> None:

@@ -72,8 +72,9 @@ def record(
 
 
 ACTIONS = {"insert": "Entered", "update": "Changed", "delete": "Deleted"}
-UNSHOWN = frozenset({"id", "patient"})
-"""Values an entry carries that the page already says: the row id and the patient."""
+UNSHOWN = frozenset({"id", "patient", "record_id"})
+"""Values an entry carries that the page already says (the row id and the patient) or that
+only point at another row (a query's or verification's record id: the record is named)."""
 
 
 @dataclass(frozen=True)

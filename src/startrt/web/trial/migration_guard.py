@@ -14,7 +14,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 OVERRIDE_ENV = "STARTRT_ALLOW_DESTRUCTIVE_MIGRATION"
-TRIAL_APPS = frozenset({"trial", "treatment", "events", "signing"})
+TRIAL_APPS = frozenset({"trial", "treatment", "events", "signing", "monitoring"})
 
 
 def refuse_destructive_migration(plan: list[tuple[Any, bool]] | None = None, **_: Any) -> None:

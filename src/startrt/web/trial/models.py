@@ -15,7 +15,7 @@ class Role(models.TextChoices):
     RESEARCH_NURSE = "research_nurse", "Research nurse"
     PHYSICIST = "physicist", "Medical physicist"
     PHARMACIST = "pharmacist", "Pharmacist"
-    MONITOR = "monitor", "Monitor (read-only, all sites)"
+    MONITOR = "monitor", "Monitor (all sites)"
     STATISTICIAN = "statistician", "Statistician"
     ADMINISTRATOR = "administrator", "Administrator"
 
