@@ -115,6 +115,12 @@ def main() -> None:
             at,
             phantom_studies=PHANTOM_STUDIES,
         )
+    from django.contrib.auth.models import User
+
+    from startrt.demo.monitoring import monitoring_visit
+
+    nurses = {name: site.nurse for name, site in team.sites.items()}
+    visit = monitoring_visit(User.objects.get(username="monitor"), nurses)
     cut_off = run.dataset.cut_off
     dataset = trial_dataset(cut_off, protocol)
     console.print("[bold]Writing[/bold] the trial report ...")
@@ -133,6 +139,10 @@ def main() -> None:
                 "randomized": enrolment.randomized,
                 "cycles given": enrolment.cycles,
                 "doses computed from phantom SPECT/CT": enrolment.computed_studies,
+                "records verified by the monitor (SDV)": visit.records_verified,
+                "data queries open / answered / closed": (
+                    f"{visit.queries_open} / {visit.queries_answered} / {visit.queries_closed}"
+                ),
                 "report": str((OUT / "report" / "report.html").resolve()),
                 "PDF": str((OUT / "report" / "report.pdf").resolve()),
             },
