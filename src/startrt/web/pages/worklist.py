@@ -45,7 +45,7 @@ from startrt.protocol.schedule import imaging_day_after_cycle
 from startrt.protocol.vocabulary import EndOfTreatmentReason
 from startrt.web.monitoring.models import Query
 from startrt.web.monitoring.services import query_subject
-from startrt.web.treatment.doses import cycle_doses, plan_outdated
+from startrt.web.treatment.doses import measured_course, plan_outdated
 from startrt.web.treatment.models import (
     CapecitabinePrescription,
     Cycle,
@@ -402,15 +402,10 @@ def patients_for_list(patients: QuerySet[Patient]) -> QuerySet[Patient]:
 
 
 def _measured_course(cycles: list[Cycle]) -> Course:
-    """The administered cycles' doses up to the first cycle without dosimetry (as
-    `doses.course_of` reads them, from prefetched rows)."""
-    measured = []
-    for cycle in cycles:
-        result = getattr(cycle, "dosimetry", None)
-        if cycle.status != Cycle.Status.ADMINISTERED or result is None:
-            break
-        measured.append(cycle_doses(cycle, result))
-    return Course(tuple(measured))
+    """`doses.measured_course` of prefetched cycles and their results."""
+    given = [cycle for cycle in cycles if cycle.status == Cycle.Status.ADMINISTERED]
+    results = {cycle.pk: cycle.dosimetry for cycle in given if hasattr(cycle, "dosimetry")}
+    return measured_course(given, results)
 
 
 def _kidney_columns(cycles: list[Cycle], protocol: Protocol) -> tuple[str, str, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,19 @@ def course_of(patient: Patient) -> tuple[Course, list[Cycle]]:
         Cycle.objects.filter(patient=patient, status=Cycle.Status.ADMINISTERED).order_by("number")
     )
     results = {result.cycle_id: result for result in patient.dosimetry_results.all()}
+    return measured_course(cycles, results), cycles
+
+
+def measured_course(cycles: list[Cycle], results: Mapping[int, DosimetryResult]) -> Course:
+    """The course of the administered `cycles` (in cycle order) from cycle 1 up to the first
+    without a result in `results` (by cycle id)."""
     measured = []
     for cycle in cycles:
         result = results.get(cycle.pk)
         if result is None:
             break
         measured.append(cycle_doses(cycle, result))
-    return Course(tuple(measured)), cycles
+    return Course(tuple(measured))
 
 
 def cycle_doses(cycle: Cycle, result: DosimetryResult) -> CycleDose:
