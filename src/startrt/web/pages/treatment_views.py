@@ -355,7 +355,7 @@ dosimetry = _cycle_view(treatment.record_dosimetry, DosimetryForm, "dosimetry")
 def propose(request: HttpRequest, trial_id: str) -> HttpResponse:
     """Ask the planner; lands on the page of the cycle the proposal is for."""
     patient = visible_patient(request, trial_id)
-    number = _plannable_number(patient) or _posted_cycle(request) or 1
+    number = treatment.plannable_cycle_number(patient) or _posted_cycle(request) or 1
 
     def action(patient: Patient, data: dict[str, Any]) -> object:
         return treatment.propose_next_cycle(request.user, patient)
@@ -522,17 +522,6 @@ def next_step(row: dict[str, Any] | None, proposal: PlanProposal | None) -> Next
     return NextStep("Release the cycle, signed with your password.", "release")
 
 
-def _plannable_number(patient: Patient) -> int | None:
-    """The cycle the planner plans now (as `services.propose_next_cycle` reads the course):
-    the one after the last when every cycle was given, a planned cycle whose plan read
-    corrected values; None when a cycle waits or the course ended."""
-    cycles = list(patient.cycles.order_by("number"))
-    waiting = next((c for c in cycles if c.status != Cycle.Status.ADMINISTERED), None)
-    if waiting is None:
-        return cycles[-1].number + 1 if cycles else 1
-    return waiting.number if plan_outdated(waiting) else None
-
-
 def _render(
     request: HttpRequest,
     patient: Patient,
@@ -554,7 +543,7 @@ def _render(
         "can": allowed_actions(roles_at(request.user, patient.site)),
         "schedule": treatment.schedule_for(patient) if allocation else None,
         "cycles": [(cycle, getattr(cycle, "dosimetry", None)) for cycle in cycles],
-        "plannable": _plannable_number(patient) if allocation else None,
+        "plannable": treatment.plannable_cycle_number(patient) if allocation else None,
         "kidney": kidney_dose_panel(patient) if allocation else None,
         "adverse_events": AdverseEvent.objects.filter(patient=patient).order_by("onset_date"),
         "adverse_event_form": bound.get("adverse_event")
@@ -577,7 +566,7 @@ def _render_cycle(
     if getattr(patient, "allocation", None) is None:
         raise Http404("not randomized: no treatment course")
     cycle = patient.cycles.filter(number=number).select_related("dosimetry").first()
-    plannable = _plannable_number(patient)
+    plannable = treatment.plannable_cycle_number(patient)
     if cycle is None and number != plannable:
         raise Http404(f"no cycle {number}")
     row = None

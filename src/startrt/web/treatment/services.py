@@ -555,16 +555,31 @@ def _supersede_stale_proposals(user: AbstractBaseUser, patient: Patient, reason:
             update(user, proposal, patient, changes, reason)
 
 
-def _replannable_cycle(patient: Patient) -> Cycle | None:
-    """None when every cycle so far was administered; the one planned cycle if its plan read
-    corrected values (to be re-planned); refused otherwise (a cycle waits, or the course
-    ended with a cancelled one)."""
-    cycle = (
+def _first_not_given(patient: Patient) -> Cycle | None:
+    return (
         Cycle.objects.filter(patient=patient)
         .exclude(status=Cycle.Status.ADMINISTERED)
         .order_by("number")
         .first()
     )
+
+
+def plannable_cycle_number(patient: Patient) -> int | None:
+    """The cycle `propose_next_cycle` plans now: the one after the last when every cycle was
+    given, a planned cycle whose plan read corrected values; None when a cycle waits or the
+    course ended (where `propose_next_cycle` refuses)."""
+    cycle = _first_not_given(patient)
+    if cycle is None:
+        last = patient.cycles.order_by("-number").values_list("number", flat=True).first()
+        return (last or 0) + 1
+    return cycle.number if plan_outdated(cycle) else None
+
+
+def _replannable_cycle(patient: Patient) -> Cycle | None:
+    """None when every cycle so far was administered; the one planned cycle if its plan read
+    corrected values (to be re-planned); refused otherwise (a cycle waits, or the course
+    ended with a cancelled one)."""
+    cycle = _first_not_given(patient)
     if cycle is None or plan_outdated(cycle):
         return cycle
     rule = (
