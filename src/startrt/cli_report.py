@@ -4,6 +4,7 @@ from an analysis dataset folder, an in-silico trial's folder, or the trial datab
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -31,9 +32,11 @@ def _from_database(url: str, cut_off: date) -> TrialDataset:
     from django.db import DatabaseError
 
     from startrt.web.exports.analysis_dataset import trial_dataset
+    from startrt.web.monitoring.data_lock import report_statement
 
-    try:
-        return trial_dataset(cut_off)
+    try:  # the source names the database lock and whether its snapshot is unchanged
+        dataset = trial_dataset(cut_off)
+        return replace(dataset, source=f"{dataset.source}. {report_statement()}")
     except DatabaseError as error:
         rule = f"cannot be read (is it a migrated startrt database?): {error}"
         raise InvalidInputError("--database", _without_password(url), rule) from None

@@ -129,7 +129,7 @@ def test_report_from_the_database(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["source"], data["cut_off"], data["screened"]) == (
-        "trial database",
+        "trial database. Database not locked: the data may still change.",
         "2026-01-01",
         0,
     )

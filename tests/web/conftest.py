@@ -116,6 +116,7 @@ def _every_web_test_hashes_fast(fast_password_hashing: None) -> None:
 APPEND_ONLY = [
     importlib.import_module("startrt.web.trial.migrations.0002_audit_append_only"),
     importlib.import_module("startrt.web.signing.migrations.0002_signature_append_only"),
+    importlib.import_module("startrt.web.monitoring.migrations.0003_lock_append_only"),
 ]
 
 

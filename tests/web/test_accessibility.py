@@ -155,7 +155,9 @@ def test_every_page_type_has_no_serious_or_critical_violation(
         check("randomized patient", "/patients/S01-LUN-001/")
         check("events", "/patients/S01-LUN-001/events/")
         check("correction", f"/patients/S01-LUN-001/events/adverse-event/{event_id}/")
+        check("concomitant medications", "/patients/S01-LUN-001/medications/")
         check("treatment (nurse)", "/patients/S01-LUN-001/treatment/")
+        check("adverse-event form", "/patients/S01-LUN-001/treatment/?report=adverse-event")
         check("cycle 2 (nurse)", "/patients/S01-LUN-001/treatment/cycles/2/")
         check("password change", "/account/password/")
         check("two-factor enrolment", "/account/two-factor/")
@@ -188,6 +190,9 @@ def test_every_page_type_has_no_serious_or_critical_violation(
 
         sign_in(page, base_url, "monitor")
         check("patient list (monitor)", "/")
+        check("missing data (monitor)", "/missing-data/")
+        check("enrolment (monitor)", "/enrolment/")
+        check("serious adverse events (monitor)", "/safety/")
         check("API docs", "/api/docs")
         page.locator(".opblock-summary-path[data-path='/api/patients']").first.click()
         page.locator(".opblock.is-open .parameters-container").wait_for()
@@ -205,13 +210,14 @@ def test_every_page_type_has_no_serious_or_critical_violation(
         page.locator(".errorlist").first.wait_for()
         check("new user with errors")
         check("user page", f"/users/{nurse_id}/")
+        check("data lock", "/data-lock/")
 
     blocking = [violation for violation in found if violation.impact in BLOCKING_IMPACTS]
     print(f"axe-core checked {len(checked)} pages; screenshots in {tmp_path}")
     for violation in found:
         print(violation)
     assert blocking == [], "\n".join(map(str, blocking))
-    assert len(checked) == 33
+    assert len(checked) == 39
     untitled = [name for name, title in titles.items() if not title.endswith(" · startrt")]
     assert untitled == []
     assert titles["register"] == "Register a patient · startrt"

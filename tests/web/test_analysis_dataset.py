@@ -52,7 +52,7 @@ def course(team: Staff, sites: Sites) -> str:
         team["nurse"],
         patient,
         adverse_event(
-            term="Thrombocytopenia",
+            term="Platelet count decreased",
             ctcae_grade=3,
             serious=True,
             seriousness_criteria=["hospitalisation"],
@@ -91,7 +91,7 @@ def test_the_database_as_dataset(course: str, tmp_path: object) -> None:
     assert cycles["administered_on"].iloc[0].date() == FIRST_CYCLE
 
     ae = dataset.adverse_events.iloc[0]
-    assert (ae["term"], ae["grade"], bool(ae["serious"])) == ("Thrombocytopenia", 3, True)
+    assert (ae["term"], ae["grade"], bool(ae["serious"])) == ("Platelet count decreased", 3, True)
     assessment = dataset.assessments.iloc[0]
     assert (assessment["assessed_on"].date(), assessment["response"]) == (date(2025, 4, 14), "PR")
     assert dataset.follow_up["status"].tolist() == ["alive"]

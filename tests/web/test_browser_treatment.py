@@ -107,7 +107,7 @@ def test_a_cycle_with_dosimetry_and_an_adverse_event(
         as_user("nurse.lund", TREATMENT)
         page.click("#adverse-events a.report-adverse-event")
         page.fill("#adverse-events [name=term]", "Nausea")
-        page.select_option("#adverse-events [name=ctcae_grade]", "1")
+        page.get_by_label("1: Loss of appetite without alteration in eating habits").check()
         page.fill("#adverse-events [name=onset_date]", "2025-03-18")
         page.select_option("#adverse-events [name=attribution_prrt]", "possible")
         page.select_option("#adverse-events [name=attribution_capecitabine]", "not_applicable")

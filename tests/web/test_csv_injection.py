@@ -31,6 +31,7 @@ PAYLOADS = [
     "\t=1+1",
     "\r=1+1",
 ]
+OTHER = "Gastrointestinal disorders - Other, specify"
 
 
 def test_text_cells_are_neutralised_and_numbers_are_not() -> None:
@@ -46,19 +47,21 @@ def test_text_cells_are_neutralised_and_numbers_are_not() -> None:
 
 @pytest.fixture
 def events(staff: Staff, randomized: Randomized) -> list[str]:
-    """One adverse event per payload as its term; the first corrected with a payload reason."""
+    """One adverse event per payload as the name of its "Other, specify" term (the free text of a
+    coded term); the first corrected with a payload reason."""
     patient = randomized(False)
     stored = []
     for payload in PAYLOADS:
         # tab and CR are refused on entry today; stored directly, as older data could be
         entered = payload if payload.isprintable() else "placeholder"
-        event = services.report_adverse_event(staff["nurse"], patient, adverse_event(term=entered))
-        AdverseEvent.objects.filter(pk=event.pk).update(term=payload)
+        named = adverse_event(term=OTHER, other_specify=entered)
+        event = services.report_adverse_event(staff["nurse"], patient, named)
+        AdverseEvent.objects.filter(pk=event.pk).update(other_specify=payload)
         stored.append(event)
     services.change_adverse_event(
         staff["nurse"],
         stored[0],
-        adverse_event(term=PAYLOADS[0], ctcae_grade=3),
+        adverse_event(term=OTHER, other_specify=PAYLOADS[0], ctcae_grade=3),
         reason="@SUM(1)",
         expected_version=1,
     )
@@ -71,7 +74,7 @@ def test_the_csv_export_neutralises_stored_terms(
     files = {path.name: path for path in export_csv(staff["monitor"], tmp_path)}
     with files["events_adverseevent.csv"].open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert sorted(row["term"] for row in rows) == sorted("'" + p for p in PAYLOADS)
+    assert sorted(row["other_specify"] for row in rows) == sorted("'" + p for p in PAYLOADS)
     assert {row["ctcae_grade"] for row in rows} == {"2", "3"}  # numbers unchanged
     raw = files["events_adverseevent.csv"].read_text(encoding="utf-8")
     assert '"\'=HYPERLINK(""http://x"")"' in raw  # every field quoted

@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from startrt.demo.safety import report_saes
 from startrt.demo.team import make_team
 from startrt.demo.virtual_trial import enter_simulated_trial
 from startrt.protocol.definition import default_protocol
@@ -36,6 +37,7 @@ ROLES = (
     "physicist.lund",
     "pharmacist.lund",
     "monitor",
+    "datamanager",
     "statistician",
     "admin",
 )
@@ -133,6 +135,7 @@ def demo_trial(db: None) -> None:
     enter_simulated_trial(
         run, parameters, protocol, team.sites, team.statistician, PASSWORD, _at, phantom_studies=0
     )
+    report_saes(team.sites, _at)
 
 
 @pytest.mark.parametrize(

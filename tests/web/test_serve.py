@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from startrt.web.monitoring import lock_guard
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -84,12 +86,27 @@ def test_serve_starts_on_a_new_sqlite_database(tmp_path: Path) -> None:
     assert database.execute("select username from auth_user").fetchall() == [("admin",)]
     assert database.execute("select count(*) from trial_site").fetchone() == (4,)
     triggers = database.execute("select name from sqlite_master where type = 'trigger'").fetchall()
-    assert {name for (name,) in triggers} == {
-        "trial_auditentry_no_update",
-        "trial_auditentry_no_delete",
-        "signing_signature_no_update",
-        "signing_signature_no_delete",
+    names = {name for (name,) in triggers}
+    append_only = {
+        f"{table}_no_{operation}"
+        for table in (
+            "trial_auditentry",
+            "signing_signature",
+            "monitoring_databaselock",
+            "monitoring_patientfreeze",
+        )
+        for operation in ("update", "delete")
     }
+    data_lock = {
+        f"{model._meta.db_table}_data_lock_{operation}"
+        for model in lock_guard.locked_models()
+        for operation in ("insert", "update", "delete")
+    }
+    assert names == append_only | data_lock
+    # the clinical record is locked, the audit trail and the lock itself are not
+    assert "events_adverseevent_data_lock_update" in names
+    assert not any(name.startswith("trial_auditentry_data_lock") for name in names)
+    assert not any(name.startswith("monitoring_databaselock_data_lock") for name in names)
 
 
 IDLE_CONNECTIONS = 120  # more than waitress's default connection_limit (100)

@@ -55,8 +55,12 @@ def pseudonymised_zip(tmp_path_factory: pytest.TempPathFactory) -> Study:
 
 
 def _triggers_present() -> bool:
+    """Whether the audit trail's append-only triggers are there (the data lock's are always)."""
     with connection.cursor() as cursor:
-        cursor.execute("select count(*) from sqlite_master where type = 'trigger'")
+        cursor.execute(
+            "select count(*) from sqlite_master "
+            "where type = 'trigger' and name = 'trial_auditentry_no_update'"
+        )
         return bool(cursor.fetchone()[0])
 
 

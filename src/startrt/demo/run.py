@@ -121,6 +121,9 @@ def main() -> None:
 
     nurses = {name: site.nurse for name, site in team.sites.items()}
     visit = monitoring_visit(User.objects.get(username="monitor"), nurses)
+    from startrt.demo.safety import report_saes
+
+    saes = report_saes(team.sites, at)
     cut_off = run.dataset.cut_off
     dataset = trial_dataset(cut_off, protocol)
     console.print("[bold]Writing[/bold] the trial report ...")
@@ -142,6 +145,9 @@ def main() -> None:
                 "records verified by the monitor (SDV)": visit.records_verified,
                 "data queries open / answered / closed": (
                     f"{visit.queries_open} / {visit.queries_answered} / {visit.queries_closed}"
+                ),
+                "SAE reports on time / late (follow-ups)": (
+                    f"{saes.on_time} / {saes.late} ({saes.follow_ups}), mail in {folder / 'mail'}"
                 ),
                 "report": str((OUT / "report" / "report.html").resolve()),
                 "PDF": str((OUT / "report" / "report.pdf").resolve()),

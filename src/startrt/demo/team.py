@@ -28,6 +28,7 @@ SITE_ROLES = {
 }
 TRIAL_ROLES = {
     "monitor": Role.MONITOR,
+    "datamanager": Role.DATA_MANAGER,
     "statistician": Role.STATISTICIAN,
     "admin": Role.ADMINISTRATOR,
 }

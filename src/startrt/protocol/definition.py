@@ -26,7 +26,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from startrt.protocol.accrual import AccrualPlan
+from startrt.protocol.concomitant_therapy import ConcomitantTherapySettings
 from startrt.protocol.criteria import Criterion
+from startrt.protocol.expected_forms import ExpectedFormSettings
+from startrt.protocol.safety_reporting import SafetyReporting
 from startrt.protocol.schedule import ScheduleSettings
 from startrt.protocol.screening import CYCLE_LAB_FIELDS, SCREENING_FIELDS
 from startrt.validation import InvalidInputError
@@ -205,6 +209,15 @@ class Protocol(_Frozen):
     randomization: RandomizationSettings
     eligibility: Eligibility
     cycle_conditions: tuple[CycleCondition, ...]
+    expected_forms: ExpectedFormSettings
+    # [accrual]: the accrual plan (protocol/accrual.py); a file without it has no plan
+    accrual: AccrualPlan | None = None
+    # [concomitant_therapy]: the prohibited therapies by ATC code (protocol/concomitant_therapy.py);
+    # a file without it cannot check concomitant medications (entry refused)
+    concomitant_therapy: ConcomitantTherapySettings | None = None
+    # [safety_reporting]: SAE report clock, SUSAR rule and reference safety information
+    # (protocol/safety_reporting.py); a file without it cannot take SAE reports (refused)
+    safety_reporting: SafetyReporting | None = None
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Protocol:
@@ -236,6 +249,8 @@ class Protocol(_Frozen):
             (*self.eligibility.inclusion, *self.eligibility.exclusion), SCREENING_FIELDS
         )
         _require_known_fields(self.cycle_conditions, CYCLE_LAB_FIELDS)
+        if self.accrual is not None:
+            self.accrual.check_sites(self.sites)
         return self
 
     @property

@@ -166,3 +166,81 @@ _labels(
     VitalStatus,
     {VitalStatus.ALIVE: "Alive", VitalStatus.DEAD: "Dead", VitalStatus.LOST: "Lost to follow-up"},
 )
+
+
+class MedicationRoute(Vocabulary):
+    """How a concomitant medication is given (`protocol.concomitant_therapy`)."""
+
+    ORAL = "oral"
+    INTRAVENOUS = "intravenous"
+    SUBCUTANEOUS = "subcutaneous"
+    INTRAMUSCULAR = "intramuscular"
+    TRANSDERMAL = "transdermal"
+    INHALED = "inhaled"
+    RECTAL = "rectal"
+    TOPICAL = "topical"
+    OTHER = "other"
+
+
+_labels(
+    MedicationRoute,
+    {
+        MedicationRoute.ORAL: "Oral",
+        MedicationRoute.INTRAVENOUS: "Intravenous",
+        MedicationRoute.SUBCUTANEOUS: "Subcutaneous",
+        MedicationRoute.INTRAMUSCULAR: "Intramuscular (depot)",
+        MedicationRoute.TRANSDERMAL: "Transdermal",
+        MedicationRoute.INHALED: "Inhaled",
+        MedicationRoute.RECTAL: "Rectal",
+        MedicationRoute.TOPICAL: "Topical",
+        MedicationRoute.OTHER: "Other",
+    },
+)
+
+
+class TherapyFinding(Vocabulary):
+    """What the protocol's concomitant-therapy rule finds for one medication
+    (`protocol.concomitant_therapy.check_concomitant_therapy`); `deviation` says which findings
+    are protocol deviations."""
+
+    ALLOWED = "allowed"
+    PRIOR_THERAPY = "prior_therapy"
+    SUBSEQUENT_THERAPY = "subsequent_therapy"
+    PENDING = "pending"
+    CONCOMITANT = "concomitant"
+    WASHOUT = "washout"
+
+    @property
+    def deviation(self) -> bool:
+        return self in (TherapyFinding.CONCOMITANT, TherapyFinding.WASHOUT)
+
+
+_labels(
+    TherapyFinding,
+    {
+        TherapyFinding.ALLOWED: "Allowed",
+        TherapyFinding.PRIOR_THERAPY: "Prohibited therapy stopped before the washout: allowed",
+        TherapyFinding.SUBSEQUENT_THERAPY: "Therapy after the end of protocol treatment: allowed",
+        TherapyFinding.PENDING: "Prohibited therapy: checked once the first cycle is dated",
+        TherapyFinding.CONCOMITANT: "Protocol deviation: prohibited therapy during the treatment",
+        TherapyFinding.WASHOUT: "Protocol deviation: prohibited therapy within the washout",
+    },
+)
+
+
+class InvestigationalProduct(Vocabulary):
+    """The trial's investigational products, as adverse events are attributed to them (the
+    events' `attribution_<product>` fields) and as the reference safety information lists
+    their expected reactions (`protocol.safety_reporting`)."""
+
+    PRRT = "prrt"
+    CAPECITABINE = "capecitabine"
+
+
+_labels(
+    InvestigationalProduct,
+    {
+        InvestigationalProduct.PRRT: "PRRT (177Lu-DOTATOC)",
+        InvestigationalProduct.CAPECITABINE: "Capecitabine",
+    },
+)

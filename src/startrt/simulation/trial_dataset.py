@@ -28,7 +28,7 @@ from startrt.simulation.engine import Decisions
 from startrt.simulation.parameters import Parameters
 
 Rows = list[dict[str, Any]]
-KIDNEY_TERM = "Chronic kidney disease"
+KIDNEY_TERM = LabTerm.EGFR.ctcae_term  # "Chronic kidney disease", graded from the GFR
 # treatment ended on the event's date, not at the schedule's end-of-treatment visit
 ENDED_BY_EVENT = frozenset(
     {

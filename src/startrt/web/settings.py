@@ -100,6 +100,8 @@ INSTALLED_APPS = [
     "startrt.web.monitoring",
     "startrt.web.pages",
     "startrt.web.signing",
+    "startrt.web.safety",
+    "startrt.web.medications",
     "django_tasks",
     "django_tasks_db",  # the task queue's table: a study's dosimetry runs on `db_worker`
 ]
@@ -117,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "startrt.web.pages.data_lock_views.DataLockRefusalMiddleware",  # a trigger's refusal: 409
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # login throttling: locks out after failures
@@ -250,3 +253,21 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_TZ = True
 STATIC_URL = "static/"
+
+# E-mail (SAE notifications to the sponsor's safety desk, web/safety/notifications.py): written
+# as files to DATA_DIR/mail by default; SMTP when STARTRT_EMAIL_HOST is set (port, user,
+# password, TLS from STARTRT_EMAIL_PORT, _USER, _PASSWORD, _USE_TLS). Recipients: the
+# comma-separated STARTRT_SAFETY_DESK_EMAIL.
+STARTRT_SAFETY_DESK_EMAIL = _list("STARTRT_SAFETY_DESK_EMAIL", ["safety-desk@localhost"])
+DEFAULT_FROM_EMAIL = os.environ.get("STARTRT_EMAIL_FROM", "startrt@localhost")
+EMAIL_TIMEOUT = 20
+if os.environ.get("STARTRT_EMAIL_HOST"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = os.environ["STARTRT_EMAIL_HOST"]
+    EMAIL_PORT = int(os.environ.get("STARTRT_EMAIL_PORT", "25"))
+    EMAIL_HOST_USER = os.environ.get("STARTRT_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("STARTRT_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = _flag("STARTRT_EMAIL_USE_TLS", default=False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"

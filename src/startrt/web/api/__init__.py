@@ -13,6 +13,7 @@ from ninja.security import django_auth
 
 from startrt.web.api import errors
 from startrt.web.api.events import router as events_router
+from startrt.web.api.medications import router as medications_router
 from startrt.web.api.treatment import router as treatment_router
 from startrt.web.api.trial import router as trial_router
 
@@ -38,3 +39,4 @@ errors.install(api)
 api.add_router("/", trial_router)
 api.add_router("/", treatment_router)
 api.add_router("/", events_router)
+api.add_router("/", medications_router)

@@ -1,10 +1,11 @@
 """Errors of the JSON API as JSON: refused input 422 naming field, value and rule (the library's
 InvalidInputError and the request schema's own refusals alike); wrong role 403; a patient that
 does not exist or lies outside the user's sites 404; an edit based on an old version, or of a
-signed (locked) record, 409; any other exception 500 {"detail": "internal error", "id": ...},
-its traceback logged under that id (never an HTML page; 404 and 405 outside the operations are
-answered in JSON by `web/middleware.py`). The schema and its docs answer 401 (or send a browser
-to the login page) until the user signs in (`docs_login_required`)."""
+signed (locked) record, or refused by a database lock or patient freeze (`monitoring.lock_guard`,
+the service's check or the trigger's), 409; any other exception 500 {"detail": "internal error",
+"id": ...}, its traceback logged under that id (never an HTML page; 404 and 405 outside the
+operations are answered in JSON by `web/middleware.py`). The schema and its docs answer 401 (or
+send a browser to the login page) until the user signs in (`docs_login_required`)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from typing import Any
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import ValidationError
 
 from startrt.validation import InvalidInputError, echoed
+from startrt.web.monitoring.lock_guard import DataLockedError, refusal_of
 from startrt.web.signing.services import RecordLockedError
 from startrt.web.trial.changes import StaleVersionError
 
@@ -143,10 +146,19 @@ def install(api: NinjaAPI) -> None:
     def internal(request: HttpRequest, error: Exception) -> HttpResponse:
         return api.create_response(request, internal_error_body(request, error), status=500)
 
+    def database_refused(request: HttpRequest, error: DatabaseError) -> HttpResponse:
+        """A data-lock trigger's refusal (database locked, patient frozen): 409; else 500."""
+        refusal = refusal_of(error)
+        if refusal is None:
+            return internal(request, error)
+        return respond(request, 409, _input_refusal(refusal))
+
     handlers: list[tuple[type[Exception], Callable[..., HttpResponse]]] = [
         (InvalidInputError, refused),
         (StaleVersionError, stale),
         (RecordLockedError, stale),
+        (DataLockedError, stale),
+        (DatabaseError, database_refused),
         (ValidationError, schema_refused),
         (PermissionDenied, forbidden),
         (Http404, not_found),

@@ -41,8 +41,10 @@ from startrt.web.trial.models import Patient
 router = Router(tags=["events"])
 
 AE_FIELDS = (
-    "term, ctcae_grade (1-5), onset_date, resolved_date, serious, seriousness_criteria, "
-    "attribution_prrt, attribution_capecitabine, outcome"
+    "term (a CTCAE v5.0 term as NCI spells it), other_specify (the event's name, for an "
+    "'<SOC> - Other, specify' term only), ctcae_grade (1-5, a grade CTCAE defines for the "
+    "term), onset_date, resolved_date, serious, seriousness_criteria, attribution_prrt, "
+    "attribution_capecitabine, outcome"
 )
 SERIES = "the RECIST 1.1 series so far (startrt.clinical.recist.parse_series)"
 END_FIELDS = "date, reason, details"
@@ -97,6 +99,9 @@ class DeathCorrectionIn(CorrectionIn):
 class AdverseEventOut(Schema):
     id: int
     term: str
+    other_specify: str
+    meddra_code: str = Field(description="the term's MedDRA code as CTCAE v5.0 lists it")
+    soc: str = Field(description="the term's MedDRA System Organ Class")
     ctcae_grade: int
     onset_date: date
     resolved_date: date | None

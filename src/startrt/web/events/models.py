@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
+from startrt.clinical.ctcae_terms import OTHER_SPECIFY_SUFFIX
 from startrt.protocol.vocabulary import (
     AdverseEventOutcome,
     Attribution,
@@ -27,10 +28,18 @@ class Versioned(models.Model):
 
 
 class AdverseEvent(Versioned):
-    """One adverse event: CTCAE v5.0 term and grade (1-5), seriousness, attribution, outcome."""
+    """One adverse event: CTCAE v5.0 term and grade (1-5), seriousness, attribution, outcome.
+
+    `meddra_code` and `soc` are the term's, from `startrt.clinical.ctcae_terms` (never typed);
+    both are empty for an event recorded before terms were coded whose text is no CTCAE term
+    (migration 0003): a correction must then choose a term. `other_specify` names the event of
+    an "<SOC> - Other, specify" term and is empty for every other term."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="adverse_events")
     term = models.CharField(max_length=200)
+    meddra_code = models.CharField(max_length=8, blank=True)
+    soc = models.CharField(max_length=100, blank=True)
+    other_specify = models.CharField(max_length=200, blank=True, default="")
     ctcae_grade = models.PositiveSmallIntegerField()
     onset_date = models.DateField()
     resolved_date = models.DateField(null=True, blank=True)
@@ -40,6 +49,11 @@ class AdverseEvent(Versioned):
     attribution_capecitabine = models.CharField(max_length=16, choices=Attribution.choices())
     outcome = models.CharField(max_length=32, choices=AdverseEventOutcome.choices())
 
+    @property
+    def coded_term(self) -> str:
+        """The term as people read it, with the event's name for an "Other, specify" term."""
+        return f"{self.term}: {self.other_specify}" if self.other_specify else self.term
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -48,6 +62,10 @@ class AdverseEvent(Versioned):
             models.CheckConstraint(
                 condition=Q(resolved_date__isnull=True) | Q(resolved_date__gte=F("onset_date")),
                 name="ae_resolved_not_before_onset",
+            ),
+            models.CheckConstraint(
+                condition=Q(other_specify="") | Q(term__endswith=OTHER_SPECIFY_SUFFIX),
+                name="ae_other_specify_only_for_other_terms",
             ),
         ]
 

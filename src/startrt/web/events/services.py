@@ -12,6 +12,9 @@ Rules chosen here (stated, not hidden):
   + 1 day for time zones, nor after the date of death) and end dates not before their start.
 - Follow-up is recorded for randomized patients only; a progression, the end of treatment and
   the death of a randomized patient are not dated before the randomization date.
+- Adverse events are coded with CTCAE v5.0 (`startrt.clinical.ctcae_terms`): the term as the
+  table spells it, a grade the table defines for it, the event named exactly for an "Other,
+  specify" term; the term's MedDRA code and SOC are stored with it, never typed.
 - Adverse events are recorded for randomized patients: the arm tells whether capecitabine is
   given, so attribution to capecitabine is `not_applicable` exactly when it is not; every arm
   gives PRRT, so attribution to PRRT is always assessed.
@@ -40,6 +43,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from pydantic import Field, StringConstraints
 
+from startrt.clinical.ctcae_terms import code_adverse_event
 from startrt.clinical.recist import Series, evaluate_series, parse_series
 from startrt.output import plain
 from startrt.protocol.decision import Decision as DecisionRecord
@@ -74,6 +78,7 @@ from startrt.web.trial.services import (
 VersionedT = TypeVar("VersionedT", bound=Versioned)
 Text = Annotated[CleanText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Details = Annotated[CleanLines, StringConstraints(strip_whitespace=True, max_length=2000)]
+OptionalText = Annotated[CleanText, StringConstraints(strip_whitespace=True, max_length=200)]
 
 RECIST_RULE = (
     "RECIST 1.1 (Eisenhauer, Eur J Cancer 2009): time-point responses and unconfirmed best "
@@ -88,9 +93,11 @@ UNRESOLVED_OUTCOMES = (
 
 
 class AdverseEventRecord(Record):
-    """An adverse event as entered: CTCAE v5.0 term and grade, seriousness, attribution."""
+    """An adverse event as entered: CTCAE v5.0 term (with the event's name for an "Other,
+    specify" term) and grade, seriousness, attribution."""
 
     term: Text
+    other_specify: OptionalText = ""
     ctcae_grade: int = Field(ge=1, le=5)
     onset_date: dt.date
     resolved_date: dt.date | None = None
@@ -432,6 +439,7 @@ def _death_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
 
 def _adverse_event_values(patient: Patient, data: dict[str, Any]) -> dict[str, Any]:
     record = parse_record(AdverseEventRecord, data, "adverse event")
+    coded = code_adverse_event(record.term, record.ctcae_grade, record.other_specify)
     slot = _allocation(patient, "adverse events")
     death = _death(patient)
     _check_date("onset_date", record.onset_date, death)
@@ -441,7 +449,7 @@ def _adverse_event_values(patient: Patient, data: dict[str, Any]) -> dict[str, A
     _check_seriousness(record)
     _check_outcome(record, death)
     _check_attribution(record, slot)
-    return record.model_dump()
+    return {**record.model_dump(), "meddra_code": coded.term.meddra_code, "soc": coded.term.soc}
 
 
 def _check_seriousness(record: AdverseEventRecord) -> None:

@@ -78,3 +78,61 @@ class Verification(models.Model):
                 fields=["record_type", "record_id"], name="one_verification_per_record"
             ),
         ]
+
+
+class DatabaseLock(models.Model):
+    """A lock of the trial's database at a data cut-off: from `locked_at` until `unlocked_at`
+    every clinical table refuses INSERT, UPDATE and DELETE (`data_lock`). Rows are kept for good
+    (append-only; the unlock is set once); locking again is a new row."""
+
+    cutoff_date = models.DateField()
+    reason = models.TextField()
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="database_locks"
+    )
+    locked_at = models.DateTimeField()
+    snapshot_sha256 = models.CharField(max_length=64)
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    unlocked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="database_unlocks",
+    )
+    unlock_reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "database lock"
+
+
+class PatientFreeze(models.Model):
+    """A freeze of one patient's records: from `frozen_at` until `unfrozen_at` the patient's
+    rows in the clinical tables refuse INSERT, UPDATE and DELETE (data queries and source-data
+    verification go on). Append-only like the lock; freezing again is a new row."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="freezes")
+    reason = models.TextField()
+    frozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="patient_freezes"
+    )
+    frozen_at = models.DateTimeField()
+    unfrozen_at = models.DateTimeField(null=True, blank=True)
+    unfrozen_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="patient_unfreezes",
+    )
+    unfreeze_reason = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "patient freeze"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=models.Q(unfrozen_at__isnull=True),
+                name="one_active_freeze_per_patient",
+            ),
+        ]

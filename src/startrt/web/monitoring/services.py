@@ -2,8 +2,8 @@
 audited through `trial.changes` (who, when, the text as the step's reason).
 
 Rules chosen here (stated, not hidden):
-- Monitors and administrators raise, close and re-open queries and verify records (there is no
-  data-manager role); research nurses and investigators of the patient's site answer. Anyone
+- Monitors, data managers and administrators raise, close and re-open queries and verify
+  records; research nurses and investigators of the patient's site answer. Anyone
   else is refused (PermissionDenied); a query is read by whoever may read its patient.
 - A query points at one field of a record of `RECORD_TYPES` (never a randomization slot:
   nothing of the concealed list is queried); a JSON record (the screening's) by its keys
@@ -44,7 +44,7 @@ from startrt.web.trial.models import AuditEntry, Consent, Patient, Role, Screeni
 from startrt.web.trial.permissions import require_role, visible_patients
 from startrt.web.trial.services import ENTRY_ROLES
 
-MONITORING_ROLES: tuple[Role, ...] = (Role.MONITOR, Role.ADMINISTRATOR)
+MONITORING_ROLES: tuple[Role, ...] = (Role.MONITOR, Role.DATA_MANAGER, Role.ADMINISTRATOR)
 RECORD_TYPES: dict[str, type[models.Model]] = {
     model._meta.label_lower: model
     for model in (

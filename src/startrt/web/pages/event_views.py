@@ -186,6 +186,8 @@ def correct_record(
     kind = _kind(kind_slug)
     record = get_object_or_404(kind.model, pk=record_id, patient=patient)
     form = _form(kind, patient, record, request.POST if request.method == "POST" else None)
+    if form.is_bound and isinstance(form, AdverseEventForm):
+        form = AdverseEventForm.shown_again(request.POST, correction=True) or form
     status = 200
     if form.is_bound:
         refused = _apply(request, kind, patient, record, form)

@@ -14,10 +14,18 @@ from typing import Any, ClassVar, Union, get_args, get_origin
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model, QuerySet
+from django.http import QueryDict
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from startrt import fields
+from startrt.clinical.ctcae_terms import (
+    GRADES,
+    CtcaeTerm,
+    closest_term,
+    system_organ_classes,
+    terms,
+)
 from startrt.clinical.recist import TOO_SMALL, NonTargetStatus
 from startrt.clinical.sex import Sex
 from startrt.protocol.screening import ScreeningRecord
@@ -323,7 +331,70 @@ class ConsentForm(CorrectionForm):
 
 
 class AdverseEventForm(CorrectionForm):
+    """An adverse event with the CTCAE v5.0 term picker: a System Organ Class narrowing the
+    terms offered (a filter, not stored), the term typed against the list of terms, the event's
+    name for an "Other, specify" term, and the grades the chosen term defines, each labelled
+    with the table's description (`ctcae_terms`); without a known term, grades 1-5 plainly."""
+
     RECORD = AdverseEventRecord
+    fields_template = "pages/adverse_event_fields.html"
+    PICKER = ("soc", "term", "other_specify", "ctcae_grade")
+    SHOW_GRADES = "show_grades"
+    """The submit button's name that shows the term's grades without saving (no script)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ctcae_term = closest_term(str(self._given("term") or ""))
+        socs = [(soc, soc) for soc in system_organ_classes()]
+        self.fields["soc"] = forms.ChoiceField(
+            label=fields.label("soc"),
+            required=False,
+            choices=[("", "All"), *socs],
+            help_text="Narrows the terms offered.",
+        )
+        term = self.fields["term"]
+        term.widget = forms.TextInput(attrs={"list": "ctcae-terms", "autocomplete": "off"})
+        term.help_text = "Type part of a CTCAE v5.0 term and choose it from the list."
+        other = self.fields["other_specify"]
+        other.help_text = "Only for a “… - Other, specify” term: what the event is."
+        self.fields["ctcae_grade"].widget = forms.RadioSelect(choices=self.grade_choices())
+        self.order_fields(["soc", *self.RECORD.model_fields, "correction_reason"])
+        if self.ctcae_term is not None and not self._given("soc"):
+            self.initial["soc"] = self.ctcae_term.soc
+
+    def _given(self, name: str) -> Any:
+        """The value of `name` as posted (bound) or as initially shown."""
+        return self.data.get(self.add_prefix(name)) if self.is_bound else self.initial.get(name)
+
+    def grade_choices(self) -> list[tuple[int, str]]:
+        """The grades of the chosen term with their descriptions, else grades 1-5 plainly."""
+        entry = self.ctcae_term
+        if entry is None:
+            return [(grade, str(grade)) for grade in GRADES]
+        return [(grade, f"{grade}: {entry.grades[grade - 1]}") for grade in entry.allowed_grades]
+
+    def term_options(self) -> tuple[CtcaeTerm, ...]:
+        """Every term, with its SOC (the page's script narrows them to the SOC chosen)."""
+        return terms()
+
+    def other_fields(self) -> list[forms.BoundField]:
+        """The visible fields after the picker's."""
+        return [field for field in self.visible_fields() if field.name not in self.PICKER]
+
+    @classmethod
+    def shown_again(cls, post: QueryDict, **kwargs: Any) -> AdverseEventForm | None:
+        """For a POST by the SHOW_GRADES button: the form again, unbound, with the posted values
+        as its initial ones (so the chosen term's grades are shown, nothing saved nor refused);
+        None for any other POST."""
+        if cls.SHOW_GRADES not in post:
+            return None
+        listed = forms.MultipleChoiceField
+        initial = {
+            name: post.getlist(name) if isinstance(field, listed) else post.get(name)
+            for name, field in cls(**kwargs).fields.items()
+            if name in post
+        }
+        return cls(initial=initial, **kwargs)
 
 
 class EndOfTreatmentForm(CorrectionForm):

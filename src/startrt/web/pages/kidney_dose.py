@@ -6,7 +6,6 @@ predicted point dashed). Numbers are rounded and labelled by `startrt.fields`.""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from startrt.protocol.kidney_budget import (
     quantity_text,
 )
 from startrt.protocol.plan_reasoning import plan_reasoning, planned_kidney_dose, probability_text
+from startrt.web.pages.charts import Tick, nice_axis, value_ticks
 from startrt.web.treatment.doses import course_of, made_on, planner_inputs
 from startrt.web.treatment.models import PlanProposal
 from startrt.web.trial.models import Patient
@@ -35,8 +35,6 @@ GY = "cumulative_kidney_dose_gy"
 # the chart's view box and plot area (px)
 WIDTH, HEIGHT = 640, 340
 LEFT, RIGHT, TOP, BOTTOM = 58, 530, 18, 250
-TICKS_MAX = 6
-NICE_STEPS_GY = (1, 2, 5, 10, 20, 50, 100)
 
 
 @dataclass(frozen=True)
@@ -72,12 +70,6 @@ class Series:
     @property
     def polyline(self) -> str:
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.points)
-
-
-@dataclass(frozen=True)
-class Tick:
-    position: float
-    text: str
 
 
 @dataclass(frozen=True)
@@ -299,18 +291,6 @@ def _single_kidney_notes(
     )
 
 
-def _nice_top(highest_gy: float) -> tuple[float, float]:
-    """The y axis' top and tick step: the smallest "nice" step (1, 2, 5 x 10^n Gy) that
-    covers `highest_gy` with a little headroom in at most TICKS_MAX steps."""
-    wanted = highest_gy * 1.08
-    for step in NICE_STEPS_GY:
-        top = math.ceil(wanted / step) * step
-        if top / step <= TICKS_MAX:
-            return float(top), float(step)
-    step = NICE_STEPS_GY[-1]
-    return float(math.ceil(wanted / step) * step), float(step)
-
-
 def kidney_dose_svg(
     rows: Sequence[KidneyDoseRow],
     limit: RenalLimit,
@@ -332,7 +312,7 @@ def kidney_dose_svg(
         if value is not None
     ]
     highest = max([limit.limit_gy, *values, predicted_total or 0.0, *(interval or ())])
-    top, step = _nice_top(highest)
+    top, step = nice_axis(highest)
     cycles = len(rows) + (1 if predicted_total is not None else 0)
     band = (RIGHT - LEFT) / max(cycles, 1)
 
@@ -390,9 +370,7 @@ def kidney_dose_svg(
     return Chart(
         series=tuple(series),
         x_ticks=tuple(Tick(x(cycle), str(cycle)) for cycle in range(1, cycles + 1)),
-        y_ticks=tuple(
-            Tick(y(step * index), f"{step * index:g}") for index in range(int(top / step) + 1)
-        ),
+        y_ticks=value_ticks(top, step, y),
         limit_y=y(limit.limit_gy),
         limit_text=f"Limit {limit_text(limit)}",
         predicted=predicted,

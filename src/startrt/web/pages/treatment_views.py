@@ -26,11 +26,11 @@ from django.views.decorators.http import require_GET, require_POST
 from startrt import fields
 from startrt.clinical.capecitabine import DOSE_LEVELS_PERCENT
 from startrt.protocol.capecitabine import CapecitabineDecision, gives_capecitabine
-from startrt.protocol.vocabulary import AdverseEventOutcome, Attribution, SeriousnessCriterion
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
 from startrt.web.events.models import AdverseEvent
 from startrt.web.pages.forms import (
+    AdverseEventForm,
     IsoDateInput,
     IsoDateTimeInput,
     PasswordForm,
@@ -133,20 +133,6 @@ class OverrideForm(VersionForm):
         "investigator signs before the cycle is released."
     )
     reason = forms.CharField(max_length=500)
-
-
-class AdverseEventForm(LabelledForm):
-    term = forms.CharField(max_length=200)
-    ctcae_grade = forms.TypedChoiceField(choices=[(g, g) for g in range(1, 6)], coerce=int)
-    onset_date = forms.DateField(widget=DATE)
-    resolved_date = forms.DateField(widget=DATE, required=False)
-    serious = forms.BooleanField(required=False)
-    seriousness_criteria = forms.MultipleChoiceField(
-        choices=SeriousnessCriterion.choices(), required=False, widget=forms.CheckboxSelectMultiple
-    )
-    attribution_prrt = forms.ChoiceField(choices=Attribution.choices())
-    attribution_capecitabine = forms.ChoiceField(choices=Attribution.choices())
-    outcome = forms.ChoiceField(choices=AdverseEventOutcome.choices())
 
 
 class CapecitabineForm(LabelledForm):
@@ -417,8 +403,14 @@ def sign_deviation(request: HttpRequest, trial_id: str, deviation_id: int) -> Ht
 @require_POST
 @login_required
 def report_adverse_event(request: HttpRequest, trial_id: str) -> HttpResponse:
+    shown = AdverseEventForm.shown_again(request.POST)
+    if shown is not None:  # the chosen term's grades, nothing saved
+        patient = visible_patient(request, trial_id)
+        return _render(request, patient, forms_by_key={"adverse_event": shown})
+
     def action(patient: Patient, data: dict[str, Any]) -> object:
-        return events.report_adverse_event(request.user, patient, data)
+        record = {name: data[name] for name in AdverseEventForm.RECORD.model_fields}
+        return events.report_adverse_event(request.user, patient, record)
 
     return _act(request, trial_id, AdverseEventForm, "adverse_event", action, page="treatment")
 

@@ -9,10 +9,16 @@ from django.urls import URLPattern, path
 from startrt.web.pages import (
     account_views,
     admin_views,
+    ctcae_views,
+    data_lock_views,
     dosimetry_views,
+    enrolment_views,
     event_views,
     lab_views,
+    medication_views,
+    missing_data_views,
     monitoring_views,
+    safety_views,
     treatment_views,
     views,
 )
@@ -24,6 +30,7 @@ urlpatterns: list[URLPattern] = [
     path("account/password/", account_views.PasswordChangeView.as_view(), name="password_change"),
     path("logout/", auth_views.LogoutView.as_view(next_page="pages:login"), name="logout"),
     path("", views.patient_list, name="patients"),
+    path("data-lock/", data_lock_views.data_lock_page, name="data_lock"),
     path("patients/register/", views.register, name="register"),
     path("patients/<str:trial_id>/", views.patient_page, name="patient"),
     path("patients/<str:trial_id>/screening/", views.enter_screening, name="screening"),
@@ -36,6 +43,7 @@ urlpatterns: list[URLPattern] = [
     ),
     path("patients/<str:trial_id>/audit/", views.audit_trail, name="audit"),
     path("patients/<str:trial_id>/audit.csv", views.audit_csv, name="audit_csv"),
+    path("ctcae/term/", ctcae_views.ctcae_term, name="ctcae_term"),
     path("patients/<str:trial_id>/events/", event_views.events_page, name="events"),
     path(
         "patients/<str:trial_id>/events/<slug:kind_slug>/",
@@ -171,6 +179,7 @@ monitoring_urls: list[URLPattern] = [
     ),
 ]
 urlpatterns += monitoring_urls
+urlpatterns.append(path("missing-data/", missing_data_views.missing_data, name="missing_data"))
 
 user_admin_urls: list[URLPattern] = [
     path("users/", admin_views.user_list, name="users"),
@@ -183,3 +192,64 @@ user_admin_urls: list[URLPattern] = [
     ),
 ]
 urlpatterns += user_admin_urls
+urlpatterns += [path("enrolment/", enrolment_views.enrolment, name="enrolment")]
+
+medication_urls: list[URLPattern] = [
+    path(
+        "patients/<str:trial_id>/medications/",
+        medication_views.medications_page,
+        name="medications",
+    ),
+    path(
+        "patients/<str:trial_id>/medications/add/",
+        medication_views.add_medication,
+        name="add_medication",
+    ),
+    path(
+        "patients/<str:trial_id>/medications/check/",
+        medication_views.reassess,
+        name="reassess_medications",
+    ),
+    path(
+        "patients/<str:trial_id>/medications/<int:medication_id>/",
+        medication_views.change_medication,
+        name="change_medication",
+    ),
+    path(
+        "patients/<str:trial_id>/medications/<int:medication_id>/stop/",
+        medication_views.stop_medication,
+        name="stop_medication",
+    ),
+    path(
+        "patients/<str:trial_id>/medication-deviations/<int:deviation_id>/acknowledge/",
+        medication_views.acknowledge_deviation,
+        name="acknowledge_medication_deviation",
+    ),
+]
+urlpatterns += medication_urls
+
+safety_urls: list[URLPattern] = [
+    path("safety/", safety_views.sae_list, name="safety"),
+    path(
+        "patients/<str:trial_id>/safety/events/<int:event_id>/",
+        safety_views.open_sae,
+        name="open_sae",
+    ),
+    path("patients/<str:trial_id>/safety/<int:case_id>/", safety_views.sae_case, name="sae"),
+    path(
+        "patients/<str:trial_id>/safety/<int:case_id>/reports/",
+        safety_views.submit_report,
+        name="sae_report",
+    ),
+    path(
+        "patients/<str:trial_id>/safety/<int:case_id>/awareness/",
+        safety_views.correct_awareness,
+        name="sae_awareness",
+    ),
+    path(
+        "patients/<str:trial_id>/safety/<int:case_id>/reports/<int:number>/notify/",
+        safety_views.resend_notification,
+        name="sae_notify",
+    ),
+]
+urlpatterns += safety_urls

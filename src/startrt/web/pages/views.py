@@ -28,6 +28,7 @@ from startrt.protocol.eligibility import EligibilityDecision, verdict_text
 from startrt.spreadsheet_safe import QUOTING, safe_row
 from startrt.validation import InvalidInputError
 from startrt.web.exports.tables import audit_rows, audit_table
+from startrt.web.monitoring.lock_guard import DataLockedError
 from startrt.web.pages.forms import (
     PasswordForm,
     RegisterForm,
@@ -68,7 +69,7 @@ def visible_patient(request: HttpRequest, trial_id: str) -> Patient:
 
 def refusal(form: forms.Form, error: InvalidInputError) -> int:
     """Show a service's refusal in `form`; the HTTP status to answer with: 409 when the record
-    moved on since the user loaded it (or is signed), else 422."""
+    moved on since the user loaded it (or is signed, or the database locked), else 422."""
     if isinstance(error, StaleVersionError):
         form.add_error(
             None,
@@ -78,7 +79,7 @@ def refusal(form: forms.Form, error: InvalidInputError) -> int:
         )
         return CONFLICT
     add_library_errors(form, error)
-    return CONFLICT if isinstance(error, signing.RecordLockedError) else INVALID
+    return CONFLICT if isinstance(error, signing.RecordLockedError | DataLockedError) else INVALID
 
 
 def paginate(request: HttpRequest, rows: QuerySet[Any]) -> Page[Any]:

@@ -11,8 +11,9 @@ that give it (`protocol.capecitabine.gives_capecitabine`). Tasks the protocol gi
 (an incomplete screening, a randomization, a plan to propose or accept) are listed with the
 day they arose, never as overdue. What a service would refuse is not offered: a release waits
 for a 'go' of the labs, for the signature of the cycle's deviations and for a plan made on the
-current doses (`doses.plan_outdated`). Tumour assessments are not listed: the schedule does not
-provide them yet.
+current doses (`doses.plan_outdated`). Tumour assessments, the end of treatment and follow-up
+contacts not entered are the nurse's and the investigator's from their due day on
+(`protocol.expected_forms`; the missing-data report lists them once past the grace days).
 
 `patient_rows` gives the patient list's columns for a page of patients in a fixed number of
 queries: status (`protocol.participation`), arm, current cycle, next cycle date and the
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
@@ -34,6 +35,7 @@ from startrt import fields
 from startrt.protocol.capecitabine import gives_capecitabine
 from startrt.protocol.course import Course
 from startrt.protocol.definition import Protocol
+from startrt.protocol.expected_forms import FormKind, dosimetry_due_day, pre_cycle_lab_day
 from startrt.protocol.kidney_budget import (
     PERCENT_OF_LIMIT,
     kidney_dose_rows,
@@ -41,10 +43,12 @@ from startrt.protocol.kidney_budget import (
     quantity_text,
 )
 from startrt.protocol.participation import ParticipantStatus, participant_status
-from startrt.protocol.schedule import imaging_day_after_cycle
 from startrt.protocol.vocabulary import EndOfTreatmentReason
+from startrt.web.medications.services import awaiting_acknowledgement
 from startrt.web.monitoring.models import Query
 from startrt.web.monitoring.services import query_subject
+from startrt.web.pages.missing_data import missing_of, with_entries
+from startrt.web.safety import services as safety
 from startrt.web.treatment.doses import measured_course, plan_outdated
 from startrt.web.treatment.models import (
     CapecitabinePrescription,
@@ -54,6 +58,7 @@ from startrt.web.treatment.models import (
     LabPanel,
     PlanProposal,
 )
+from startrt.web.trial.dates import site_time
 from startrt.web.trial.models import Membership, Patient, Role
 from startrt.web.trial.permissions import ALL_SITES_ROLES
 from startrt.web.trial.services import current_protocol
@@ -128,7 +133,7 @@ def _planned_cycles(patients: QuerySet[Patient]) -> QuerySet[Cycle]:
 
 
 def _lab_day(cycle: Cycle, protocol: Protocol) -> date:
-    return cycle.planned_date - timedelta(days=protocol.schedule.pre_cycle_lab_days_before)
+    return pre_cycle_lab_day(cycle.planned_date, protocol.schedule)
 
 
 def _screenings(patients: QuerySet[Patient], items: _Items, *, investigator: bool) -> None:
@@ -163,7 +168,9 @@ def nurse_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) 
             task = f"Enter pre-cycle labs for cycle {cycle.number}"
             items.add(patient, task, lab_day, url, scheduled=True)
     _screenings(patients, items, investigator=False)
+    _event_forms(patients, protocol, items)
     _open_queries(patients, items)
+    _sae_reports(patients, items)
 
 
 def investigator_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) -> None:
@@ -191,7 +198,69 @@ def investigator_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _
             task = f"Release cycle {cycle.number} (sign)"
             items.add(patient, task, cycle.planned_date, url, scheduled=True)
     _screenings(patients, items, investigator=True)
+    _event_forms(patients, protocol, items)
+    _medication_deviations(patients, items)
     _open_queries(patients, items)
+    _sae_reports(patients, items)
+
+
+def _medication_deviations(patients: QuerySet[Patient], items: _Items) -> None:
+    """Prohibited-therapy deviations to acknowledge, since the day they were recorded."""
+    for deviation in awaiting_acknowledgement(patients).order_by("recorded_at", "pk"):
+        task = f"Acknowledge the prohibited-therapy deviation: {deviation.medication.drug_name}"
+        url = reverse("pages:medications", args=(deviation.patient.trial_id,))
+        since = timezone.localdate(deviation.recorded_at)
+        url += f"#deviation-{deviation.pk}"
+        items.add(deviation.patient, task, since, url, scheduled=False)
+
+
+EVENT_FORMS = (FormKind.TUMOUR_ASSESSMENT, FormKind.END_OF_TREATMENT, FormKind.FOLLOW_UP)
+
+
+def _event_forms(patients: QuerySet[Patient], protocol: Protocol, items: _Items) -> None:
+    """Tumour assessments, the end of treatment and follow-up contacts due and not entered."""
+    for due in missing_of(with_entries(patients), protocol, items.today, past_grace=False):
+        label = due.form.label
+        if due.form.kind in EVENT_FORMS:
+            task = f"Enter {label[0].lower()}{label[1:]}"
+            items.add(due.patient, task, due.form.due, due.url, scheduled=True)
+
+
+def _sae_reports(patients: QuerySet[Patient], items: _Items) -> None:
+    """SAE reports to submit (the initial one within 24 h of awareness, then follow-ups): a
+    task from the day the site became aware; once past its deadline, overdue by the started
+    days (at least one, so that it heads the lists and the overview). A serious adverse event
+    without an SAE case is to be reported, listed from the day its record was last saved."""
+    for event in safety.unreported_serious_events(patients):
+        task = f"Report the serious adverse event {event.coded_term} as an SAE"
+        url = reverse("pages:open_sae", args=(event.patient.trial_id, event.pk))
+        since = timezone.localdate(event.updated_at)
+        items.add(event.patient, task, since, url, scheduled=False)
+    for state in safety.open_cases(patients):
+        case, due = state.case, state.next_due_at
+        assert due is not None  # open_cases lists the cases with a report due
+        clock = state.initial if state.initial.submitted_at is None else state.next_follow_up
+        assert clock is not None
+        number = state.follow_ups + 1
+        what = "the initial SAE report" if clock is state.initial else f"SAE follow-up {number}"
+        task = f"Submit {what} of {case.adverse_event.coded_term}"
+        url = reverse("pages:sae", args=(case.patient.trial_id, case.pk))
+        if not clock.overdue:
+            task += f" (due {site_time(due, case.patient.site)})"
+            items.add(case.patient, task, timezone.localdate(case.aware_at), url, scheduled=False)
+            continue
+        task += f" (overdue by {clock.hours_late} h)"
+        late_days = -(-clock.hours_late // 24)
+        item = WorkItem(
+            case.patient.trial_id,
+            case.patient.site.name,
+            task,
+            timezone.localdate(due),
+            url,
+            True,
+            late_days,
+        )
+        items.items.append(item)
 
 
 def _open_queries(patients: QuerySet[Patient], items: _Items) -> None:
@@ -210,14 +279,11 @@ def _open_queries(patients: QuerySet[Patient], items: _Items) -> None:
 
 def physicist_tasks(patients: QuerySet[Patient], protocol: Protocol, items: _Items) -> None:
     """Dosimetry to enter, plans to accept, to propose, or to make again on corrected doses."""
-    last_image_days = imaging_day_after_cycle(
-        max(protocol.schedule.dosimetry_imaging_hours, default=0)
-    )
     unmeasured = Cycle.objects.filter(
         patient__in=patients, status=Cycle.Status.ADMINISTERED, dosimetry__isnull=True
     ).select_related("patient__site")
     for cycle in unmeasured.order_by("patient__trial_id", "number"):
-        due = timezone.localdate(cycle.infusion_start) + timedelta(days=last_image_days)
+        due = dosimetry_due_day(timezone.localdate(cycle.infusion_start), protocol.schedule)
         task = f"Enter or upload the dosimetry of cycle {cycle.number}"
         items.add(
             cycle.patient,
@@ -361,7 +427,8 @@ def worklists(user: AbstractBaseUser, today: date | None = None) -> list[Worklis
         items = _Items(today)
         for tasks in ROLE_TASKS.values():
             tasks(Patient.objects.all(), protocol, items)
-        overdue = (item for item in items.items if item.days_overdue > 0)
+        # a task of both the nurse and the investigator is listed once
+        overdue = {item for item in items.items if item.days_overdue > 0}
         lists.append(Worklist("Overdue at every site (read-only overview)", _sorted(overdue)))
     return lists
 

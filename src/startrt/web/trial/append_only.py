@@ -112,6 +112,8 @@ def _postgresql(table: str, message: str, set_once: SetOnce | None) -> tuple[lis
 APPEND_ONLY_UPDATABLE: dict[str, tuple[str, ...]] = {
     "trial_auditentry": (),
     "signing_signature": ("unlocked_at", "unlocked_by", "unlock_reason"),  # the one unlock
+    "monitoring_databaselock": ("unlocked_at", "unlocked_by_id", "unlock_reason"),  # the unlock
+    "monitoring_patientfreeze": ("unfrozen_at", "unfrozen_by_id", "unfreeze_reason"),
 }
 READ_ONLY_TABLES = ("django_migrations",)
 

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
 
 from startrt.validation import InvalidInputError, clean_text, text_problem
+from startrt.web.monitoring.lock_guard import refuse_change
 from startrt.web.trial import audit
 from startrt.web.trial.models import Patient
 
@@ -38,7 +39,8 @@ def locked(instance: Versioned, expected_version: int | None, what: str = "") ->
 
 
 def insert(user: AbstractBaseUser, instance: Versioned, patient: Patient) -> Versioned:
-    """Save a new row and audit it."""
+    """Save a new row and audit it (refused while the database is locked or the patient frozen)."""
+    refuse_change(instance, patient)
     instance.save()
     audit.record(
         user,
@@ -71,6 +73,7 @@ def update(
     problem = text_problem(reason, multiline=True)  # free text: the rule of validation.clean_text
     if problem is not None:
         raise InvalidInputError("reason", reason, problem)
+    refuse_change(instance, patient)
     old = audit.snapshot(instance)
     for name, value in changes.items():
         setattr(instance, name, value)

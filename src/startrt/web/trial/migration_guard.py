@@ -14,7 +14,9 @@ from typing import Any
 from django.core.management.base import CommandError
 
 OVERRIDE_ENV = "STARTRT_ALLOW_DESTRUCTIVE_MIGRATION"
-TRIAL_APPS = frozenset({"trial", "treatment", "events", "signing", "monitoring"})
+TRIAL_APPS = frozenset(
+    {"trial", "treatment", "events", "signing", "monitoring", "medications", "safety"}
+)
 
 
 def refuse_destructive_migration(plan: list[tuple[Any, bool]] | None = None, **_: Any) -> None:

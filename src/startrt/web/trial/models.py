@@ -16,6 +16,7 @@ class Role(models.TextChoices):
     PHYSICIST = "physicist", "Medical physicist"
     PHARMACIST = "pharmacist", "Pharmacist"
     MONITOR = "monitor", "Monitor (all sites)"
+    DATA_MANAGER = "data_manager", "Data manager (all sites)"
     STATISTICIAN = "statistician", "Statistician"
     ADMINISTRATOR = "administrator", "Administrator"
 
@@ -31,7 +32,8 @@ class Site(models.Model):
 
 
 class Membership(models.Model):
-    """A user's role at a site; site None means every site (monitors, statisticians, admins)."""
+    """A user's role at a site; site None means every site (monitors, data managers,
+    statisticians, administrators)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
@@ -44,7 +46,7 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "site", "role"], name="one_role_per_site"),
             models.CheckConstraint(
                 condition=models.Q(site__isnull=False)
-                | models.Q(role__in=["monitor", "statistician", "administrator"]),
+                | models.Q(role__in=["monitor", "data_manager", "statistician", "administrator"]),
                 name="site_roles_need_a_site",
             ),
         ]

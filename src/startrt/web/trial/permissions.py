@@ -1,4 +1,5 @@
-"""Who may do what where: roles per site; monitors and statisticians read every site."""
+"""Who may do what where: roles per site; monitors, data managers and statisticians read every
+site."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db.models import QuerySet
 
 from startrt.web.trial.models import Membership, Patient, Role, Site
 
-ALL_SITES_ROLES = {Role.MONITOR, Role.STATISTICIAN, Role.ADMINISTRATOR}
+ALL_SITES_ROLES = {Role.MONITOR, Role.DATA_MANAGER, Role.STATISTICIAN, Role.ADMINISTRATOR}
 
 
 def roles_at(user: AbstractBaseUser, site: Site) -> set[str]:

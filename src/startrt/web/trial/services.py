@@ -66,8 +66,8 @@ def current_protocol() -> Protocol:
     return protocol_in_force(timezone.localdate())
 
 
-def store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> None:
-    """Keep a decision as made (kind, inputs, rule, protocol version), audited."""
+def store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionRecord) -> Decision:
+    """Keep a decision as made (kind, inputs, rule, protocol version), audited; the stored row."""
     stored = Decision(
         patient=patient,
         kind=decision.kind,
@@ -76,7 +76,7 @@ def store_decision(user: AbstractBaseUser, patient: Patient, decision: DecisionR
         record=decision.model_dump(mode="json"),
         made_by=user.get_username(),
     )
-    insert(user, stored, patient)
+    return insert(user, stored, patient)
 
 
 @transaction.atomic

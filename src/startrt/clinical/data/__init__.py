@@ -1,0 +1,1 @@
+"""Reference tables of `startrt.clinical` (see README.md: sources, conversion, checksums)."""
