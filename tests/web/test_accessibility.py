@@ -71,6 +71,22 @@ def axe_violations(page: Page, name: str) -> list[Violation]:
     ]
 
 
+class CheckedScreenshots(Screenshots):
+    """Screenshots that also run axe-core on each page shown and keep its violations."""
+
+    def __init__(self, page: Page, folder: Path) -> None:
+        super().__init__(page, folder)
+        self.violations: list[Violation] = []
+
+    def __call__(self, name: str) -> None:
+        super().__call__(name)
+        self.violations.extend(axe_violations(self.page, name))
+
+    def blocking(self) -> list[str]:
+        """The serious and critical violations, as text."""
+        return [str(v) for v in self.violations if v.impact in BLOCKING_IMPACTS]
+
+
 def trial_with_a_treated_cycle(team: Staff, sites: Sites) -> tuple[int, int]:
     """S01-LUN-001 (dTOC): cycle 1 given with dosimetry and a study upload that failed, cycle 2
     planned, an adverse event; S01-LUN-002 (CAP-dTOC): cycle 1 planned with capecitabine

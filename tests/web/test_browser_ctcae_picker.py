@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from startrt.web.events.models import AdverseEvent
-from web.test_accessibility import BLOCKING_IMPACTS, Violation, axe_violations
+from web.test_accessibility import CheckedScreenshots
 from web.test_browser import Screenshots, chromium_page, sign_in
 from web.test_treatment import Sites, Staff, randomized
 
@@ -48,12 +48,7 @@ def test_nurse_codes_adverse_events_with_the_term_picker(
     randomized(team, sites, 1, fdg_positive=True)  # CAP-dTOC: capecitabine attribution asked
     base_url = live_server.url
     with chromium_page() as page:
-        screenshots = Screenshots(page, tmp_path)
-        violations: list[Violation] = []
-
-        def screenshot(name: str) -> None:
-            screenshots(name)
-            violations.extend(axe_violations(page, name))
+        screenshot = CheckedScreenshots(page, tmp_path)
 
         sign_in(page, base_url, "nurse.lund")
         page.goto(f"{base_url}{TREATMENT}")
@@ -101,8 +96,8 @@ def test_nurse_codes_adverse_events_with_the_term_picker(
         assert labels[0].startswith("1: Hair loss of <50% of normal for that individual")
         Screenshots(plain, tmp_path / "no_script")("alopecia_grades_without_script")
         context.close()
-    screenshots.check_written()
-    assert [str(v) for v in violations if v.impact in BLOCKING_IMPACTS] == []
+    screenshot.check_written()
+    assert screenshot.blocking() == []
     stored = list(AdverseEvent.objects.order_by("pk").values_list("term", "ctcae_grade", "soc"))
     assert stored == [
         (HAND_FOOT, 2, "Skin and subcutaneous tissue disorders"),

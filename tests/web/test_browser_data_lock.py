@@ -17,8 +17,8 @@ from startrt.web.monitoring.models import DatabaseLock
 from startrt.web.trial import services as trial
 from startrt.web.trial.models import Consent, Role, Site
 from web.conftest import make_user
-from web.test_accessibility import BLOCKING_IMPACTS, Violation, axe_violations
-from web.test_browser import PASSWORD, Screenshots, chromium_page, sign_in, sign_out
+from web.test_accessibility import CheckedScreenshots
+from web.test_browser import PASSWORD, chromium_page, sign_in, sign_out
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -38,12 +38,7 @@ def test_data_manager_locks_nurse_is_refused_data_manager_unlocks(
     correction = f"{live_server.url}/patients/S01-LUN-001/events/consent/{consent.pk}/"
     base_url = live_server.url
     with chromium_page() as page:
-        screenshots = Screenshots(page, tmp_path)
-        violations: list[Violation] = []
-
-        def screenshot(name: str) -> None:
-            screenshots(name)
-            violations.extend(axe_violations(page, name))
+        screenshot = CheckedScreenshots(page, tmp_path)
 
         def correct(signed_on: str) -> None:
             page.goto(correction)
@@ -91,8 +86,8 @@ def test_data_manager_locks_nurse_is_refused_data_manager_unlocks(
         expect(page).to_have_url(f"{base_url}/patients/S01-LUN-001/events/#consent")
         expect(page.locator("#consent")).to_contain_text("2025-02-19")
         screenshot("nurse_corrected")
-    screenshots.check_written()
-    assert [str(v) for v in violations if v.impact in BLOCKING_IMPACTS] == []
+    screenshot.check_written()
+    assert screenshot.blocking() == []
     lock = DatabaseLock.objects.get()
     assert (lock.unlocked_by.username, lock.cutoff_date.isoformat()) == (  # type: ignore[union-attr]
         "datamanager",

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from startrt.web.events import services as events
-from web.test_accessibility import BLOCKING_IMPACTS, Violation, axe_violations
-from web.test_browser import Screenshots, chromium_page, sign_in
+from web.test_accessibility import CheckedScreenshots
+from web.test_browser import chromium_page, sign_in
 from web.test_missing_data import randomized_on_march_3
 from web.test_treatment import Sites, Staff, give, planned_cycle
 
@@ -31,12 +31,7 @@ def test_monitor_opens_the_missing_data_report(
     )
     base_url = live_server.url
     with chromium_page() as page:
-        screenshots = Screenshots(page, tmp_path)
-        violations: list[Violation] = []
-
-        def screenshot(name: str) -> None:
-            screenshots(name)
-            violations.extend(axe_violations(page, name))
+        screenshot = CheckedScreenshots(page, tmp_path)
 
         sign_in(page, base_url, "monitor")
         page.click("nav >> text=Missing data")
@@ -53,5 +48,5 @@ def test_monitor_opens_the_missing_data_report(
         page.click("table.missing-by-patient >> text=End of treatment")
         expect(page.locator("#end-of-treatment h2")).to_have_text("End of treatment")
         screenshot("events")
-    screenshots.check_written()
-    assert [str(v) for v in violations if v.impact in BLOCKING_IMPACTS] == []
+    screenshot.check_written()
+    assert screenshot.blocking() == []

@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from startrt.web.monitoring.models import Query
 from startrt.web.trial import services as trial
 from startrt.web.trial.models import AuditEntry, Site
-from web.test_accessibility import BLOCKING_IMPACTS, Violation, axe_violations
-from web.test_browser import Screenshots, chromium_page, sign_in, sign_out
+from web.test_accessibility import CheckedScreenshots
+from web.test_browser import chromium_page, sign_in, sign_out
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 MONITORING = "/patients/S01-LUN-001/monitoring/"
@@ -35,12 +35,7 @@ def test_monitor_raises_nurse_answers_monitor_closes(
     )
     base_url = live_server.url
     with chromium_page() as page:
-        screenshots = Screenshots(page, tmp_path)
-        violations: list[Violation] = []
-
-        def screenshot(name: str) -> None:
-            screenshots(name)
-            violations.extend(axe_violations(page, name))
+        screenshot = CheckedScreenshots(page, tmp_path)
 
         sign_in(page, base_url, "monitor")
         page.goto(f"{base_url}{MONITORING}")
@@ -77,8 +72,8 @@ def test_monitor_raises_nurse_answers_monitor_closes(
         screenshot("closed")
         page.goto(f"{base_url}/sdv/")
         screenshot("sdv")
-    screenshots.check_written()
-    assert [str(v) for v in violations if v.impact in BLOCKING_IMPACTS] == []
+    screenshot.check_written()
+    assert screenshot.blocking() == []
     assert Query.objects.get().status == "closed"
     steps = AuditEntry.objects.filter(table="monitoring_query").order_by("pk")
     assert [(e.action, e.username) for e in steps] == [

@@ -23,8 +23,8 @@ from startrt.web.events import services as events
 from startrt.web.safety import services as safety
 from startrt.web.safety.models import SaeReport
 from web.conftest import Randomized
-from web.test_accessibility import BLOCKING_IMPACTS, Violation, axe_violations
-from web.test_browser import Screenshots, chromium_page, sign_in, sign_out
+from web.test_accessibility import CheckedScreenshots
+from web.test_browser import chromium_page, sign_in, sign_out
 from web.test_events import adverse_event
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -65,12 +65,7 @@ def test_an_sae_reported_on_time_and_one_late_with_their_mails(
     aware_text = (now - timedelta(hours=2)).astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M")
     base_url = live_server.url
     with chromium_page() as page:
-        screenshots = Screenshots(page, tmp_path)
-        violations: list[Violation] = []
-
-        def screenshot(name: str) -> None:
-            screenshots(name)
-            violations.extend(axe_violations(page, name))
+        screenshot = CheckedScreenshots(page, tmp_path)
 
         sign_in(page, base_url, "nurse.lund")
         expect(page.locator("#worklist")).to_contain_text(
@@ -112,8 +107,8 @@ def test_an_sae_reported_on_time_and_one_late_with_their_mails(
         expect(page.locator("#sae-listing")).to_contain_text("on time")
         expect(page.locator("#overdue-alert")).to_have_count(0)
         screenshot("listing_monitor")
-    screenshots.check_written()
-    assert [str(v) for v in violations if v.impact in BLOCKING_IMPACTS] == []
+    screenshot.check_written()
+    assert screenshot.blocking() == []
     mails = sorted((tmp_path / "mail").iterdir())
     texts = [path.read_text() for path in mails]
     assert len(texts) == 2

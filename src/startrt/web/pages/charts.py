@@ -19,6 +19,24 @@ class Tick:
     text: str
 
 
+class PlotFrame:
+    """What a chart's template reads of its plotting area (the chart dataclasses give the
+    edges as fields): the middle of each axis, where the axis titles go."""
+
+    left: int
+    right: int
+    top: int
+    bottom: int
+
+    @property
+    def middle_x(self) -> float:
+        return (self.left + self.right) / 2
+
+    @property
+    def middle_y(self) -> float:
+        return (self.top + self.bottom) / 2
+
+
 def nice_axis(highest: float, ticks_max: int = TICKS_MAX) -> tuple[float, float]:
     """The axis' top and tick step: the smallest step of 1, 2 or 5 x 10^n (n >= 0) that covers
     `highest` with 8 % headroom in at most `ticks_max` steps (at least one step)."""

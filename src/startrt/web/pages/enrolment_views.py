@@ -44,6 +44,7 @@ from startrt.protocol.enrolment import randomized_by_stratum, screen_failures
 from startrt.web.pages.charts import (
     BarChart,
     BarRow,
+    PlotFrame,
     Tick,
     bar_chart,
     month_ticks,
@@ -92,7 +93,7 @@ class LegendItem:
 
 
 @dataclass(frozen=True)
-class AccrualChart:
+class AccrualChart(PlotFrame):
     lines: tuple[Line, ...]  # plans first (under), then the randomizations
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
@@ -107,14 +108,6 @@ class AccrualChart:
     right: int = RIGHT
     top: int = TOP
     bottom: int = BOTTOM
-
-    @property
-    def middle_x(self) -> float:
-        return (LEFT + RIGHT) / 2
-
-    @property
-    def middle_y(self) -> float:
-        return (TOP + BOTTOM) / 2
 
 
 @dataclass(frozen=True)

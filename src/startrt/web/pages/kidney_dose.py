@@ -24,7 +24,7 @@ from startrt.protocol.kidney_budget import (
     quantity_text,
 )
 from startrt.protocol.plan_reasoning import plan_reasoning, planned_kidney_dose, probability_text
-from startrt.web.pages.charts import Tick, nice_axis, value_ticks
+from startrt.web.pages.charts import PlotFrame, Tick, nice_axis, value_ticks
 from startrt.web.treatment.doses import course_of, made_on, planner_inputs
 from startrt.web.treatment.models import PlanProposal
 from startrt.web.trial.models import Patient
@@ -86,7 +86,7 @@ class Predicted:
 
 
 @dataclass(frozen=True)
-class Chart:
+class Chart(PlotFrame):
     series: tuple[Series, ...]
     x_ticks: tuple[Tick, ...]
     y_ticks: tuple[Tick, ...]
@@ -100,14 +100,6 @@ class Chart:
     right: int = RIGHT
     top: int = TOP
     bottom: int = BOTTOM
-
-    @property
-    def middle_x(self) -> float:
-        return (LEFT + RIGHT) / 2
-
-    @property
-    def middle_y(self) -> float:
-        return (TOP + BOTTOM) / 2
 
     @property
     def legend(self) -> list[tuple[float, Series]]:
