@@ -1,5 +1,6 @@
 """`startrt report`: the trial report (HTML with embedded figures, PDF, CSV per table, JSON)
-from an analysis dataset folder, an in-silico trial's folder, or the trial database."""
+from an analysis dataset folder, an in-silico trial's folder, or the trial database: the
+closed report by arm (`closed/`) and the open report with the arms pooled (`open/`)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,17 @@ if TYPE_CHECKING:  # pandas and matplotlib load only when a report is made
 
 SIMULATION_DATASET = "dataset"
 """The folder inside a simulation's output that holds its analysis dataset."""
+BOTH = "both"
+KINDS = ("open", "closed")
+"""The values of `startrt.analysis.report.ReportKind`, here so that `--help` loads no pandas."""
+
+
+def _kinds(choice: str) -> tuple[str, ...]:
+    if choice == BOTH:
+        return KINDS
+    if choice not in KINDS:
+        raise InvalidInputError("--report", choice, f"must be one of {', '.join((*KINDS, BOTH))}")
+    return (choice,)
 
 
 def _from_database(url: str, cut_off: date) -> TrialDataset:
@@ -90,7 +102,11 @@ def _date(field: str, text: str | None) -> date:
 @refuses_bad_input
 def report(
     out: Annotated[
-        Path, typer.Option(help="Folder for report.html, report.pdf, report.json and tables/*.csv.")
+        Path,
+        typer.Option(
+            help="Folder for open/ and closed/, each with report.html, report.pdf, report.json "
+            "and tables/*.csv."
+        ),
     ],
     dataset: Annotated[
         Path | None, typer.Option(help="An analysis dataset folder (CSV files + trial.json).")
@@ -109,29 +125,43 @@ def report(
         Path | None, typer.Option(help="Unit costs (.toml or .csv) for the cost per patient.")
     ] = None,
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="Also print the PDF.")] = True,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--report",
+            help="open (arms pooled), closed (by arm, for the DMC only) or both.",
+        ),
+    ] = BOTH,
     as_json: JsonFlag = False,
 ) -> None:
-    """The trial report: CONSORT flow, efficacy, safety, resource demands, sample size."""
+    """The trial report: CONSORT flow, efficacy, safety, resource demands, sample size; open
+    (arms pooled) and closed (by arm)."""
+    kinds = _kinds(kind)
     import pandas as pd
 
     from startrt.analysis.costs import read_unit_costs
-    from startrt.analysis.report import build_report
+    from startrt.analysis.report import ReportKind, build_report
     from startrt.analysis.report_files import write_report
 
     costs = None if unit_costs is None else read_unit_costs(unit_costs)
     trial = _dataset(dataset, simulation, database, cut_off)
     compared = None if simulation is None else simulation / "policies.csv"
     policies = pd.read_csv(compared) if compared is not None and compared.is_file() else None
-    built = build_report(trial, unit_costs=costs, policies=policies)
-    files = write_report(built, out, pdf=pdf)
+    built = {
+        name: build_report(trial, unit_costs=costs, policies=policies, kind=ReportKind(name))
+        for name in kinds
+    }
+    files = [file for name in kinds for file in write_report(built[name], out / name, pdf=pdf)]
+    first = built[kinds[0]]
     summary = {
-        "protocol": built.protocol,
-        "cut_off": built.cut_off,
-        "source": built.source,
-        "screened": built.consort.screened,
-        "randomized": built.consort.randomized,
-        "figures": [figure.name for figure in built.figures],
+        "protocol": first.protocol,
+        "cut_off": first.cut_off,
+        "source": first.source,
+        "screened": first.consort.screened,
+        "randomized": first.consort.randomized,
+        "reports": {name: str(out / name) for name in kinds},
+        "figures": list(dict.fromkeys(f.name for name in kinds for f in built[name].figures)),
         "files": [str(file) for file in files],
-        "notes": list(built.notes),
+        "notes": list(first.notes),
     }
     emit(as_json, summary, "Trial report")

@@ -91,8 +91,8 @@ def test_diagram_is_svg_with_every_count(report_dataset: TrialDataset) -> None:
     svg = consort_svg(consort_flow(report_dataset))
     root = ET.fromstring(svg)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    text = " ".join(
-        "".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")
+    text = " ".join(  # a box's lines joined by spaces: a wrapped line reads whole
+        " ".join(node.itertext()) for node in root.iter("{http://www.w3.org/2000/svg}text")
     )
     for line in (
         "Screened (n=10)",

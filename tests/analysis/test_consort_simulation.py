@@ -38,7 +38,7 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, p
     )
     assert result.exit_code == 0, result.output
     patients = pd.read_csv(simulation / "trial_patients.csv")
-    return patients, pd.read_csv(report / "tables" / "consort.csv")
+    return patients, pd.read_csv(report / "closed" / "tables" / "consort.csv")
 
 
 def test_completers_and_discontinuations_match_the_simulated_patients(

@@ -42,6 +42,8 @@ FIGURES = {
     "kidney_dose",
     "egfr",
     "cycles_per_patient",
+    "forest_pfs",
+    "interim_boundary",
 }
 
 
@@ -262,7 +264,8 @@ def test_unwritable_out(report_built: TrialReport, tmp_path: Path) -> None:
         (0.000123456, "0.000123"),
         (pd.Timestamp("2024-01-15"), "2024-01-15"),
         (date(2024, 1, 15), "2024-01-15"),
-        (True, "True"),
+        (True, "yes"),
+        (np.bool_(False), "no"),
         ("Anemia", "Anemia"),
     ],
 )

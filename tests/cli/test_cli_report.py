@@ -40,9 +40,11 @@ def test_report_from_a_dataset_folder(dataset_folder: Path, tmp_path: Path) -> N
     assert (data["protocol"], data["cut_off"]) == ("START-01 v1.0", "2025-12-31")
     assert (data["screened"], data["randomized"]) == (10, 7)
     assert "km_pfs_arm" in data["figures"]
-    assert (out / "report.html").stat().st_size > 10_000
-    assert not (out / "report.pdf").exists()
-    assert str(out / "tables" / "safety_grade_3_4.csv") in data["files"]
+    assert data["reports"] == {"open": str(out / "open"), "closed": str(out / "closed")}
+    for kind in ("open", "closed"):
+        assert (out / kind / "report.html").stat().st_size > 10_000
+        assert not (out / kind / "report.pdf").exists()
+        assert str(out / kind / "tables" / "safety_grade_3_4.csv") in data["files"]
 
 
 def test_report_from_a_simulation_folder_with_costs(dataset_folder: Path, tmp_path: Path) -> None:
@@ -52,7 +54,7 @@ def test_report_from_a_simulation_folder_with_costs(dataset_folder: Path, tmp_pa
     args = ["--simulation", str(dataset_folder.parent), "--out", str(out), "--no-pdf"]
     result = run(*args, "--unit-costs", str(costs), "--json")
     assert result.exit_code == 0, result.output
-    per_group = (out / "tables" / "costs_per_group.csv").read_text(encoding="utf-8")
+    per_group = (out / "closed" / "tables" / "costs_per_group.csv").read_text(encoding="utf-8")
     # standard visits 9 + 5 + 2 = 16 at 1000 EUR
     assert '"standard","EUR",16000.0' in per_group  # text quoted for spreadsheets
 
@@ -70,6 +72,7 @@ def test_table_output_without_json(dataset_folder: Path, tmp_path: Path) -> None
         (["--simulation", "x"], "give one of"),
         (["--cut-off", "2025-01-01"], "applies to --database only"),
         (["--unit-costs", "nowhere.toml"], "cannot be read"),
+        (["--report", "secret"], "must be one of open, closed, both"),
     ],
 )
 def test_bad_arguments(
@@ -133,4 +136,15 @@ def test_report_from_the_database(tmp_path: Path) -> None:
         "2026-01-01",
         0,
     )
-    assert (tmp_path / "out" / "report.html").exists()
+    assert (tmp_path / "out" / "closed" / "report.html").exists()
+
+
+def test_open_report_only(dataset_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run(
+        "--dataset", str(dataset_folder), "--out", str(out), "--no-pdf", "--report", "open"
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "open" / "report.html").is_file()
+    assert not (out / "closed").exists()
+    assert "OPEN REPORT" in (out / "open" / "report.html").read_text(encoding="utf-8")

@@ -101,7 +101,7 @@ def test_policies_into_the_report(tmp_path: Path, small_file: Path) -> None:
     result = runner.invoke(app, ["report", "--simulation", sim, "--out", out, "--no-pdf", "--json"])
     assert result.exit_code == 0, result.output
     assert "planning_policies" in json.loads(result.stdout)["figures"]
-    assert (tmp_path / "r" / "tables" / "planning_policies.csv").is_file()
+    assert (tmp_path / "r" / "closed" / "tables" / "planning_policies.csv").is_file()
 
 
 def test_any_protocol_file(tmp_path: Path, small_file: Path) -> None:

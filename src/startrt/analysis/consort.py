@@ -5,7 +5,7 @@ discontinued (with reasons), ongoing and analysed.
 Rules: eligible is the recorded screening decision (empty = not yet decided); randomized has an
 allocation; treated was given at least one cycle; completed ended treatment as the protocol
 plans it (`startrt.protocol.vocabulary.ends_as_planned`: the planned cycles given, or, in a
-dosimetry-guided arm such as dTOC and CAP-dTOC, the cumulative kidney or marrow limit reached);
+dosimetry-guided arm, the cumulative kidney or marrow limit reached);
 any other end of treatment is a discontinuation; treated without an end of treatment is ongoing.
 Every randomized patient is analysed in the arm they were randomized to (intention to treat);
 the arms are those of the dataset's protocol.

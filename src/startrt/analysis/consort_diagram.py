@@ -1,9 +1,15 @@
 """The CONSORT flow diagram as inline SVG: enrolment down the middle, exclusions to the right,
-then one column per randomized arm (CONSORT 2010 flow diagram, Schulz et al., BMJ 2010)."""
+then one column per randomized arm (CONSORT 2010 flow diagram, Schulz et al., BMJ 2010).
+
+Every arrow starts on the border of the box it leaves, or, for an exclusion, on the line
+between two boxes of the middle column, at the height of the exclusion box's middle; that box
+sits beside the line, between the two boxes, so no arrow starts inside a box and no box
+overlaps another (`consort_layout`, which the tests measure)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import textwrap
+from dataclasses import dataclass, field
 from html import escape
 
 from startrt.analysis.consort import ArmFlow, ConsortFlow
@@ -18,6 +24,19 @@ CENTRE_X, CENTRE_WIDTH = 170, 250
 SIDE_X, SIDE_WIDTH = 450, 265
 COLUMN_WIDTH = 320
 COLUMNS_X = (10, 380)
+CHARACTER_WIDTH = 7.2
+"""The widest mean advance of a character of 12 px DejaVu Sans / Helvetica text (px): lines are
+wrapped to fit their box at this width."""
+
+
+def fitted(lines: tuple[str, ...], width: float) -> tuple[str, ...]:
+    """`lines` wrapped to fit a box `width` wide; a line's continuation is indented."""
+    wrapped: list[str] = []
+    room = int((width - 2 * PADDING - INDENT) / CHARACTER_WIDTH)
+    for line in lines:
+        first, *rest = textwrap.wrap(line.strip(), room) or [""]
+        wrapped += ["  " + first if line.startswith(" ") else first, *(f"  {r}" for r in rest)]
+    return tuple(wrapped)
 
 
 @dataclass(frozen=True)
@@ -52,12 +71,39 @@ class _Box:
             f'<text x="{self.x + PADDING}" y="{first_baseline}" font-size="12">{text}</text>'
         )
 
+    def contains(self, x: float, y: float) -> bool:
+        """Whether (x, y) lies strictly inside the box (not on its border)."""
+        return self.x < x < self.x + self.width and self.y < y < self.bottom
 
-def _arrow(x1: float, y1: float, x2: float, y2: float) -> str:
-    return (
-        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#33415c" '
-        'marker-end="url(#consort-arrow)"/>'
-    )
+    def on_border(self, x: float, y: float) -> bool:
+        inside = self.x <= x <= self.x + self.width and self.y <= y <= self.bottom
+        return inside and not self.contains(x, y)
+
+
+@dataclass(frozen=True)
+class Arrow:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    def svg(self) -> str:
+        return (
+            f'<line x1="{self.x1}" y1="{self.y1}" x2="{self.x2}" y2="{self.y2}" '
+            'stroke="#33415c" marker-end="url(#consort-arrow)"/>'
+        )
+
+
+@dataclass
+class Layout:
+    """The diagram's boxes and arrows, in drawing order."""
+
+    boxes: list[_Box] = field(default_factory=list)
+    arrows: list[Arrow] = field(default_factory=list)
+
+    def link(self, source: _Box, target: _Box) -> None:
+        """An arrow from the bottom of `source` to the top of `target`."""
+        self.arrows.append(Arrow(source.middle_x, source.bottom, target.middle_x, target.y))
 
 
 def _arm_lines(flow: ArmFlow) -> list[tuple[str, ...]]:
@@ -82,10 +128,11 @@ def _arm_lines(flow: ArmFlow) -> list[tuple[str, ...]]:
     ]
 
 
-def consort_svg(flow: ConsortFlow) -> str:
-    """The flow diagram of `flow` as an <svg> element sized to its content."""
+def consort_layout(flow: ConsortFlow) -> Layout:
+    """The boxes and arrows of `flow`'s diagram (module docstring)."""
+    layout = Layout()
     centre = _Box(CENTRE_X, 10, CENTRE_WIDTH, (f"Screened (n={flow.screened})",))
-    parts = [centre.svg()]
+    layout.boxes.append(centre)
     steps: list[tuple[str, tuple[str, ...]]] = [
         (
             f"Eligible (n={flow.eligible})",
@@ -100,24 +147,30 @@ def consort_svg(flow: ConsortFlow) -> str:
         ),
     ]
     for line, side in steps:
-        below = _Box(centre.x, centre.bottom + GAP, centre.width, (line,))
-        aside = _Box(SIDE_X, centre.bottom + 2, SIDE_WIDTH, side)
+        aside = _Box(SIDE_X, centre.bottom + GAP / 2, SIDE_WIDTH, fitted(side, SIDE_WIDTH))
+        below = _Box(centre.x, aside.bottom + GAP / 2, centre.width, (line,))
         level = aside.y + aside.height / 2
-        parts += [_arrow(centre.middle_x, centre.bottom, centre.middle_x, below.y), below.svg()]
-        parts += [_arrow(centre.middle_x, level, aside.x, level), aside.svg()]
+        layout.link(centre, below)
+        layout.arrows.append(Arrow(centre.middle_x, level, aside.x, level))
+        layout.boxes += [below, aside]
         centre = below
     top = centre.bottom + GAP
-    bottom = top
-    for x, arm in zip(COLUMNS_X, flow.arms, strict=False):
-        previous_bottom, previous_x = centre.bottom, centre.middle_x
-        y = top
+    columns = COLUMNS_X if len(flow.arms) > 1 else (centre.middle_x - COLUMN_WIDTH / 2,)
+    for x, arm in zip(columns, flow.arms, strict=False):
+        previous, y = centre, top
         for lines in _arm_lines(arm):
-            box = _Box(x, y, COLUMN_WIDTH, lines)
-            parts += [_arrow(previous_x, previous_bottom, box.middle_x, box.y), box.svg()]
-            previous_bottom, previous_x = box.bottom, box.middle_x
-            y = box.bottom + GAP
-        bottom = max(bottom, previous_bottom)
-    height = bottom + 10
+            box = _Box(x, y, COLUMN_WIDTH, fitted(lines, COLUMN_WIDTH))
+            layout.link(previous, box)
+            layout.boxes.append(box)
+            previous, y = box, box.bottom + GAP
+    return layout
+
+
+def consort_svg(flow: ConsortFlow) -> str:
+    """The flow diagram of `flow` as an <svg> element sized to its content."""
+    layout = consort_layout(flow)
+    height = max(box.bottom for box in layout.boxes) + 10
+    parts = [arrow.svg() for arrow in layout.arrows] + [box.svg() for box in layout.boxes]
     marker = (
         '<defs><marker id="consort-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
         'markerWidth="6" markerHeight="6" orient="auto-start-reverse">'

@@ -1,7 +1,9 @@
 """The report's figures, drawn with matplotlib (Agg) and returned as SVG text: Kaplan-Meier
 curves with their bands and the numbers at risk, cumulative kidney dose per patient against the
 limit, cycles per patient, worst toxicity grade by term, and eGFR over time. Each arm of the
-protocol keeps one colour in every figure (`colours`)."""
+protocol keeps one colour in every figure (`colours`); the arms pooled (the open report,
+`startrt.analysis.pooled`) are drawn in `POOLED_COLOUR`. Legends stand outside the plotting area
+so they never cover a line."""
 
 from __future__ import annotations
 
@@ -19,12 +21,18 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from startrt.analysis.groups import arm_ids
+from startrt.analysis.pooled import POOLED
 from startrt.analysis.survival import KaplanMeier
 from startrt.protocol.definition import Protocol
 
 DAYS_PER_MONTH = 365.25 / 12
 PALETTE = ("#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 GRADE_COLOURS = ("#fee391", "#fec44f", "#fe9929", "#d95f0e", "#7f2704")
+POOLED_COLOUR = "#128a96"
+OVER_LIMIT_COLOUR = "#000000"
+SOURCE_LABELS = {"lab": "laboratory", "adverse_event": "reported AE"}
+OUTSIDE_RIGHT = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
+"""Legend placement beside the plotting area, at its top right."""
 matplotlib.rcParams.update(
     {"svg.fonttype": "none", "svg.hashsalt": "startrt", "font.size": 9, "axes.grid": True}
 )
@@ -34,7 +42,8 @@ def colours(protocol: Protocol) -> dict[str, str]:
     """A colour per arm: the randomized arms, then the treatment arms (an id in both keeps its
     first colour), in the protocol's order."""
     names = dict.fromkeys((*arm_ids(protocol, "arm"), *arm_ids(protocol, "treatment_arm")))
-    return {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+    palette = {name: PALETTE[index % len(PALETTE)] for index, name in enumerate(names)}
+    return palette | {POOLED: POOLED_COLOUR}
 
 
 def svg(figure: Figure) -> str:
@@ -72,7 +81,7 @@ def km_figure(
             table.text(tick, -row, str(count), ha="center", va="center", color=colour)
     right = max(longest, float(ticks[-1]), 1.0) * 1.03
     axis.set(title=title, ylabel="probability", ylim=(-0.02, 1.02), xlim=(-0.04 * right, right))
-    axis.legend(loc="lower left")
+    axis.legend(**OUTSIDE_RIGHT)
     table.set(ylim=(-len(curves) + 0.5, 0.5), xlabel="months since randomization")
     table.set_yticks([-row for row in range(len(curves))], [label for label, _ in curves])
     table.set_title("numbers at risk", loc="left", fontsize=9)
@@ -83,37 +92,54 @@ def km_figure(
     return svg(figure)
 
 
-def kidney_dose_figure(cumulative: pd.DataFrame, limit_gy: float | None, protocol: Protocol) -> str:
-    """Cumulative kidney absorbed dose per patient after each cycle, by treatment arm, with the
-    renal limit. `cumulative`: the frame of safety.cumulative_doses."""
+def kidney_dose_figure(
+    cumulative: pd.DataFrame, limit_gy: float | None, protocol: Protocol, groups: Sequence[str]
+) -> str:
+    """Cumulative kidney absorbed dose per patient after each cycle, by treatment arm (`groups`),
+    with the renal limit; a patient over the limit is drawn in black, and named unless the arms
+    are pooled (the open report names no patient). `cumulative`: safety.cumulative_doses."""
+    return svg(kidney_dose_drawing(cumulative, limit_gy, protocol, groups))
+
+
+def kidney_dose_drawing(
+    cumulative: pd.DataFrame, limit_gy: float | None, protocol: Protocol, groups: Sequence[str]
+) -> Figure:
+    """The figure of `kidney_dose_figure`, for measuring before it is written."""
     figure, axis = plt.subplots(figsize=(7.5, 4.2))
-    palette = colours(protocol)
-    for (group, _), patient in cumulative.groupby(["treatment_arm", "trial_id"], sort=True):
-        axis.plot(
-            patient["cycle"].astype(int),
-            patient["cumulative_kidney_dose_gy"],
-            "o-",
-            color=palette[str(group)],
-            alpha=0.7,
-            markersize=3,
-        )
-    for group in arm_ids(protocol, "treatment_arm"):
+    palette, named = colours(protocol), tuple(groups) != (POOLED,)
+    for (group, trial_id), patient in cumulative.groupby(["treatment_arm", "trial_id"], sort=True):
+        cycles = patient["cycle"].astype(int).to_numpy()
+        doses = patient["cumulative_kidney_dose_gy"].to_numpy(dtype=float)
+        over = limit_gy is not None and float(np.nanmax(doses)) > limit_gy
+        colour = OVER_LIMIT_COLOUR if over else palette[str(group)]
+        axis.plot(cycles, doses, "o-", color=colour, alpha=1.0 if over else 0.7, markersize=3)
+        if over and named:
+            axis.annotate(
+                str(trial_id),
+                (cycles[-1], doses[-1]),
+                xytext=(4, 2),
+                textcoords="offset points",
+                fontsize=8,
+                fontweight="bold",
+            )
+    for group in groups:
         axis.plot([], [], "o-", color=palette[group], label=group)
     if limit_gy is not None:
-        axis.axhline(limit_gy, color="black", linestyle="--", label=f"limit {limit_gy:g} Gy")
+        axis.axhline(limit_gy, color="#555555", linestyle="--", label=f"limit {limit_gy:g} Gy")
+        axis.plot([], [], "o-", color=OVER_LIMIT_COLOUR, label="patient over the limit")
     axis.set(xlabel="cycle", ylabel="cumulative kidney absorbed dose (Gy)", title=protocol.label)
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.legend(loc="upper left")
-    return svg(figure)
+    axis.legend(**OUTSIDE_RIGHT)
+    return figure
 
 
-def cycles_figure(per_patient: pd.DataFrame, protocol: Protocol) -> str:
-    """Patients by number of cycles received, one bar per treatment arm (every randomized
-    patient; `per_patient`: resources.resources_per_patient)."""
+def cycles_figure(per_patient: pd.DataFrame, protocol: Protocol, groups: Sequence[str]) -> str:
+    """Patients by number of cycles received, one bar per treatment arm of `groups` (every
+    randomized patient; `per_patient`: resources.resources_per_patient)."""
     figure, axis = plt.subplots(figsize=(7.5, 3.8))
     most = int(per_patient["cycles"].max()) if len(per_patient) else 0
     counts = np.arange(most + 1)
-    groups, palette = arm_ids(protocol, "treatment_arm"), colours(protocol)
+    palette = colours(protocol)
     width = 0.8 / len(groups)
     for index, group in enumerate(groups):
         cycles = per_patient.loc[per_patient["treatment_arm"] == group, "cycles"]
@@ -122,17 +148,25 @@ def cycles_figure(per_patient: pd.DataFrame, protocol: Protocol) -> str:
         axis.bar(counts + offset, patients, width, color=palette[group], label=group)
     axis.set(xlabel="cycles received", ylabel="patients", xticks=counts)
     axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axis.legend()
+    axis.legend(**OUTSIDE_RIGHT)
     return svg(figure)
 
 
-def toxicity_figure(worst: pd.DataFrame, protocol: Protocol) -> str:
-    """Per term, the percentage of each randomized arm's safety population by worst grade
-    (stacked bars); `worst`: safety.worst_grade_table without the 'any term' rows."""
-    rows = worst[worst["group"].isin(arm_ids(protocol, "arm"))].sort_values(
-        ["source", "term"], ascending=False
-    )
-    labels = [f"{term} ({group})" for term, group in zip(rows["term"], rows["group"], strict=True)]
+def toxicity_labels(rows: pd.DataFrame, pooled: bool) -> list[str]:
+    """One label per row of a worst-grade table: the term and its source (a laboratory result
+    graded by CTCAE, or an adverse event as reported), then the arm unless `pooled`."""
+    return [
+        f"{term} ({SOURCE_LABELS[source]})" + ("" if pooled else f", {group}")
+        for term, source, group in zip(rows["term"], rows["source"], rows["group"], strict=True)
+    ]
+
+
+def toxicity_figure(worst: pd.DataFrame, protocol: Protocol, groups: Sequence[str]) -> str:
+    """Per term and source, the percentage of each group's safety population (`groups`: the
+    randomized arms, or the pool) by worst grade (stacked bars); `worst`:
+    safety.worst_grade_table without the 'any term' rows."""
+    rows = worst[worst["group"].isin(groups)].sort_values(["source", "term"], ascending=False)
+    labels = toxicity_labels(rows, pooled=tuple(groups) == (POOLED,))
     figure, axis = plt.subplots(figsize=(7.5, 1.2 + 0.28 * max(len(rows), 1)))
     positions = np.arange(len(rows))
     left = np.zeros(len(rows))
@@ -143,22 +177,21 @@ def toxicity_figure(worst: pd.DataFrame, protocol: Protocol) -> str:
             axis.barh(positions, share, left=left, color=colour, label=f"grade {grade}")
             left += share
     axis.set_yticks(positions, labels)
-    axis.set(xlabel="patients (% of the treated in the arm), by worst grade", xlim=(0, 100))
+    axis.set(xlabel="patients (% of the treated in the group), by worst grade", xlim=(0, 100))
     axis.legend(ncols=5, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return svg(figure)
 
 
-def egfr_figure(summary: pd.DataFrame, protocol: Protocol) -> str:
-    """Median eGFR with the interquartile range per treatment arm and month
-    (`summary`: safety.egfr_summary)."""
+def egfr_figure(summary: pd.DataFrame, protocol: Protocol, groups: Sequence[str]) -> str:
+    """Median eGFR with the interquartile range per group of `groups` (treatment arms, or the
+    pool) and month (`summary`: safety.egfr_summary)."""
     figure, axis = plt.subplots(figsize=(7.5, 3.8))
     palette = colours(protocol)
-    groups = arm_ids(protocol, "treatment_arm")
     for index, group in enumerate(groups):
         rows = summary[summary["group"] == group]
         _median_with_iqr(axis, rows, index - (len(groups) - 1) / 2, group, palette[group])
-    axis.set(xlabel="months since the first cycle", ylabel="eGFR (ml/min/1.73 m2)")
-    axis.legend()
+    axis.set(xlabel="months since the first cycle", ylabel="eGFR (mL/min/1.73 m\u00b2)")
+    axis.legend(**OUTSIDE_RIGHT)
     return svg(figure)
 
 

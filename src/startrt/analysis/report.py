@@ -5,17 +5,27 @@ CSV and JSON."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 
 import pandas as pd
 
-from startrt.analysis import consort, efficacy, figures, safety
+from startrt.analysis import consort, efficacy, figures, interim, safety, subgroups
 from startrt.analysis.consort_diagram import consort_svg
 from startrt.analysis.costs import UnitCosts
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.endpoints import endpoint_rules, survival_endpoints
+from startrt.analysis.groups import arm_ids
 from startrt.analysis.policies import policies_figure, policies_table
+from startrt.analysis.pooled import (
+    POOLED,
+    pooled_dataset,
+    pooled_flow,
+    pooled_patients,
+    pooled_rows,
+    without_arms,
+)
 from startrt.analysis.power import DesignAssumptions, sample_size_table
 from startrt.analysis.resources import (
     costs_per_group,
@@ -25,6 +35,7 @@ from startrt.analysis.resources import (
     visits_by_kind,
 )
 from startrt.analysis.response import best_response_per_patient, response_rates
+from startrt.analysis.survival import KaplanMeier
 from startrt.analysis.trial_protocol import protocol_of
 from startrt.protocol.definition import Protocol
 
@@ -34,7 +45,27 @@ RULES = (
     " ".join((safety.__doc__ or "").split()),
     "Resource demands count every randomized patient (zeros for what was not used); an "
     "infusion is a cycle with activity administered.",
+    "Tables and figures are numbered in the order of this report; the column headers name "
+    "each quantity with its unit. The CSV files and report.json keep the columns' machine "
+    "names (trial_id, median_months, ...): they are the data contract for other programs.",
 )
+
+
+KM_GROUPINGS = {"arm": "by randomized arm", "treatment_arm": "by treatment arm"}
+
+
+class ReportKind(StrEnum):
+    """The two reports a data monitoring committee reads (`startrt.analysis.pooled`)."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+    @property
+    def banner(self) -> str:
+        """The report's mark on its title page and every page's header."""
+        if self is ReportKind.OPEN:
+            return "OPEN REPORT \u2014 arms pooled"
+        return "CLOSED REPORT \u2014 for the DMC only"
 
 
 @dataclass(frozen=True)
@@ -47,6 +78,8 @@ class ReportTable:
     frame: pd.DataFrame
     note: str = ""
     listing: bool = False
+    number: int = 0
+    """Its number in the report ("Table 3"); 0 for a listing (CSV and JSON only)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +88,8 @@ class ReportFigure:
     section: str
     title: str
     svg: str
+    number: int = 0
+    """Its number in the report ("Figure 2"); the CONSORT diagram is figure 1."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,7 @@ class TrialReport:
     figures: tuple[ReportFigure, ...]
     rules: tuple[str, ...]
     notes: tuple[str, ...]
+    kind: ReportKind = ReportKind.CLOSED
 
     def section_tables(self, section: str) -> list[ReportTable]:
         return [t for t in self.tables if t.section == section and not t.listing]
@@ -87,26 +123,39 @@ def build_report(
     generated_on: date | None = None,
     assumptions: DesignAssumptions | None = None,
     policies: pd.DataFrame | None = None,
+    kind: ReportKind = ReportKind.CLOSED,
 ) -> TrialReport:
     """The whole report of `dataset` (costs only with `unit_costs`; with `policies`, an
-    in-silico trial's planning policies, `startrt simulate --policies`)."""
+    in-silico trial's planning policies, `startrt simulate --policies`): the closed report by
+    arm, or the open one with the arms pooled and without any comparison of the arms."""
     choice = protocol_of(dataset.protocol)
     protocol = choice.protocol
     limits = safety.dose_limits(protocol)
     endpoints = survival_endpoints(dataset, protocol)
     flow = consort.consort_flow(dataset)
+    view = _View(dataset, endpoints, protocol)
     parts = [
         _consort_tables(flow),
         _deviations(dataset),
-        _efficacy(dataset, endpoints, protocol),
-        _safety(dataset, limits, protocol),
-        _resources(dataset, unit_costs, protocol),
+        _efficacy(view),
+        subgroups.report_part(dataset, endpoints, protocol),
+        _safety(view, limits),
+        _resources(view, unit_costs),
         _sample_size(endpoints, assumptions or DesignAssumptions()),
+        interim.report_part(endpoints, protocol, assumptions or DesignAssumptions()),
         _policies(policies),
     ]
-    items = [item for part in parts for item in part]
-    tables = [item for item in items if isinstance(item, ReportTable)]
-    drawn = [item for item in items if isinstance(item, ReportFigure)]
+    if kind is ReportKind.OPEN:  # arms pooled; no comparison of the arms, no listing
+        flow, view = pooled_flow(flow), view.pooling()
+        parts = [
+            _consort_tables(flow),
+            _deviation_counts(dataset),
+            _efficacy(view),
+            _safety(view, limits),
+            _resources(view, unit_costs),
+            _sample_size(endpoints, assumptions or DesignAssumptions()),
+        ]
+    tables, drawn = _numbered(item for part in parts for item in part)
     notes = [note for note in (choice.note, *limits.notes) if note]
     return TrialReport(
         title=f"{protocol.id}: {protocol.title}",
@@ -120,7 +169,63 @@ def build_report(
         figures=tuple(drawn),
         rules=(*endpoint_rules(protocol), *RULES),
         notes=tuple(notes),
+        kind=kind,
     )
+
+
+def _numbered(
+    items: Iterator[ReportTable | ReportFigure],
+) -> tuple[tuple[ReportTable, ...], tuple[ReportFigure, ...]]:
+    """The tables and figures in the report's order (by section, then as made), numbered:
+    tables shown from 1, listings 0, figures from 2 (the CONSORT diagram is figure 1)."""
+    ordered = sorted(items, key=lambda item: SECTIONS.index(item.section))
+    shown = [t for t in ordered if isinstance(t, ReportTable) and not t.listing]
+    numbers = {id(table): index for index, table in enumerate(shown, start=1)}
+    tables = tuple(
+        replace(t, number=numbers.get(id(t), 0)) for t in ordered if isinstance(t, ReportTable)
+    )
+    drawn = [f for f in ordered if isinstance(f, ReportFigure)]
+    return tables, tuple(replace(f, number=n) for n, f in enumerate(drawn, start=2))
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a part reads: the data by arm (closed report) or with the arms pooled (open)."""
+
+    dataset: TrialDataset
+    endpoints: pd.DataFrame
+    protocol: Protocol
+    pooled: bool = False
+
+    def pooling(self) -> _View:
+        return _View(
+            pooled_dataset(self.dataset, self.protocol),
+            pooled_patients(self.endpoints, self.protocol),
+            self.protocol,
+            pooled=True,
+        )
+
+    def table(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A summary or listing as the report shows it (pooled: the pool's rows, no arms)."""
+        return without_arms(pooled_rows(frame, self.protocol)) if self.pooled else frame
+
+    def figure_rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A summary as a figure reads it (pooled: the pool's rows, named `POOLED`)."""
+        return pooled_rows(frame, self.protocol) if self.pooled else frame
+
+    def groups(self, column: str) -> tuple[str, ...]:
+        """The groups of `column` (arm or treatment_arm) the figures show."""
+        return (POOLED,) if self.pooled else arm_ids(self.protocol, column)
+
+    def listing(self, name: str, section: str, title: str, frame: pd.DataFrame) -> Part:
+        """A listing, one row per patient (CSV and JSON); none in the open report, where a
+        patient's cycles, doses or tablets would tell their arm."""
+        if not self.pooled:
+            yield ReportTable(name, section, title, frame, listing=True)
+
+    def curves(self, endpoint: str, column: str) -> list[tuple[str, KaplanMeier]]:
+        curves = efficacy.curves(self.endpoints, endpoint, column, self.protocol)
+        return [(POOLED, km) for _, km in curves] if self.pooled else curves
 
 
 Part = Iterator[ReportTable | ReportFigure]
@@ -163,6 +268,21 @@ DEVIATION_COLUMNS = (
 )
 
 
+def _deviation_counts(dataset: TrialDataset) -> Part:
+    """The protocol deviations standing at the cut-off, counted by kind (the open report: an
+    activity deviation happens in a dosimetry-guided arm only, so its patient stays unnamed)."""
+    counts = dataset.deviations.groupby("kind").size()
+    frame = pd.DataFrame({"kind": counts.index.astype(str), "deviations": counts.to_numpy()})
+    yield ReportTable(
+        "protocol_deviations",
+        SECTIONS[0],
+        f"Protocol deviations by kind ({int(counts.sum())})",
+        frame,
+        "A cycle date outside its protocol window (window), or a planned activity above the "
+        "planner's proposal, past a dose limit or unchecked for want of dosimetry (activity).",
+    )
+
+
 def _deviations(dataset: TrialDataset) -> Part:
     """Every protocol deviation standing at the cut-off, with its reason and signer."""
     frame = dataset.deviations.sort_values(["trial_id", "cycle", "recorded_on"], kind="stable")
@@ -179,110 +299,117 @@ def _deviations(dataset: TrialDataset) -> Part:
     )
 
 
-def _efficacy(dataset: TrialDataset, endpoints: pd.DataFrame, protocol: Protocol) -> Part:
+def _efficacy(view: _View) -> Part:
     section = SECTIONS[1]
+    dataset, endpoints, protocol = view.dataset, view.endpoints, view.protocol
+    shown = ("arm",) if view.pooled else ("arm", "treatment_arm")
     for endpoint, name in efficacy.ENDPOINTS.items():
-        for column, by in (("arm", "randomized arm"), ("treatment_arm", "treatment arm")):
-            curves = efficacy.curves(endpoints, endpoint, column, protocol)
+        for column in shown:
+            curves = view.curves(endpoint, column)
             if curves and not (endpoint == "os" and column == "treatment_arm"):
-                title = f"Kaplan-Meier: {name} by {by}"
+                by = "all arms pooled" if view.pooled else KM_GROUPINGS[column]
+                title = f"Kaplan-Meier: {name}, {by}"
                 drawn = figures.km_figure(curves, title, protocol)
                 yield ReportFigure(f"km_{endpoint}_{column}", section, title, drawn)
     yield ReportTable(
         "efficacy_kaplan_meier",
         section,
-        "Kaplan-Meier summaries (months; 95 % intervals)",
-        efficacy.km_summary(endpoints, protocol),
+        "Kaplan-Meier summaries (95 % intervals)",
+        view.table(efficacy.km_summary(endpoints, protocol)),
         "Median interval: Brookmeyer-Crowley; survival band: log(-log) with Greenwood's "
         "variance; RMST restricted to the shortest of the groups' longest follow-up.",
     )
-    yield ReportTable(
-        "efficacy_comparisons",
-        section,
-        "Personalized vs standard: log-rank, Cox, RMST",
-        efficacy.comparisons(endpoints, protocol),
-        "Hazard ratio < 1 favours the personalized arm; stratified analyses use the "
-        "randomization stratum.",
-    )
+    if not view.pooled:
+        yield ReportTable(
+            "efficacy_comparisons",
+            section,
+            "Personalized vs standard: log-rank, Cox, RMST",
+            efficacy.comparisons(endpoints, protocol),
+            "Hazard ratio < 1 favours the personalized arm; stratified analyses use the "
+            "randomization stratum.",
+        )
     yield ReportTable(
         "efficacy_response",
         section,
         "Best overall response (RECIST 1.1), objective response and disease control rates",
-        response_rates(dataset),
+        view.table(response_rates(dataset)),
         "Exact (Clopper-Pearson) 95 % intervals; every randomized patient counts.",
     )
-    yield ReportTable(
-        "efficacy_endpoints", section, "PFS and OS per patient", endpoints, listing=True
-    )
-    yield ReportTable(
+    yield from view.listing("efficacy_endpoints", section, "PFS and OS per patient", endpoints)
+    yield from view.listing(
         "efficacy_best_response",
         section,
         "Best overall response per patient",
         best_response_per_patient(dataset),
-        listing=True,
     )
 
 
-def _safety(dataset: TrialDataset, limits: safety.DoseLimits, protocol: Protocol) -> Part:
-    section = SECTIONS[2]
+def _safety(view: _View, limits: safety.DoseLimits) -> Part:
+    section, dataset, protocol = SECTIONS[2], view.dataset, view.protocol
     worst = safety.worst_grade_table(dataset)
     per_patient = safety.dose_per_patient(dataset, limits)
     cumulative = safety.cumulative_doses(dataset)
     egfr = safety.egfr_summary(dataset)
-    by_term = worst[worst["term"] != safety.ANY_TERM]
+    by_term = view.figure_rows(worst[worst["term"] != safety.ANY_TERM])
     if len(by_term):
         yield ReportFigure(
             "toxicity",
             section,
-            "Worst CTCAE grade per term",
-            figures.toxicity_figure(by_term, protocol),
+            "Worst CTCAE grade per term and source",
+            figures.toxicity_figure(by_term, protocol, view.groups("arm")),
         )
     if len(cumulative):
         yield ReportFigure(
             "kidney_dose",
             section,
             "Cumulative kidney absorbed dose per patient against the limit",
-            figures.kidney_dose_figure(cumulative, limits.kidney_limit_gy, protocol),
+            figures.kidney_dose_figure(
+                view.figure_rows(cumulative),
+                limits.kidney_limit_gy,
+                protocol,
+                view.groups("treatment_arm"),
+            ),
         )
     if len(egfr):
-        yield ReportFigure("egfr", section, "eGFR over time", figures.egfr_figure(egfr, protocol))
+        drawn = figures.egfr_figure(view.figure_rows(egfr), protocol, view.groups("treatment_arm"))
+        yield ReportFigure("egfr", section, "eGFR over time", drawn)
     yield ReportTable(
         "safety_worst_grade",
         section,
         "Patients by worst CTCAE v5.0 grade (treatment-emergent)",
-        worst,
+        view.table(worst),
     )
     yield ReportTable(
         "safety_grade_3_4",
         section,
         "Patients with a grade 3-4 event or result (exact 95 % intervals)",
-        safety.grade_3_4_rates(dataset),
+        view.table(safety.grade_3_4_rates(dataset)),
     )
-    yield ReportTable("safety_egfr", section, "eGFR (ml/min/1.73 m2) by month", egfr)
+    yield ReportTable(
+        "safety_egfr", section, "eGFR (mL/min/1.73 m\u00b2) by month", view.table(egfr)
+    )
     yield ReportTable(
         "safety_dose_distribution",
         section,
         "Cumulative absorbed dose per patient (Gy)",
-        safety.dose_distribution(per_patient, limits, protocol),
+        view.table(safety.dose_distribution(per_patient, limits, protocol)),
         f"At the limit: at least {limits.near_fraction:.0%} of it; patients with a cycle "
-        "without dosimetry are left out of the statistics (n_incomplete).",
+        "without dosimetry are left out of the statistics.",
     )
-    yield ReportTable(
-        "safety_patients_at_limit",
-        section,
-        "Patients at or over a limit",
-        safety.patients_at_limit(per_patient),
-    )
-    yield ReportTable(
-        "safety_dose_per_patient", section, "Doses per patient", per_patient, listing=True
-    )
-    yield ReportTable("safety_dose_per_cycle", section, "Doses per cycle", cumulative, listing=True)
-    yield ReportTable(
+    if not view.pooled:  # patients named with their doses and cycles: closed report only
+        yield ReportTable(
+            "safety_patients_at_limit",
+            section,
+            "Patients at or over a limit",
+            safety.patients_at_limit(per_patient),
+        )
+    yield from view.listing("safety_dose_per_patient", section, "Doses per patient", per_patient)
+    yield from view.listing("safety_dose_per_cycle", section, "Doses per cycle", cumulative)
+    yield from view.listing(
         "safety_egfr_per_patient",
         section,
         "eGFR per patient and month",
         safety.egfr_over_time(dataset),
-        listing=True,
     )
 
 
@@ -309,25 +436,29 @@ def _policies(frame: pd.DataFrame | None) -> Part:
     )
 
 
-def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None, protocol: Protocol) -> Part:
-    section = SECTIONS[3]
+def _resources(view: _View, unit_costs: UnitCosts | None) -> Part:
+    section, dataset, protocol = SECTIONS[3], view.dataset, view.protocol
     per_patient = resources_per_patient(dataset)
     if len(per_patient):
         yield ReportFigure(
             "cycles_per_patient",
             section,
             "Cycles per patient",
-            figures.cycles_figure(per_patient, protocol),
+            figures.cycles_figure(
+                view.figure_rows(per_patient), protocol, view.groups("treatment_arm")
+            ),
         )
     yield ReportTable(
         "resources_per_group",
         section,
         "Resource use per group (totals and per randomized patient)",
-        resources_per_group(per_patient, protocol),
+        view.table(resources_per_group(per_patient, protocol)),
     )
-    yield ReportTable("resources_visits", section, "Visits by kind", visits_by_kind(dataset))
     yield ReportTable(
-        "resources_per_patient", section, "Resource use per patient", per_patient, listing=True
+        "resources_visits", section, "Visits by kind", view.table(visits_by_kind(dataset))
+    )
+    yield from view.listing(
+        "resources_per_patient", section, "Resource use per patient", per_patient
     )
     if unit_costs is None:
         return
@@ -350,11 +481,9 @@ def _resources(dataset: TrialDataset, unit_costs: UnitCosts | None, protocol: Pr
         "costs_per_group",
         section,
         f"Cost per group ({currency})",
-        costs_per_group(costs, protocol),
+        view.table(costs_per_group(costs, protocol)),
     )
-    yield ReportTable(
-        "costs_per_patient", section, f"Cost per patient ({currency})", costs, listing=True
-    )
+    yield from view.listing("costs_per_patient", section, f"Cost per patient ({currency})", costs)
 
 
 def _sample_size(endpoints: pd.DataFrame, assumptions: DesignAssumptions) -> Part:

@@ -127,11 +127,12 @@ def main() -> None:
     cut_off = run.dataset.cut_off
     dataset = trial_dataset(cut_off, protocol)
     console.print("[bold]Writing[/bold] the trial report ...")
-    from startrt.analysis.report import build_report
+    from startrt.analysis.report import ReportKind, build_report
     from startrt.analysis.report_files import write_report
 
     shutil.rmtree(OUT, ignore_errors=True)
-    write_report(build_report(dataset), OUT / "report")
+    for kind in ReportKind:  # the closed report by arm, the open one with the arms pooled
+        write_report(build_report(dataset, kind=kind), OUT / "report" / kind)
     console.print(
         key_value_table(
             "START-01 demo trial",
@@ -149,8 +150,8 @@ def main() -> None:
                 "SAE reports on time / late (follow-ups)": (
                     f"{saes.on_time} / {saes.late} ({saes.follow_ups}), mail in {folder / 'mail'}"
                 ),
-                "report": str((OUT / "report" / "report.html").resolve()),
-                "PDF": str((OUT / "report" / "report.pdf").resolve()),
+                "report, closed (by arm)": str((OUT / "report" / "closed").resolve()),
+                "report, open (arms pooled)": str((OUT / "report" / "open").resolve()),
             },
         )
     )
