@@ -9,7 +9,11 @@ Patients (cut-off 2025-12-31):
   P05 personalized dTOC   3 cycles, ongoing
   P06 personalized CAP    4 cycles, 29.3 Gy, completed, capecitabine in 4 cycles
   P07 personalized CAP    2 cycles (cycle 2 without dosimetry), toxicity -> ended, died
-  P08 eligible, not randomized; P09 not eligible; P10 eligibility not decided
+  P08 eligible, not randomized; P09 not eligible (ECOG 3, Krenning 2); P10 eligibility not
+  decided
+Baseline (screening): see _BASELINE; P07's primary site and Ki-67 were not recorded. Cycles held
+below the full activity by the kidney limit: P04 cycle 5, P06 cycle 4. Capecitabine: P06 at
+100 % in 4 cycles, P07 at 100 % then 75 % (32 200 of 46 200 mg in cycle 2).
 """
 
 from __future__ import annotations
@@ -35,6 +39,43 @@ _PATIENTS = [
     ("P09", "Gothenburg", "2024-03-12", False, None, None, None, None),
     ("P10", "Gothenburg", "2024-04-01", None, None, None, None, None),
 ]
+
+_CAPECITABINE_COLUMNS = (
+    *("trial_id", "cycle", "dispensed_on", "tablets_500", "tablets_150"),
+    *("dose_level_percent", "full_dose_mg"),
+)
+_BASELINE_COLUMNS = (
+    "trial_id",
+    "age_years",
+    "sex",
+    "ecog",
+    "primary_site",
+    "ki67_percent",
+    "krenning_score",
+    "fdg_pet_positive",
+    "gfr_ml_min_173",
+    "weight_kg",
+    "height_cm",
+    "prior_non_ssa_therapy",
+    "prior_prrt",
+)
+_BASELINE = [
+    ("P01", 64.0, "female", 0, "small_intestine", 2.0, 4, False, 82.0, 70, 165, False, False),
+    ("P02", 71.5, "male", 1, "pancreas", 12.0, 3, True, 70.0, 82, 178, True, False),
+    ("P03", 58.0, "male", 0, "small_intestine", 5.0, 3, False, 95.0, 90, 182, False, False),
+    ("P04", 66.0, "female", 1, "pancreas", 8.0, 4, False, 90.0, 60, 160, True, False),
+    ("P05", 49.0, "male", 0, "colon_rectum", 1.0, 3, False, 60.0, 75, 175, False, False),
+    ("P06", 73.0, "female", 1, "pancreas", 25.0, 4, True, 75.0, 65, 168, True, False),
+    ("P07", 61.0, "male", 1, None, None, 3, True, 85.0, 88, 180, None, False),
+    ("P08", 55.0, "female", 0, "lung", 4.0, 3, False, 88.0, 68, 170, False, False),
+    ("P09", 80.0, "male", 3, "pancreas", 60.0, 2, True, 40.0, 70, 172, True, True),
+    ("P10", 45.0, "female", None, None, None, None, None, None, None, None, None, None),
+]
+_SCREEN_FAILURES = [
+    ("P09", "IN03", "ECOG (inclusion: \u2264 1)"),
+    ("P09", "IN06", "Krenning score (inclusion: \u2265 3)"),
+]
+_LIMITED_BY_KIDNEY = {("P04", 5), ("P06", 4)}
 
 _CYCLES = {
     # trial_id: [(administered_on, GBq, kidney Gy, marrow Gy, dosimetry sessions, in-patient days)]
@@ -67,13 +108,13 @@ _CYCLES = {
 }
 
 _CAPECITABINE = [
-    # trial_id, cycle, dispensed_on, tablets_500, tablets_150
-    ("P06", 1, "2024-04-01", 84, 28),
-    ("P06", 2, "2024-06-10", 84, 28),
-    ("P06", 3, "2024-08-19", 84, 28),
-    ("P06", 4, "2024-10-28", 84, 28),
-    ("P07", 1, "2024-04-08", 84, 28),
-    ("P07", 2, "2024-06-17", 56, 28),
+    # trial_id, cycle, dispensed_on, tablets_500, tablets_150, dose level %, full dose mg
+    ("P06", 1, "2024-04-01", 84, 28, 100, 46200.0),
+    ("P06", 2, "2024-06-10", 84, 28, 100, 46200.0),
+    ("P06", 3, "2024-08-19", 84, 28, 100, 46200.0),
+    ("P06", 4, "2024-10-28", 84, 28, 100, 46200.0),
+    ("P07", 1, "2024-04-08", 84, 28, 100, 46200.0),
+    ("P07", 2, "2024-06-17", 56, 28, 75, 46200.0),
 ]
 
 _GRADED_LABS = [
@@ -134,6 +175,11 @@ _ADVERSE_EVENTS = [
     ("P06", "Palmar-plantar erythrodysesthesia syndrome", 2, False, "2024-04-12"),
     ("P07", "Diarrhea", 4, True, "2024-06-25"),
 ]
+_SERIOUS_DETAILS = {
+    # (trial_id, onset_on): attribution to PRRT, to capecitabine, outcome
+    ("P06", "2024-04-10"): ("possible", "probable", "recovered"),
+    ("P07", "2024-06-25"): ("unlikely", "definite", "recovered_with_sequelae"),
+}
 
 _ASSESSMENTS = {
     "P01": [("2024-05-01", "SD"), ("2024-08-01", "PR"), ("2024-11-01", "PR")],
@@ -155,7 +201,11 @@ _FOLLOW_UP = [
     ("P07", "2025-01-15", "alive", "2024-12-20"),
 ]
 
-_DEATHS = [("P02", "2024-12-01", "disease progression"), ("P07", "2025-03-01", "infection")]
+_DEATHS = [
+    # trial_id, died_on, cause, related to treatment
+    ("P02", "2024-12-01", "disease progression", False),
+    ("P07", "2025-03-01", "infection", True),
+]
 _END_OF_TREATMENT = [
     ("P01", "2024-11-07", "completed"),
     ("P02", "2024-05-10", "progression"),
@@ -178,16 +228,32 @@ def report_tables() -> dict[str, list[dict[str, Any]]]:
             | {"stratum": stratum}
         )
         tables["visits"].append({"trial_id": trial_id, "visit_on": screened, "kind": "screening"})
+    tables["baseline"] = _rows(_BASELINE_COLUMNS, _BASELINE)
+    tables["screen_failures"] = _rows(("trial_id", "criterion", "reason"), _SCREEN_FAILURES)
     for trial_id, cycles in _CYCLES.items():
         for number, (day, gbq, kidney, marrow, sessions, inpatient) in enumerate(cycles, 1):
             tables["cycles"].append(
                 {"trial_id": trial_id, "cycle": number, "administered_on": day}
                 | {"activity_gbq": gbq, "kidney_dose_gy": kidney, "marrow_dose_gy": marrow}
                 | {"dosimetry_sessions": sessions, "inpatient_days": inpatient}
+                | {
+                    "activity_limited_by": "kidney"
+                    if (trial_id, number) in _LIMITED_BY_KIDNEY
+                    else None
+                }
             )
             tables["visits"].append({"trial_id": trial_id, "visit_on": day, "kind": "cycle"})
     tables["capecitabine"] = _rows(
-        ("trial_id", "cycle", "dispensed_on", "tablets_500", "tablets_150"), _CAPECITABINE
+        (
+            "trial_id",
+            "cycle",
+            "dispensed_on",
+            "tablets_500",
+            "tablets_150",
+            "dose_level_percent",
+            "full_dose_mg",
+        ),
+        _CAPECITABINE,
     )
     tables["labs"] = [
         {"trial_id": i, "drawn_on": day, "term": term, "value": 1.0, "unit": "-", "grade": g}
@@ -197,9 +263,17 @@ def report_tables() -> dict[str, list[dict[str, Any]]]:
         | {"grade": None}
         for i, day, value in _EGFR
     ]
-    tables["adverse_events"] = _rows(
-        ("trial_id", "term", "grade", "serious", "onset_on"), _ADVERSE_EVENTS
-    )
+    tables["adverse_events"] = [
+        row
+        | dict(
+            zip(
+                ("attribution_prrt", "attribution_capecitabine", "outcome"),
+                _SERIOUS_DETAILS.get((row["trial_id"], row["onset_on"]), (None, None, None)),
+                strict=True,
+            )
+        )
+        for row in _rows(("trial_id", "term", "grade", "serious", "onset_on"), _ADVERSE_EVENTS)
+    ]
     for trial_id, assessments in _ASSESSMENTS.items():
         for day, response in assessments:
             row = {"trial_id": trial_id, "assessed_on": day, "response": response}
@@ -208,7 +282,7 @@ def report_tables() -> dict[str, list[dict[str, Any]]]:
     tables["follow_up"] = _rows(("trial_id", "contact_on", "status", "progression_on"), _FOLLOW_UP)
     for trial_id, day, _, _ in _FOLLOW_UP:
         tables["visits"].append({"trial_id": trial_id, "visit_on": day, "kind": "follow_up"})
-    tables["deaths"] = _rows(("trial_id", "died_on", "cause"), _DEATHS)
+    tables["deaths"] = _rows(("trial_id", "died_on", "cause", "related_to_treatment"), _DEATHS)
     tables["end_of_treatment"] = _rows(("trial_id", "ended_on", "reason"), _END_OF_TREATMENT)
     return tables
 

@@ -14,17 +14,32 @@ nanosecond timestamps; the web's date windows lie well inside). Columns
   personalized), treatment_arm (an arm id of the protocol belonging to `arm`; START-01:
   standard | dTOC | CAP-dTOC), stratum (the randomization stratum, as stored with the
   allocation)
+- baseline: one row per screened patient with a screening record, as recorded at screening:
+  age_years, sex (`clinical.sex.Sex`), ecog, primary_site (`vocabulary.PrimarySite`),
+  ki67_percent, krenning_score, fdg_pet_positive, gfr_ml_min_173 (the GFR the eligibility
+  criteria read: measured, else the mean of LMR and CAPA), weight_kg, height_cm,
+  prior_non_ssa_therapy, prior_prrt (true/false/empty = not recorded)
+- screen_failures: one row per eligibility criterion a patient failed at screening: criterion
+  (its id in the protocol file), reason (the criterion as people read it,
+  `protocol.enrolment.failure_reason`)
 - cycles: cycle (1, 2, ...), administered_on, activity_gbq (administered), kidney_dose_gy
   (absorbed dose of the cycle to the limiting kidney), marrow_dose_gy, dosimetry_sessions
-  (SPECT/CT sessions of the cycle), inpatient_days
-- capecitabine: cycle, dispensed_on, tablets_500, tablets_150
+  (SPECT/CT sessions of the cycle), inpatient_days, activity_limited_by (what held the planned
+  activity below the arm's full activity, the planner's `cycle_planning.Limiting`: kidney,
+  marrow, cycles, dosimetry; empty when full)
+- capecitabine: cycle, dispensed_on, tablets_500, tablets_150, dose_level_percent (the SmPC
+  toxicity dose level the dispensing was made at: 100, 75, 50), full_dose_mg (the cycle's
+  capecitabine in mg at the 100 % level for the patient's BSA and renal function: what dose
+  intensity compares the dispensed mg with)
 - labs: drawn_on, term (the CTCAE term or `egfr`), value, unit, grade (CTCAE v5.0; empty
   when the term is not graded)
-- adverse_events: term, grade (1-5), serious (true/false), onset_on
+- adverse_events: term (a CTCAE v5.0 term where coded, `clinical.ctcae_terms`), grade (1-5),
+  serious (true/false), onset_on, attribution_prrt and attribution_capecitabine
+  (`vocabulary.Attribution`), outcome (`vocabulary.AdverseEventOutcome`)
 - assessments: assessed_on, response (RECIST 1.1 overall response, `recist.Response`)
 - follow_up: contact_on, status (`vocabulary.VitalStatus`: alive | dead | lost),
   progression_on (clinical or radiological progression found at follow-up)
-- deaths: died_on, cause
+- deaths: died_on, cause, related_to_treatment (true/false/empty = not assessed)
 - end_of_treatment: ended_on, reason (`vocabulary.EndOfTreatmentReason`)
 - visits: visit_on, kind (`protocol.schedule.VisitKind`: screening, randomization, cycle,
   pre_cycle_lab, lab_check, assessment, follow_up, ...)
@@ -43,15 +58,23 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pandas as pd
 
 from startrt.analysis.trial_protocol import protocol_of
 from startrt.clinical.recist import Response
+from startrt.clinical.sex import Sex
+from startrt.protocol.cycle_planning import Limiting
 from startrt.protocol.overrides import DeviationKind
 from startrt.protocol.schedule import VisitKind
-from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
+from startrt.protocol.vocabulary import (
+    AdverseEventOutcome,
+    Attribution,
+    EndOfTreatmentReason,
+    PrimarySite,
+    VitalStatus,
+)
 from startrt.validation import InvalidInputError
 
 METADATA_FILE = "trial.json"
@@ -70,7 +93,10 @@ class Column:
     required: bool = True
     low: float | None = None
     high: float | None = None
-    vocabulary: type[StrEnum] | None = None
+    vocabulary: type[StrEnum] | tuple[str, ...] | None = None
+
+
+LIMITING: tuple[str, ...] = get_args(Limiting)
 
 
 def _id() -> Column:
@@ -88,6 +114,22 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("treatment_arm", "text", required=False),
         Column("stratum", "text", required=False),
     ),
+    "baseline": (
+        _id(),
+        Column("age_years", "float", required=False, low=0.0, high=120.0),
+        Column("sex", "text", required=False, vocabulary=Sex),
+        Column("ecog", "int", required=False, low=0, high=5),
+        Column("primary_site", "text", required=False, vocabulary=PrimarySite),
+        Column("ki67_percent", "float", required=False, low=0.0, high=100.0),
+        Column("krenning_score", "int", required=False, low=0, high=4),
+        Column("fdg_pet_positive", "bool", required=False),
+        Column("gfr_ml_min_173", "float", required=False, low=0.0, high=250.0),
+        Column("weight_kg", "float", required=False, low=20.0, high=350.0),
+        Column("height_cm", "float", required=False, low=100.0, high=250.0),
+        Column("prior_non_ssa_therapy", "bool", required=False),
+        Column("prior_prrt", "bool", required=False),
+    ),
+    "screen_failures": (_id(), Column("criterion", "text"), Column("reason", "text")),
     "cycles": (
         _id(),
         Column("cycle", "int", low=1, high=30),
@@ -97,6 +139,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("marrow_dose_gy", "float", required=False, low=0.0, high=20.0),
         Column("dosimetry_sessions", "int", low=0, high=10),
         Column("inpatient_days", "float", low=0.0, high=60.0),
+        Column("activity_limited_by", "text", required=False, vocabulary=LIMITING),
     ),
     "capecitabine": (
         _id(),
@@ -104,6 +147,8 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("dispensed_on", "date"),
         Column("tablets_500", "int", low=0, high=500),
         Column("tablets_150", "int", low=0, high=500),
+        Column("dose_level_percent", "int", required=False, low=25, high=100),
+        Column("full_dose_mg", "float", required=False, low=0.0, high=200000.0),
     ),
     "labs": (
         _id(),
@@ -119,6 +164,9 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("grade", "int", low=1, high=5),
         Column("serious", "bool"),
         Column("onset_on", "date"),
+        Column("attribution_prrt", "text", required=False, vocabulary=Attribution),
+        Column("attribution_capecitabine", "text", required=False, vocabulary=Attribution),
+        Column("outcome", "text", required=False, vocabulary=AdverseEventOutcome),
     ),
     "assessments": (
         _id(),
@@ -131,7 +179,12 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("status", "text", vocabulary=VitalStatus),
         Column("progression_on", "date", required=False),
     ),
-    "deaths": (_id(), Column("died_on", "date"), Column("cause", "text", required=False)),
+    "deaths": (
+        _id(),
+        Column("died_on", "date"),
+        Column("cause", "text", required=False),
+        Column("related_to_treatment", "bool", required=False),
+    ),
     "end_of_treatment": (
         _id(),
         Column("ended_on", "date"),
@@ -166,6 +219,8 @@ class TrialDataset:
     protocol: str
     source: str
     patients: pd.DataFrame
+    baseline: pd.DataFrame
+    screen_failures: pd.DataFrame
     cycles: pd.DataFrame
     capecitabine: pd.DataFrame
     labs: pd.DataFrame
@@ -250,9 +305,9 @@ def _frame(name: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     for index, row in enumerate(rows, start=1):
         for column in columns:
             where = f"{name}[{index}].{column.name}"
-            if column.name not in row:
+            if column.name not in row and column.required:
                 raise InvalidInputError(where, None, "column is missing")
-            parsed[column.name].append(_value(where, column, row[column.name]))
+            parsed[column.name].append(_value(where, column, row.get(column.name)))
     frame = pd.DataFrame(parsed, columns=[column.name for column in columns])
     for column in columns:
         if column.kind == "date":
@@ -287,7 +342,7 @@ def _value(where: str, column: Column, value: Any) -> Any:
     if column.kind == "date":
         return _in_date_range(where, parsed)
     if column.vocabulary is not None and parsed not in set(column.vocabulary):
-        allowed = [member.value for member in column.vocabulary]
+        allowed = [str(member) for member in column.vocabulary]
         raise InvalidInputError(where, value, f"must be one of {allowed}")
     low, high = column.low, column.high
     if low is not None and high is not None and not low <= parsed <= high:
@@ -349,8 +404,11 @@ def _check_arms(dataset: TrialDataset) -> None:
 def _check_links(dataset: TrialDataset) -> None:
     """Every row belongs to a known patient; nothing is dated after the cut-off."""
     known = set(dataset.patients["trial_id"])
-    if len(known) != len(dataset.patients):
-        raise InvalidInputError("patients.trial_id", "duplicate", "must be unique")
+    for name in ("patients", "baseline"):
+        ids = dataset.table(name)["trial_id"]
+        if ids.duplicated().any():
+            duplicate = ids[ids.duplicated()].iloc[0]
+            raise InvalidInputError(f"{name}.trial_id", duplicate, "must be unique (one row each)")
     cut_off = pd.Timestamp(dataset.cut_off)
     for name in TABLES:
         frame = dataset.table(name)

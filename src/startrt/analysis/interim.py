@@ -251,7 +251,7 @@ def report_part(
     endpoints: pd.DataFrame, protocol: Protocol, assumptions: DesignAssumptions
 ) -> Iterator[trial_report.ReportTable | trial_report.ReportFigure]:
     """The boundary plot and the interim table, in the report's sample-size section."""
-    section = trial_report.SECTIONS[4]
+    section = trial_report.Section.DESIGN
     looks, reason = interim_looks(endpoints, protocol, assumptions)
     if looks:
         first_power = [look for look in looks if look.power == assumptions.powers[0]]

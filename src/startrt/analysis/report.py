@@ -39,7 +39,21 @@ from startrt.analysis.survival import KaplanMeier
 from startrt.analysis.trial_protocol import protocol_of
 from startrt.protocol.definition import Protocol
 
-SECTIONS = ("Trial flow", "Efficacy", "Safety", "Resource demands", "Sample size and power")
+
+class Section(StrEnum):
+    """The report's sections, in their order (a DMC report's: flow, baseline, exposure,
+    efficacy, safety)."""
+
+    FLOW = "Trial flow"
+    BASELINE = "Baseline characteristics"
+    EXPOSURE = "Treatment exposure"
+    EFFICACY = "Efficacy"
+    SAFETY = "Safety"
+    RESOURCES = "Resource demands"
+    DESIGN = "Sample size and power"
+
+
+SECTIONS = tuple(Section)
 RULES = (
     " ".join((consort.__doc__ or "").split()),
     " ".join((safety.__doc__ or "").split()),
@@ -133,7 +147,7 @@ def build_report(
     limits = safety.dose_limits(protocol)
     endpoints = survival_endpoints(dataset, protocol)
     flow = consort.consort_flow(dataset)
-    view = _View(dataset, endpoints, protocol)
+    view = ReportView(dataset, endpoints, protocol)
     parts = [
         _consort_tables(flow),
         _deviations(dataset),
@@ -189,16 +203,17 @@ def _numbered(
 
 
 @dataclass(frozen=True)
-class _View:
-    """What a part reads: the data by arm (closed report) or with the arms pooled (open)."""
+class ReportView:
+    """What a part of the report reads: the data by arm (closed report) or with the arms
+    pooled (open); parts in other modules take it as `report.ReportView`."""
 
     dataset: TrialDataset
     endpoints: pd.DataFrame
     protocol: Protocol
     pooled: bool = False
 
-    def pooling(self) -> _View:
-        return _View(
+    def pooling(self) -> ReportView:
+        return ReportView(
             pooled_dataset(self.dataset, self.protocol),
             pooled_patients(self.endpoints, self.protocol),
             self.protocol,
@@ -251,7 +266,7 @@ def _consort_tables(flow: consort.ConsortFlow) -> Part:
         for stage in ("ongoing", "died", "analysed"):
             rows.append({"arm": arm.arm, "stage": stage, "patients": getattr(arm, stage)})
     yield ReportTable(
-        "consort", SECTIONS[0], "CONSORT flow counts", pd.DataFrame(rows), listing=True
+        "consort", Section.FLOW, "CONSORT flow counts", pd.DataFrame(rows), listing=True
     )
 
 
@@ -275,7 +290,7 @@ def _deviation_counts(dataset: TrialDataset) -> Part:
     frame = pd.DataFrame({"kind": counts.index.astype(str), "deviations": counts.to_numpy()})
     yield ReportTable(
         "protocol_deviations",
-        SECTIONS[0],
+        Section.FLOW,
         f"Protocol deviations by kind ({int(counts.sum())})",
         frame,
         "A cycle date outside its protocol window (window), or a planned activity above the "
@@ -289,7 +304,7 @@ def _deviations(dataset: TrialDataset) -> Part:
     frame = frame.loc[:, list(DEVIATION_COLUMNS)].reset_index(drop=True)
     yield ReportTable(
         "protocol_deviations",
-        SECTIONS[0],
+        Section.FLOW,
         f"Protocol deviations ({len(frame)})",
         frame,
         "A cycle date outside its protocol window (window), or a planned activity above the "
@@ -299,8 +314,8 @@ def _deviations(dataset: TrialDataset) -> Part:
     )
 
 
-def _efficacy(view: _View) -> Part:
-    section = SECTIONS[1]
+def _efficacy(view: ReportView) -> Part:
+    section = Section.EFFICACY
     dataset, endpoints, protocol = view.dataset, view.endpoints, view.protocol
     shown = ("arm",) if view.pooled else ("arm", "treatment_arm")
     for endpoint, name in efficacy.ENDPOINTS.items():
@@ -344,8 +359,8 @@ def _efficacy(view: _View) -> Part:
     )
 
 
-def _safety(view: _View, limits: safety.DoseLimits) -> Part:
-    section, dataset, protocol = SECTIONS[2], view.dataset, view.protocol
+def _safety(view: ReportView, limits: safety.DoseLimits) -> Part:
+    section, dataset, protocol = Section.SAFETY, view.dataset, view.protocol
     worst = safety.worst_grade_table(dataset)
     per_patient = safety.dose_per_patient(dataset, limits)
     cumulative = safety.cumulative_doses(dataset)
@@ -417,7 +432,7 @@ def _policies(frame: pd.DataFrame | None) -> Part:
     """The in-silico trial's planning policies, in the safety section."""
     if frame is None:
         return
-    section = SECTIONS[2]
+    section = Section.SAFETY
     yield ReportFigure(
         "planning_policies",
         section,
@@ -436,8 +451,8 @@ def _policies(frame: pd.DataFrame | None) -> Part:
     )
 
 
-def _resources(view: _View, unit_costs: UnitCosts | None) -> Part:
-    section, dataset, protocol = SECTIONS[3], view.dataset, view.protocol
+def _resources(view: ReportView, unit_costs: UnitCosts | None) -> Part:
+    section, dataset, protocol = Section.RESOURCES, view.dataset, view.protocol
     per_patient = resources_per_patient(dataset)
     if len(per_patient):
         yield ReportFigure(
@@ -490,7 +505,7 @@ def _sample_size(endpoints: pd.DataFrame, assumptions: DesignAssumptions) -> Par
     observed = int(endpoints["pfs_event"].sum())
     yield ReportTable(
         "sample_size",
-        SECTIONS[4],
+        Section.DESIGN,
         "PFS events and patients needed; the boundary at the events observed so far",
         sample_size_table(observed, assumptions),
         assumptions.describe()

@@ -338,7 +338,7 @@ def report_part(
 ) -> Iterator[trial_report.ReportTable | trial_report.ReportFigure]:
     """The forest plot (when a hazard ratio is estimable) and its table, in the report's
     efficacy section."""
-    section = trial_report.SECTIONS[1]
+    section = trial_report.Section.EFFICACY
     table = subgroup_table(subgroup_patients(dataset, endpoints), protocol)
     title = "Progression-free survival by subgroup: hazard ratio, personalized vs standard"
     if table["hazard_ratio"].notna().any():

@@ -16,6 +16,7 @@ from startrt.clinical.egfr import GfrMethod, cockcroft_gault_crcl_ml_min, lund_m
 from startrt.clinical.sex import Sex
 from startrt.protocol.criteria import Value
 from startrt.protocol.records import Record
+from startrt.protocol.vocabulary import PrimarySite
 from startrt.validation import InvalidInputError
 
 DAYS_PER_YEAR = 365.25
@@ -88,6 +89,7 @@ class ScreeningRecord(PatientLabs):
     sstr_negative_lesions: bool | None = None
     serious_uncontrolled_condition: bool | None = None
     unable_to_comply: bool | None = None
+    primary_site: PrimarySite | None = None
     ki67_percent: float | None = Field(default=None, ge=0, le=100)
     life_expectancy_months: float | None = Field(default=None, ge=0, le=600)
 

@@ -105,6 +105,33 @@ _labels(
 )
 
 
+class PrimarySite(Vocabulary):
+    """Where the neuroendocrine tumour arose (the primary's organ, as NET registries group it:
+    WHO Classification of Tumours, Digestive System Tumours, 5th ed., 2019)."""
+
+    PANCREAS = "pancreas"
+    SMALL_INTESTINE = "small_intestine"
+    STOMACH_DUODENUM = "stomach_duodenum"
+    COLON_RECTUM = "colon_rectum"
+    LUNG = "lung"
+    OTHER = "other"
+    UNKNOWN_PRIMARY = "unknown_primary"
+
+
+_labels(
+    PrimarySite,
+    {
+        PrimarySite.PANCREAS: "Pancreas",
+        PrimarySite.SMALL_INTESTINE: "Small intestine (jejunum, ileum)",
+        PrimarySite.STOMACH_DUODENUM: "Stomach or duodenum",
+        PrimarySite.COLON_RECTUM: "Colon or rectum",
+        PrimarySite.LUNG: "Lung (bronchial)",
+        PrimarySite.OTHER: "Other site",
+        PrimarySite.UNKNOWN_PRIMARY: "Unknown primary",
+    },
+)
+
+
 class Attribution(Vocabulary):
     """Relatedness of an adverse event to a treatment; not applicable when the arm does not
     give that treatment."""

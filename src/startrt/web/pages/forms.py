@@ -104,6 +104,7 @@ SCREENING_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Tumour and imaging",
         (
             "histology_confirmed_well_differentiated_inoperable_net",
+            "primary_site",
             "ki67_percent",
             "pheochromocytoma_or_paraganglioma",
             "krenning_score",
