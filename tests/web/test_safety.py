@@ -349,6 +349,8 @@ def test_overdue_initial_report_is_on_the_worklists_and_the_overview_once(
     for user in ("nurse", "investigator"):
         items = [item for worklist in worklists(staff[user]) for item in worklist.items]
         assert [i.task for i in items if "SAE" in i.task] == [task]
+        # 6 hours late: one started day overdue, at the head of the list
+        assert [(i.days_overdue, i.scheduled) for i in items if "SAE" in i.task] == [(1, True)]
     overview = worklists(staff["monitor"])[-1]
     assert [i.task for i in overview.items if "SAE" in i.task] == [task]
     assert worklists(staff["uppsala"])[0].items == ()

@@ -95,10 +95,21 @@ class _Items:
         self.today = today
         self.items: list[WorkItem] = []
 
-    def add(self, patient: Patient, task: str, due: date, url: str, *, scheduled: bool) -> None:
-        if scheduled and due > self.today:
+    def add(
+        self,
+        patient: Patient,
+        task: str,
+        due: date,
+        url: str,
+        *,
+        scheduled: bool,
+        late_days: int | None = None,
+    ) -> None:
+        """A task due on `due` (a scheduled one only once due); `late_days` overrides the days
+        late counted from `due`, for a deadline kept to the hour."""
+        if scheduled and due > self.today and late_days is None:
             return
-        late = (self.today - due).days if scheduled else 0
+        late = late_days if late_days is not None else (self.today - due).days if scheduled else 0
         item = WorkItem(patient.trial_id, patient.site.name, task, due, url, scheduled, late)
         self.items.append(item)
 
@@ -237,30 +248,21 @@ def _sae_reports(patients: QuerySet[Patient], items: _Items) -> None:
         since = timezone.localdate(event.updated_at)
         items.add(event.patient, task, since, url, scheduled=False)
     for state in safety.open_cases(patients):
-        case, due = state.case, state.next_due_at
-        assert due is not None  # open_cases lists the cases with a report due
-        clock = state.initial if state.initial.submitted_at is None else state.next_follow_up
-        assert clock is not None
+        case, clock = state.case, state.next_clock
+        if clock is None:  # open_cases lists only cases with a report due
+            continue
         number = state.follow_ups + 1
         what = "the initial SAE report" if clock is state.initial else f"SAE follow-up {number}"
         task = f"Submit {what} of {case.adverse_event.coded_term}"
         url = reverse("pages:sae", args=(case.patient.trial_id, case.pk))
         if not clock.overdue:
-            task += f" (due {site_time(due, case.patient.site)})"
+            task += f" (due {site_time(clock.due_at, case.patient.site)})"
             items.add(case.patient, task, timezone.localdate(case.aware_at), url, scheduled=False)
             continue
         task += f" (overdue by {clock.hours_late} h)"
-        late_days = -(-clock.hours_late // 24)
-        item = WorkItem(
-            case.patient.trial_id,
-            case.patient.site.name,
-            task,
-            timezone.localdate(due),
-            url,
-            True,
-            late_days,
-        )
-        items.items.append(item)
+        late_days = -(-clock.hours_late // 24)  # started days, at least one
+        due_on = timezone.localdate(clock.due_at)
+        items.add(case.patient, task, due_on, url, scheduled=True, late_days=late_days)
 
 
 def _open_queries(patients: QuerySet[Patient], items: _Items) -> None:

@@ -263,11 +263,15 @@ class CaseStatus:
     status: str
 
     @property
+    def next_clock(self) -> ReportClock | None:
+        """The clock of the next report to submit: the initial one until it is submitted, then
+        the next follow-up's (None: nothing due)."""
+        return self.initial if self.initial.submitted_at is None else self.next_follow_up
+
+    @property
     def next_due_at(self) -> datetime | None:
         """The deadline of the next report to submit (None: nothing due)."""
-        if self.initial.submitted_at is None:
-            return self.initial.due_at
-        return None if self.next_follow_up is None else self.next_follow_up.due_at
+        return None if self.next_clock is None else self.next_clock.due_at
 
     @property
     def overdue(self) -> bool:
