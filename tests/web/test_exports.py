@@ -130,7 +130,7 @@ def test_one_csv_per_table_of_the_trial_apps_and_the_audit_trail(
     expected = {
         f"{model._meta.db_table}.csv"
         for model in apps.get_models()
-        if model._meta.app_label in {"trial", "treatment", "events", "medications"}
+        if model._meta.app_label in {"trial", "treatment", "events", "medications", "safety"}
     } - {"trial_membership.csv", "trial_auditentry.csv"}
     assert set(files) == expected | {"audit_trail.csv"}
     assert {

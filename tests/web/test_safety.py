@@ -6,6 +6,7 @@ Times by hand: the site (Lund) is in Europe/Stockholm, CET (UTC+1) in March 2026
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,8 @@ from startrt.protocol.definition import default_protocol
 from startrt.validation import InvalidInputError
 from startrt.web.events import services as events
 from startrt.web.events.models import AdverseEvent
+from startrt.web.exports.csv_export import export_csv
+from startrt.web.exports.odm_export import export_odm
 from startrt.web.pages.worklist import worklists
 from startrt.web.safety import services as safety
 from startrt.web.safety.models import SaeReport, SeriousAdverseEvent
@@ -462,3 +465,27 @@ def test_a_protocol_version_without_safety_reporting_refuses_sae_reports(
         safety.open_case(staff["nurse"], serious, AWARE)
     assert refused.value.field == "protocol"
     assert not SeriousAdverseEvent.objects.exists()
+
+
+def test_sae_cases_and_reports_are_in_the_csv_export(
+    staff: Staff, serious: AdverseEvent, clock: time_machine.Coordinates, tmp_path: Path
+) -> None:
+    case = _open(staff, serious, clock)
+    clock.move_to(ON_TIME)
+    safety.submit_initial_report(staff["investigator"], case, "Admitted with fever.")
+    files = {path.name: path for path in export_csv(staff["statistician"], tmp_path)}
+    with files["safety_seriousadverseevent.csv"].open() as handle:
+        (case_row,) = csv.DictReader(handle)
+    with files["safety_saereport.csv"].open() as handle:
+        (report_row,) = csv.DictReader(handle)
+    trial_id = case.patient.trial_id
+    assert (case_row["trial_id"], case_row["id"]) == (trial_id, str(case.pk))
+    assert case_row["initial_report_due_at"].startswith("2026-03-03T08:30")
+    assert (report_row["trial_id"], report_row["case_id"], report_row["number"]) == (
+        trial_id,
+        str(case.pk),
+        "0",
+    )
+    odm = export_odm(staff["statistician"]).decode()
+    assert 'ItemGroupOID="IG.SAFETY.SAEREPORT"' in odm
+    assert 'ItemGroupOID="IG.SAFETY.SERIOUSADVERSEEVENT"' in odm

@@ -25,7 +25,7 @@ from startrt.web.trial import concealment
 from startrt.web.trial.models import AuditEntry, Membership, Patient, Role
 from startrt.web.trial.permissions import visible_patients
 
-TRIAL_APPS = ("trial", "treatment", "events", "medications")
+TRIAL_APPS = ("trial", "treatment", "events", "medications", "safety")
 EXPORT_ROLES = frozenset(
     str(role) for role in (Role.STATISTICIAN, Role.MONITOR, Role.ADMINISTRATOR)
 )
