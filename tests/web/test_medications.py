@@ -24,6 +24,7 @@ from startrt.validation import InvalidInputError
 from startrt.web.medications import services
 from startrt.web.medications.models import ConcomitantMedication, MedicationDeviation
 from startrt.web.pages.worklist import worklists
+from startrt.web.treatment import services as treatment
 from startrt.web.treatment.models import Cycle
 from startrt.web.trial import services as trial
 from startrt.web.trial.changes import StaleVersionError
@@ -489,3 +490,29 @@ def test_a_change_keeping_the_finding_keeps_the_acknowledged_deviation(
         "washout",
         "concomitant",
     ]
+
+
+def test_moving_the_first_cycle_checks_the_medications_again(
+    staff: Staff, randomized: Randomized
+) -> None:
+    patient = with_first_cycle(randomized(False))
+    # stopped 2025-02-20: 40 days before the first cycle on 2025-04-01, past the 28-day washout
+    medication = services.record_medication(
+        staff["nurse"], patient, everolimus(stop_date="2025-02-20")
+    )
+    assert medication.finding == TherapyFinding.PRIOR_THERAPY
+    cycle = Cycle.objects.get(patient=patient, number=1)
+    treatment.reschedule_cycle(
+        staff["investigator"],
+        cycle,
+        planned_date=date(2025, 3, 10),  # 18 days after the stop: within the washout
+        reason="slot on the ward",
+        expected_version=cycle.version,
+        accept_deviation=True,
+    )
+    medication.refresh_from_db()
+    assert medication.finding == TherapyFinding.WASHOUT
+    deviation = MedicationDeviation.objects.get(medication=medication)
+    assert deviation.finding == "washout"
+    entry = AuditEntry.objects.filter(table=medication._meta.db_table, action="update").get()
+    assert entry.reason == "checked again against the first cycle and the end of treatment"

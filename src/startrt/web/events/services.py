@@ -64,6 +64,7 @@ from startrt.web.events.models import (
     TumourAssessment,
     Versioned,
 )
+from startrt.web.medications.services import reassess as reassess_medications
 from startrt.web.trial import dates
 from startrt.web.trial.changes import check_version, insert, update
 from startrt.web.trial.models import Patient, Slot
@@ -269,7 +270,9 @@ def record_end_of_treatment(
     """Record (or change, with a reason and its version) the end of protocol treatment."""
     patient = locked_patient(user, patient)
     values = _end_of_treatment_values(patient, data)
-    return _upsert(user, patient, EndOfTreatment, values, reason, expected_version)
+    end = _upsert(user, patient, EndOfTreatment, values, reason, expected_version)
+    reassess_medications(user, patient)  # the rule reads the end of treatment
+    return end
 
 
 @transaction.atomic
@@ -286,7 +289,9 @@ def change_end_of_treatment(
     def values(patient: Patient) -> dict[str, Any]:
         return _end_of_treatment_values(patient, data)
 
-    return change_record(user, end, values, reason=reason, expected_version=expected_version)
+    changed = change_record(user, end, values, reason=reason, expected_version=expected_version)
+    reassess_medications(user, end.patient)  # the rule reads the end of treatment
+    return changed
 
 
 @transaction.atomic

@@ -19,8 +19,9 @@ Rules chosen here (stated, not hidden):
   analogue for years before the trial.
 - The first cycle's day the rule reads: the infusion day of the first cycle not cancelled, its
   planned day before that, else the planned start of treatment from screening. A finding
-  `pending` (no such day yet) is checked again by `reassess`, which the medication page offers
-  once the first cycle has a day (and which runs for every medication of the patient).
+  `pending` (no such day yet) is checked again by `reassess` (every medication of the patient),
+  which runs whenever a cycle's day is set, moved or cancelled and whenever the end of
+  treatment is recorded or corrected, and which the medication page offers.
 """
 
 from __future__ import annotations

@@ -31,6 +31,9 @@ the course.
   from the stored rows; an undecided proposal made from the old values is marked superseded
   (ask the planner again); a planned cycle whose accepted plan read the old values is neither
   released nor given until the planner is asked again, and that proposal's decision re-plans it.
+- The concomitant medications are checked again (`medications.services.reassess`) whenever a
+  cycle's day is set, moved or cancelled: the prohibited-therapy rule reads the first cycle's
+  day.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from startrt.protocol.records import parse_record
 from startrt.protocol.schedule import Schedule, WindowCheck, build_schedule, cycle_window_check
 from startrt.protocol.screening import PatientLabs
 from startrt.validation import InvalidInputError, clean_text
+from startrt.web.medications.services import reassess as reassess_medications
 from startrt.web.signing import services as signing
 from startrt.web.signing.models import Meaning
 from startrt.web.treatment.changes import (
@@ -225,6 +229,7 @@ def reschedule_cycle(
     withdraw_deviations(user, cycle, moved, DeviationKind.WINDOW)
     if outside is not None:
         record_deviation(user, cycle, DeviationKind.WINDOW, outside, reason)
+    reassess_medications(user, cycle.patient)
     return cycle
 
 
@@ -240,6 +245,7 @@ def cancel_cycle(
     _require_unlocked(cycle)
     update(user, cycle, cycle.patient, {"status": Cycle.Status.CANCELLED}, reason)
     withdraw_deviations(user, cycle, f"cycle {cycle.number} cancelled: {reason}")
+    reassess_medications(user, cycle.patient)
     return cycle
 
 
@@ -341,6 +347,7 @@ def record_administration(
         _supersede_stale_proposals(
             user, cycle.patient, f"administration of cycle {cycle.number} corrected: {reason}"
         )
+    reassess_medications(user, cycle.patient)
     return cycle
 
 
