@@ -11,7 +11,8 @@ Patients (cut-off 2025-12-31):
   P07 personalized CAP    2 cycles (cycle 2 without dosimetry), toxicity -> ended, died
   P08 eligible, not randomized; P09 not eligible (ECOG 3, Krenning 2); P10 eligibility not
   decided
-Baseline (screening): see _BASELINE; P07's primary site and Ki-67 were not recorded. Cycles held
+Baseline (screening): see _BASELINE; P07's primary site, Ki-67 and grade were not recorded; the
+WHO grades are those of the Ki-67 values (G1 < 3 %, G2 3-20 %, G3 > 20 %). Cycles held
 below the full activity by the kidney limit: P04 cycle 5, P06 cycle 4. Capecitabine: P06 at
 100 % in 4 cycles, P07 at 100 % then 75 % (32 200 of 46 200 mg in cycle 2).
 """
@@ -51,6 +52,7 @@ _BASELINE_COLUMNS = (
     "ecog",
     "primary_site",
     "ki67_percent",
+    "who_grade",
     "krenning_score",
     "fdg_pet_positive",
     "gfr_ml_min_173",
@@ -60,16 +62,16 @@ _BASELINE_COLUMNS = (
     "prior_prrt",
 )
 _BASELINE = [
-    ("P01", 64.0, "female", 0, "small_intestine", 2.0, 4, False, 82.0, 70, 165, False, False),
-    ("P02", 71.5, "male", 1, "pancreas", 12.0, 3, True, 70.0, 82, 178, True, False),
-    ("P03", 58.0, "male", 0, "small_intestine", 5.0, 3, False, 95.0, 90, 182, False, False),
-    ("P04", 66.0, "female", 1, "pancreas", 8.0, 4, False, 90.0, 60, 160, True, False),
-    ("P05", 49.0, "male", 0, "colon_rectum", 1.0, 3, False, 60.0, 75, 175, False, False),
-    ("P06", 73.0, "female", 1, "pancreas", 25.0, 4, True, 75.0, 65, 168, True, False),
-    ("P07", 61.0, "male", 1, None, None, 3, True, 85.0, 88, 180, None, False),
-    ("P08", 55.0, "female", 0, "lung", 4.0, 3, False, 88.0, 68, 170, False, False),
-    ("P09", 80.0, "male", 3, "pancreas", 60.0, 2, True, 40.0, 70, 172, True, True),
-    ("P10", 45.0, "female", None, None, None, None, None, None, None, None, None, None),
+    ("P01", 64.0, "female", 0, "small_intestine", 2.0, "G1", 4, False, 82.0, 70, 165, False, False),
+    ("P02", 71.5, "male", 1, "pancreas", 12.0, "G2", 3, True, 70.0, 82, 178, True, False),
+    ("P03", 58.0, "male", 0, "small_intestine", 5.0, "G2", 3, False, 95.0, 90, 182, False, False),
+    ("P04", 66.0, "female", 1, "pancreas", 8.0, "G2", 4, False, 90.0, 60, 160, True, False),
+    ("P05", 49.0, "male", 0, "colon_rectum", 1.0, "G1", 3, False, 60.0, 75, 175, False, False),
+    ("P06", 73.0, "female", 1, "pancreas", 25.0, "G3", 4, True, 75.0, 65, 168, True, False),
+    ("P07", 61.0, "male", 1, None, None, None, 3, True, 85.0, 88, 180, None, False),
+    ("P08", 55.0, "female", 0, "lung", 4.0, "G2", 3, False, 88.0, 68, 170, False, False),
+    ("P09", 80.0, "male", 3, "pancreas", 60.0, "G3", 2, True, 40.0, 70, 172, True, True),
+    ("P10", 45.0, "female", None, None, None, None, None, None, None, None, None, None, None),
 ]
 _SCREEN_FAILURES = [
     ("P09", "IN03", "ECOG (inclusion: \u2264 1)"),

@@ -16,7 +16,9 @@ nanosecond timestamps; the web's date windows lie well inside). Columns
   allocation)
 - baseline: one row per screened patient with a screening record, as recorded at screening:
   age_years, sex (`clinical.sex.Sex`), ecog, primary_site (`vocabulary.PrimarySite`),
-  ki67_percent, krenning_score, fdg_pet_positive, gfr_ml_min_173 (the GFR the eligibility
+  ki67_percent, who_grade (`clinical.net_grade.NetGrade`; the trial database derives it from
+  Ki-67 by `grade_from_ki67`, the simulation draws it), krenning_score, fdg_pet_positive,
+  gfr_ml_min_173 (the GFR the eligibility
   criteria read: measured, else the mean of LMR and CAPA), weight_kg, height_cm,
   prior_non_ssa_therapy, prior_prrt (true/false/empty = not recorded)
 - screen_failures: one row per eligibility criterion a patient failed at screening: criterion
@@ -63,6 +65,7 @@ from typing import Any, get_args
 import pandas as pd
 
 from startrt.analysis.trial_protocol import protocol_of
+from startrt.clinical.net_grade import NetGrade
 from startrt.clinical.recist import Response
 from startrt.clinical.sex import Sex
 from startrt.protocol.cycle_planning import Limiting
@@ -121,6 +124,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
         Column("ecog", "int", required=False, low=0, high=5),
         Column("primary_site", "text", required=False, vocabulary=PrimarySite),
         Column("ki67_percent", "float", required=False, low=0.0, high=100.0),
+        Column("who_grade", "text", required=False, vocabulary=NetGrade),
         Column("krenning_score", "int", required=False, low=0, high=4),
         Column("fdg_pet_positive", "bool", required=False),
         Column("gfr_ml_min_173", "float", required=False, low=0.0, high=250.0),

@@ -39,6 +39,7 @@ from startrt.clinical.ctcae import LabTerm
 from startrt.imaging.phantom_study import make_phantom_study
 from startrt.protocol.capecitabine import gives_capecitabine
 from startrt.protocol.definition import Protocol
+from startrt.protocol.vocabulary import PrimarySite
 from startrt.simulation.course import TERMS
 from startrt.simulation.lesions import recist_series
 from startrt.simulation.parameters import Parameters
@@ -60,6 +61,21 @@ FIELD_OF_TERM = {
     **{term.ctcae_term: field for field, (term, _side) in GRADED_LABS.items()},
     LabTerm.EGFR.value: "measured_gfr_ml_min_173",  # the simulation's GFR is measured
 }
+# Primary site and Ki-67 (%) of the demo's patients, dealt in turn (the virtual population draws
+# neither; no criterion reads them): mostly small-intestinal and pancreatic G1-G2 NETs, as in
+# PRRT trials (NETTER-1: midgut; COMPETE: GEP-NET), a few G3 and other sites.
+DEMO_TUMOURS: tuple[tuple[PrimarySite, float], ...] = (
+    (PrimarySite.SMALL_INTESTINE, 2.0),
+    (PrimarySite.PANCREAS, 8.0),
+    (PrimarySite.SMALL_INTESTINE, 5.0),
+    (PrimarySite.PANCREAS, 15.0),
+    (PrimarySite.COLON_RECTUM, 3.5),
+    (PrimarySite.SMALL_INTESTINE, 1.0),
+    (PrimarySite.UNKNOWN_PRIMARY, 12.0),
+    (PrimarySite.PANCREAS, 25.0),
+    (PrimarySite.LUNG, 4.0),
+    (PrimarySite.STOMACH_DUODENUM, 2.5),
+)
 
 
 @dataclass(frozen=True)
@@ -186,6 +202,8 @@ class _Entry:
             team.nurse, patient, {"form_version": "1.0", "signed_on": screened_on.isoformat()}
         )
         data = record.model_dump(mode="json", exclude_none=True)
+        site_of_tumour, ki67_percent = DEMO_TUMOURS[index % len(DEMO_TUMOURS)]
+        data |= {"primary_site": str(site_of_tumour), "ki67_percent": ki67_percent}
         if not pd.isna(row.randomized_on):
             planned_start = row.randomized_on.date() + self.first_cycle_after
             data["planned_start_date"] = planned_start.isoformat()

@@ -21,12 +21,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from startrt.clinical.net_grade import NetGrade
 from startrt.protocol.kidney_dose_prediction import kidney_dose_prior, log_sd
 from startrt.validation import InvalidInputError
 
 PARAMETERS_PACKAGE = "startrt.simulation.files"
 DEFAULT_PARAMETERS_FILE = "default_parameters.toml"
-GRADES = ("G1", "G2", "G3")
+GRADES = tuple(NetGrade)  # WHO grade of the well-differentiated NET
 HAEMATOLOGY_TERMS = ("anemia", "platelets", "wbc", "neutrophils", "lymphocytes")
 DAYS_PER_MONTH = 365.25 / 12
 DAYS_PER_YEAR = 365.25

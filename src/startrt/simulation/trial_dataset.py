@@ -1,6 +1,15 @@
-"""The analysis dataset (`analysis.dataset`) of one simulated trial: every screened candidate,
-the cycles, capecitabine, labs, adverse events, assessments, follow-up, deaths, ends of
-treatment and visits, dated from the trial's start date and cut at the data cut-off.
+"""The analysis dataset (`analysis.dataset`) of one simulated trial: every screened candidate
+with its baseline and screen failures, the cycles, capecitabine, labs, adverse events,
+assessments, follow-up, deaths, ends of treatment and visits, dated from the trial's start date
+and cut at the data cut-off.
+
+Baseline and screen failures come from each candidate's screening record
+(`population.screening_record`) as `assess_eligibility` reads it: the GFR the criteria use, one
+row per failing criterion of a not-eligible candidate. A cycle's `activity_limited_by` is the
+planner's limit (`engine.plan_outcome`) on the cycles given before it, which is how the course
+planned that cycle; a capecitabine course's full dose is the course at the 100 % level for the
+patient's BSA and CrCl, by the same decision provider that dispensed it. Primary site and
+Ki-67 stay empty while the virtual population does not draw them.
 
 Visits of each patient come from the protocol's schedule (`build_schedule` with the
 administered dates); a standard-arm cycle keeps as many dosimetry imaging visits as the
@@ -16,18 +25,26 @@ from typing import Any
 
 import numpy as np
 
-from startrt.analysis.dataset import TABLES, TrialDataset, make_dataset
+from startrt.analysis.dataset import SCHEMA, TABLES, TrialDataset, make_dataset
+from startrt.clinical.capecitabine import TABLET_STRENGTHS_MG
 from startrt.clinical.ctcae import LabTerm
 from startrt.protocol.definition import Protocol
+from startrt.protocol.eligibility import assess_eligibility
+from startrt.protocol.enrolment import failure_reason
 from startrt.protocol.schedule import VisitKind, build_schedule
 from startrt.protocol.vocabulary import EndOfTreatmentReason, VitalStatus
 from startrt.simulation.cohort import Cohort, Screening
 from startrt.simulation.course import END_REASONS, ON_TREATMENT, TERMS, Course
 from startrt.simulation.endpoints import Endpoints, cut_off_day, tumour_records
-from startrt.simulation.engine import Decisions
-from startrt.simulation.parameters import Parameters
+from startrt.simulation.engine import Decisions, History, plan_outcome
+from startrt.simulation.parameters import GRADES, Parameters
+from startrt.simulation.population import screening_record
 
 Rows = list[dict[str, Any]]
+BASELINE = tuple(
+    column.name for column in SCHEMA["baseline"] if column.name not in ("trial_id", "who_grade")
+)
+FULL_DOSE_LEVEL_PERCENT = 100
 KIDNEY_TERM = LabTerm.EGFR.ctcae_term  # "Chronic kidney disease", graded from the GFR
 # treatment ended on the event's date, not at the schedule's end-of-treatment visit
 ENDED_BY_EVENT = frozenset(
@@ -69,6 +86,7 @@ class _Builder:
             interval_days=protocol.assessments.interval_days,
         )
         self.first_assessment = np.cumsum(ends.assessments) - ends.assessments
+        self.half_life_h = cohort.patients.value("kidney_half_life")
 
     def on(self, j: int, day: float) -> date:
         """Date of day `day` after patient j's randomization."""
@@ -113,9 +131,57 @@ class _Builder:
                     stratum=cohort.stratum[j],
                 )
             self.tables["patients"].append(row)
+            self._screened(c, screened)
             self.tables["visits"].append(
                 {"trial_id": trial_id(c), "visit_on": screened, "kind": VisitKind.SCREENING}
             )
+
+    def _screened(self, c: int, screened: date) -> None:
+        """Candidate c's baseline and, when not eligible, its failing criteria."""
+        record = screening_record(self.screening.candidates, c, screened)
+        decision = assess_eligibility(record, self.protocol)
+        values = {**record.model_dump(), **decision.derived}
+        grade = GRADES[int(self.screening.candidates.grade[c]) - 1]
+        self.tables["baseline"].append(
+            {"trial_id": trial_id(c), **{name: values[name] for name in BASELINE}}
+            | {"who_grade": grade}
+        )
+        for criterion in decision.failing():
+            self.tables["screen_failures"].append(
+                {
+                    "trial_id": trial_id(c),
+                    "criterion": criterion.id,
+                    "reason": failure_reason(criterion),
+                }
+            )
+
+    def _limited_by(self, j: int, cycle: int) -> str | None:
+        """What held patient j's cycle below the full activity: the planner's limit on the
+        cycles before it (None when full)."""
+        c, given = self.course, slice(0, cycle - 1)
+        history = History(
+            activity_gbq=c.activity_gbq[[j], given],
+            kidney_gy=c.kidney_measured_gy[[j], given],
+            kidney_half_life_h=self.half_life_h[[j]],
+            marrow_gy=c.marrow_gy[[j], given],
+        )
+        arm = self.protocol.arms[int(self.cohort.arm[j])].id
+        return plan_outcome(arm, history.planner_cycles(0), self.protocol).limiting
+
+    def _full_dose_mg(self, j: int, cycle: int) -> float:
+        """Capecitabine (mg) of patient j's course of `cycle` at the 100 % dose level."""
+        p = self.cohort.patients
+        tablets = self.decisions.capecitabine_tablets(
+            self.cohort.arm[[j]],
+            cycle,
+            p.height_cm[[j]],
+            p.weight_kg[[j]],
+            p.crcl_ml_min[[j]],
+            np.array([FULL_DOSE_LEVEL_PERCENT]),
+        )
+        return float(
+            sum(mg * int(count[0]) for mg, count in zip(TABLET_STRENGTHS_MG, tablets, strict=True))
+        )
 
     def _sessions(self, j: int, cycle: int) -> int:
         arm = self.protocol.arms[int(self.cohort.arm[j])]
@@ -141,6 +207,7 @@ class _Builder:
                 marrow_dose_gy=round(float(c.marrow_gy[j, k]), 4),
                 dosimetry_sessions=sessions,
                 inpatient_days=self.parameters.resources.inpatient_days_per_cycle.value,
+                activity_limited_by=self._limited_by(j, k + 1),
             )
             if c.tablets_500[j, k] + c.tablets_150[j, k]:
                 self.add(
@@ -151,6 +218,8 @@ class _Builder:
                     dispensed_on=given,
                     tablets_500=int(c.tablets_500[j, k]),
                     tablets_150=int(c.tablets_150[j, k]),
+                    dose_level_percent=int(c.capecitabine_levels[j, k]),
+                    full_dose_mg=self._full_dose_mg(j, k + 1),
                 )
         return dates
 

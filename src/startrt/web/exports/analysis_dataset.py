@@ -9,6 +9,15 @@ each panel's measured GFR, else LMR (Bjork 2011) from its creatinine; a visit
 is a distinct date on which the patient had a screening, a lab draw, an administration, a
 tumour assessment, a follow-up contact or the end-of-treatment visit. Deviations are those
 standing at the cut-off (not withdrawn by then), with a signature only if given by then.
+
+Baseline is the screening record as stored, its GFR the one the criteria read
+(`protocol.screening.gfr_values`); screen failures are the failing criteria of each not-eligible
+patient's latest stored eligibility decision. A cycle's `activity_limited_by` is the `limiting` of
+the latest decided (accepted or overridden) plan proposal for it. A dispensing's dose level and
+full dose come from its prescription's stored decision: the full dose is the course's mg
+(`course_days` x the daily mg in whole tablets, as the course's tablets are counted) that
+`clinical.capecitabine.capecitabine_dose` gives at level 100 % with the stored BSA, mg/m2, CrCl and
+renal factor.
 """
 
 from __future__ import annotations
@@ -19,12 +28,17 @@ from collections import defaultdict
 from typing import Any
 
 from startrt.analysis.dataset import TrialDataset, make_dataset
+from startrt.clinical.capecitabine import capecitabine_dose
 from startrt.clinical.ctcae import LabTerm
 from startrt.clinical.egfr import lmr_egfr
+from startrt.clinical.net_grade import grade_from_ki67
 from startrt.clinical.sex import Sex
+from startrt.protocol.capecitabine import CapecitabineDecision
 from startrt.protocol.course import Course
 from startrt.protocol.definition import Kidney, Protocol, protocol_in_force
+from startrt.protocol.enrolment import failure_reason
 from startrt.protocol.schedule import VisitKind
+from startrt.protocol.screening import ScreeningRecord, gfr_values
 from startrt.web.events.models import (
     AdverseEvent,
     Death,
@@ -40,8 +54,10 @@ from startrt.web.treatment.models import (
     Dispensing,
     DosimetryResult,
     LabPanel,
+    PlanProposal,
 )
 from startrt.web.trial.models import Patient
+from startrt.web.trial.screen_failures import latest_failing_decisions
 
 Rows = list[dict[str, Any]]
 EGFR_UNIT = "ml/min/1.73 m2"
@@ -54,6 +70,16 @@ def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDa
     with consistent_snapshot():
         tables = {
             "patients": _patients(),
+            "baseline": _baseline(protocol),
+            "screen_failures": [
+                {
+                    "trial_id": trial_id,
+                    "criterion": criterion.id,
+                    "reason": failure_reason(criterion),
+                }
+                for trial_id, decision in latest_failing_decisions(Patient.objects.all()).items()
+                for criterion in decision.failing()
+            ],
             "cycles": _cycles(protocol),
             "capecitabine": _capecitabine(),
             "labs": _labs(),
@@ -62,6 +88,7 @@ def trial_dataset(cut_off: dt.date, protocol: Protocol | None = None) -> TrialDa
             "follow_up": _follow_up(),
             "deaths": [
                 {"trial_id": d.patient.trial_id, "died_on": d.date, "cause": d.cause}
+                | {"related_to_treatment": d.related_to_treatment}
                 for d in Death.objects.select_related("patient")
             ],
             "end_of_treatment": [
@@ -100,12 +127,38 @@ def _screened_on(patient: Patient) -> dt.date:
     return dt.date.fromisoformat(recorded) if recorded else _day(patient.registered_at)
 
 
+def _baseline(protocol: Protocol) -> Rows:
+    """The screening record of every screened patient; sex as registered, the GFR the criteria
+    read (measured, else the mean of LMR and CAPA), the WHO grade of the Ki-67 index."""
+    rows = []
+    for patient in (
+        Patient.objects.filter(screening__isnull=False).select_related("screening").order_by("pk")
+    ):
+        record = ScreeningRecord.model_validate(patient.screening.record)
+        gfr, _ = gfr_values(record, protocol.gfr.agreement_threshold)
+        ki67 = record.ki67_percent
+        rows.append(
+            {"trial_id": patient.trial_id, "sex": patient.sex}
+            | {"gfr_ml_min_173": gfr["gfr_ml_min_173"]}
+            | {"who_grade": None if ki67 is None else grade_from_ki67(ki67)}
+            | {name: getattr(record, name) for name in _BASELINE_FIELDS}
+        )
+    return rows
+
+
+_BASELINE_FIELDS = (
+    *("age_years", "ecog", "primary_site", "ki67_percent", "krenning_score", "fdg_pet_positive"),
+    *("weight_kg", "height_cm", "prior_non_ssa_therapy", "prior_prrt"),
+)
+
+
 def _cycles(protocol: Protocol) -> Rows:
     """Administered cycles; `kidney_dose_gy` is the dose of the kidney the limit reads (for the
     worse kidney: each cycle's dose of the kidney with the higher cumulative dose, so that the
     cycles add up to the course model's cumulative dose)."""
     given = Cycle.objects.filter(status=Cycle.Status.ADMINISTERED)
     given = given.select_related("patient", "dosimetry").order_by("patient_id", "number")
+    limited_by = _limited_by()
     rows = []
     for _, cycles in itertools.groupby(given, key=lambda cycle: cycle.patient_id):
         measured = [(c, getattr(c, "dosimetry", None)) for c in cycles]
@@ -123,9 +176,23 @@ def _cycles(protocol: Protocol) -> Rows:
                     "marrow_dose_gy": None if dosimetry is None else dosimetry.marrow_dose_gy,
                     "dosimetry_sessions": _sessions(dosimetry, protocol),
                     "inpatient_days": cycle.inpatient_days or 0.0,
+                    "activity_limited_by": limited_by.get((cycle.patient_id, cycle.number)),
                 }
             )
     return rows
+
+
+def _limited_by() -> dict[tuple[int, int], str | None]:
+    """The planner's `limiting` of each (patient, cycle)'s latest decided plan proposal."""
+    decided = PlanProposal.objects.filter(
+        status__in=(PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
+    )
+    return {
+        (patient_id, number): plan.get("limiting")
+        for patient_id, number, plan in decided.order_by("id").values_list(
+            "patient_id", "for_cycle", "plan"
+        )
+    }
 
 
 def _limit_kidney(
@@ -152,16 +219,38 @@ def _sessions(dosimetry: DosimetryResult | None, protocol: Protocol) -> int:
 
 def _capecitabine() -> Rows:
     dispensings = Dispensing.objects.select_related("prescription__cycle__patient")
-    return [
-        {
-            "trial_id": d.prescription.cycle.patient.trial_id,
-            "cycle": d.prescription.cycle.number,
-            "dispensed_on": _day(d.dispensed_at),
-            "tablets_500": d.tablets_500,
-            "tablets_150": d.tablets_150,
-        }
-        for d in dispensings.order_by("pk")
-    ]
+    rows = []
+    for d in dispensings.order_by("pk"):
+        decision = CapecitabineDecision.model_validate(d.prescription.dose)
+        rows.append(
+            {
+                "trial_id": d.prescription.cycle.patient.trial_id,
+                "cycle": d.prescription.cycle.number,
+                "dispensed_on": _day(d.dispensed_at),
+                "tablets_500": d.tablets_500,
+                "tablets_150": d.tablets_150,
+                "dose_level_percent": None
+                if decision.dose is None
+                else decision.dose.dose_level_percent,
+                "full_dose_mg": _full_dose_mg(decision),
+            }
+        )
+    return rows
+
+
+def _full_dose_mg(decision: CapecitabineDecision) -> float | None:
+    """The course's mg at the 100 % dose level: the stored BSA, mg/m2 and CrCl, reduced for
+    moderate renal impairment exactly when the stored dose was (its renal factor below 1)."""
+    dose = decision.dose
+    if dose is None:
+        return None
+    full = capecitabine_dose(
+        dose.bsa_m2,
+        dose.dose_mg_per_m2,
+        crcl_ml_min=decision.crcl_ml_min,
+        reduce_for_moderate_renal_impairment=dose.renal_factor < 1,
+    )
+    return float((full.morning_mg + full.evening_mg) * decision.course_days)
 
 
 def _labs() -> Rows:
@@ -214,6 +303,9 @@ def _adverse_events() -> Rows:
             "grade": ae.ctcae_grade,
             "serious": ae.serious,
             "onset_on": ae.onset_date,
+            "attribution_prrt": ae.attribution_prrt or None,
+            "attribution_capecitabine": ae.attribution_capecitabine or None,
+            "outcome": ae.outcome or None,
         }
         for ae in AdverseEvent.objects.select_related("patient").order_by("pk")
     ]

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -39,7 +39,6 @@ from django.views.decorators.http import require_http_methods
 from startrt import fields
 from startrt.protocol.accrual import AccrualPlan, AccrualStatus, accrual_status
 from startrt.protocol.definition import Protocol
-from startrt.protocol.eligibility import EligibilityDecision
 from startrt.protocol.enrolment import randomized_by_stratum, screen_failures
 from startrt.web.pages.charts import (
     BarChart,
@@ -51,7 +50,8 @@ from startrt.web.pages.charts import (
     nice_axis,
     value_ticks,
 )
-from startrt.web.trial.models import Decision, Membership, Screening, Site, Slot
+from startrt.web.trial.models import Membership, Patient, Screening, Site, Slot
+from startrt.web.trial.screen_failures import latest_failing_decisions
 from startrt.web.trial.services import current_protocol
 
 # the accrual chart's view box and plot area (px); the legend sits under the x axis' title
@@ -193,23 +193,6 @@ def _site_rows(
     name = "All sites" if scope.all_sites else rows[0].name if len(rows) == 1 else "Your sites"
     total = row(name, scope.sites)
     return rows, total, strata
-
-
-def _latest_failing_decisions(scope: Scope) -> list[EligibilityDecision]:
-    """The latest eligibility decision of every patient in scope whose screening is not
-    eligible (one query: the latest decision's id per patient as a subquery)."""
-    latest = (
-        Decision.objects.filter(
-            kind="eligibility",
-            patient__site__in=scope.sites,
-            patient__screening__eligible=False,
-        )
-        .values("patient")
-        .annotate(last=Max("id"))
-        .values("last")
-    )
-    records = Decision.objects.filter(id__in=latest).values_list("record", flat=True)
-    return [EligibilityDecision.model_validate(record) for record in records]
 
 
 # --- the accrual chart ------------------------------------------------------------------------
@@ -394,7 +377,8 @@ def enrolment(request: HttpRequest) -> HttpResponse:
     )
     rows, total, strata_labels = _site_rows(protocol, scope, as_of)
     plan = protocol.accrual
-    failures = screen_failures(_latest_failing_decisions(scope))
+    scoped = Patient.objects.filter(site__in=scope.sites)
+    failures = screen_failures(latest_failing_decisions(scoped).values())
     strata = randomized_by_stratum(protocol, [site.name for site in scope.sites], strata_labels)
     by_site: dict[str | None, list[BarRow]] = defaultdict(list)
     for stratum in strata:

@@ -179,7 +179,9 @@ def _form_field(name: str, info: FieldInfo) -> forms.Field:
     if value_type is str:
         return forms.CharField(**{**options, "required": False}, strip=False)
     if isinstance(value_type, type) and issubclass(value_type, enum.Enum):
-        return forms.ChoiceField(choices=[("", "—"), *_choices(value_type)], **options)
+        return forms.TypedChoiceField(  # the empty choice is "not recorded": None
+            choices=[("", "—"), *_choices(value_type)], empty_value=None, **options
+        )
     if get_origin(value_type) is list:
         (item,) = get_args(value_type)
         return forms.MultipleChoiceField(
