@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
-from startrt.analysis.consort import ArmFlow, consort_flow
-from startrt.analysis.consort_diagram import consort_svg
+from startrt.analysis.consort import ArmFlow, ConsortFlow, consort_flow
+from startrt.analysis.consort_diagram import consort_layout, consort_svg
 from startrt.analysis.dataset import TrialDataset
+from startrt.analysis.pooled import pooled_flow
+from startrt.analysis.report import build_report
 from startrt.protocol.vocabulary import EndOfTreatmentReason
 from support.datasets import report_dataset, report_tables
 
@@ -111,3 +114,60 @@ def test_diagram_is_svg_with_every_count(report_dataset: TrialDataset) -> None:
     ):
         assert line in text
     assert float(root.get("height", "0")) > 300
+
+
+def test_screen_failure_reasons(report_dataset: TrialDataset) -> None:
+    flow = consort_flow(report_dataset)
+    # P09 failed IN03 (ECOG 3) and IN06 (Krenning 2): one patient under both reasons
+    assert [(r.criterion_id, r.reason, r.patients) for r in flow.not_eligible_reasons] == [
+        ("IN03", "ECOG (inclusion: \u2264 1)", 1),
+        ("IN06", "Krenning score (inclusion: \u2265 3)", 1),
+    ]
+    assert pooled_flow(flow).not_eligible_reasons == flow.not_eligible_reasons
+    (table,) = [t for t in build_report(report_dataset).tables if t.name == "consort"]
+    stages = dict(zip(table.frame["stage"], table.frame["patients"], strict=True))
+    assert stages["not_eligible: ECOG (inclusion: \u2264 1)"] == 1
+
+
+def _two_not_eligible() -> ConsortFlow:
+    """P10 also not eligible, failing IN03; P08 (eligible, e.g. rescreened) keeps an old
+    failure row, which does not count."""
+    tables = report_tables()
+    patients = [
+        row | {"eligible": False} if row["trial_id"] == "P10" else row for row in tables["patients"]
+    ]
+    failures = [
+        *tables["screen_failures"],
+        {"trial_id": "P10", "criterion": "IN03", "reason": "ECOG (inclusion: \u2264 1)"},
+        {"trial_id": "P08", "criterion": "IN07", "reason": "GFR (inclusion: > 50)"},
+    ]
+    return consort_flow(report_dataset(patients=patients, screen_failures=failures))
+
+
+def test_reasons_most_first_and_counted_per_not_eligible_patient() -> None:
+    flow = _two_not_eligible()
+    # ECOG: P09, P10 = 2; Krenning: P09 = 1; reasons 3 > 2 patients
+    assert flow.not_eligible == 2
+    assert [(r.criterion_id, r.patients) for r in flow.not_eligible_reasons] == [
+        ("IN03", 2),
+        ("IN06", 1),
+    ]
+
+
+def test_the_not_eligible_box_grows_with_its_reasons() -> None:
+    flow = _two_not_eligible()
+    layout = consort_layout(flow)
+    screened, eligible, aside = layout.boxes[:3]
+    assert aside.lines[:2] == ("Not eligible (n=2)", "  ECOG (inclusion: \u2264 1): n=2")
+    words = " ".join(line.strip() for line in aside.lines)
+    assert "(a patient counts under each criterion failed)" in words  # 3 reasons, 2 patients
+    plain = consort_layout(replace(flow, not_eligible_reasons=()))
+    # 16 px a line: the reasons' lines on top of the two lines without them
+    assert aside.height - plain.boxes[2].height == 16 * (len(aside.lines) - 2)
+    side = next(a for a in layout.arrows if a.y1 == a.y2)  # from the connecting line
+    assert (side.x1, side.y1) == (screened.middle_x, aside.y + aside.height / 2)
+    assert screened.bottom < side.y1 < eligible.y
+    assert aside.bottom < eligible.y
+    assert (side.x2, side.y2) == (aside.x, side.y1)
+    text = " ".join(" ".join(ET.fromstring(consort_svg(flow)).itertext()).split())
+    assert "Krenning score (inclusion: \u2265 3): n=1" in text

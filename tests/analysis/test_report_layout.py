@@ -238,6 +238,13 @@ def test_table_pieces_repeat_the_key_columns() -> None:
     numbers = pd.DataFrame({f"v{index}": [index] for index in range(3)})
     pieces = table_pieces(ReportTable("n", "Efficacy", "n", numbers), TableLayout(True, 2))
     assert [list(p.columns) for p in pieces] == [["v0", "v1"], ["v0", "v2"]]
+    # text in every column (Table 1's cells): the table names its two key columns
+    text = pd.DataFrame({"item": ["Sex"], "level": ["female"], "a": ["1 (50 %)"], "b": ["2"]})
+    pieces = table_pieces(ReportTable("x", "Efficacy", "x", text, keys=2), TableLayout(True, 2))
+    assert [list(p.columns) for p in pieces] == [["item", "level", "a"], ["item", "level", "b"]]
+    # without keys, all-text columns still leave a column to split
+    pieces = table_pieces(ReportTable("x", "Efficacy", "x", text), TableLayout(True, 2))
+    assert [list(p.columns) for p in pieces] == [["item", "level", "a", "b"]]
 
 
 def test_wider_layouts() -> None:

@@ -66,6 +66,7 @@ def hand_patients() -> pd.DataFrame:
                 "site": site,
                 "pfs_days": days,
                 "pfs_event": event,
+                "who_grade": None,  # no grade: the WHO grade subgroup has no level
             }
             for index, (arm, fdg, site, days, event) in enumerate(PATIENTS, start=1)
         ]

@@ -8,7 +8,9 @@ plans it (`startrt.protocol.vocabulary.ends_as_planned`: the planned cycles give
 dosimetry-guided arm, the cumulative kidney or marrow limit reached);
 any other end of treatment is a discontinuation; treated without an end of treatment is ongoing.
 Every randomized patient is analysed in the arm they were randomized to (intention to treat);
-the arms are those of the dataset's protocol.
+the arms are those of the dataset's protocol. A not-eligible patient counts under every
+criterion they failed (the dataset's screen failures), so the reasons add up to more than the
+patients when one failed two (`protocol.enrolment`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.groups import dataset_protocol, randomized
 from startrt.protocol.definition import Protocol
+from startrt.protocol.enrolment import FailureCount
 from startrt.protocol.vocabulary import EndOfTreatmentReason, ends_as_planned
 
 UNASSIGNED = "not yet assigned"
@@ -50,6 +53,7 @@ class ConsortFlow:
     screened: int
     eligible: int
     not_eligible: int
+    not_eligible_reasons: tuple[FailureCount, ...]
     eligibility_pending: int
     eligible_not_randomized: int
     randomized: int
@@ -67,6 +71,7 @@ def consort_flow(dataset: TrialDataset) -> ConsortFlow:
         screened=len(patients),
         eligible=len(eligible_ids),
         not_eligible=int((eligible == False).sum()),  # noqa: E712 (nullable boolean)
+        not_eligible_reasons=_failure_reasons(dataset),
         eligibility_pending=int(eligible.isna().sum()),
         eligible_not_randomized=len(eligible_ids - set(allocated["trial_id"])),
         randomized=len(allocated),
@@ -75,6 +80,19 @@ def consort_flow(dataset: TrialDataset) -> ConsortFlow:
             for arm in protocol.randomization.arms
         ),
     )
+
+
+def _failure_reasons(dataset: TrialDataset) -> tuple[FailureCount, ...]:
+    """Not-eligible patients per failed criterion, most first, then by criterion id (as
+    `protocol.enrolment.screen_failures` orders them)."""
+    patients = dataset.patients
+    not_eligible = patients.loc[patients["eligible"] == False, "trial_id"]  # noqa: E712
+    failures = dataset.screen_failures
+    failures = failures[failures["trial_id"].isin(not_eligible)]
+    pairs = failures[["trial_id", "criterion", "reason"]].drop_duplicates()
+    counts = Counter(zip(pairs["criterion"], pairs["reason"], strict=True))
+    reasons = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return tuple(FailureCount(str(key[0]), str(key[1]), n) for key, n in reasons)
 
 
 def _dosimetry_guided(protocol: Protocol, arm: str, members: pd.DataFrame) -> dict[str, bool]:

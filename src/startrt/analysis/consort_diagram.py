@@ -128,6 +128,13 @@ def _arm_lines(flow: ArmFlow) -> list[tuple[str, ...]]:
     ]
 
 
+def _overlap_note(flow: ConsortFlow) -> tuple[str, ...]:
+    """A line saying why the reasons add up to more than the not-eligible patients, if so."""
+    if sum(r.patients for r in flow.not_eligible_reasons) > flow.not_eligible:
+        return ("  (a patient counts under each criterion failed)",)
+    return ()
+
+
 def consort_layout(flow: ConsortFlow) -> Layout:
     """The boxes and arrows of `flow`'s diagram (module docstring)."""
     layout = Layout()
@@ -138,6 +145,8 @@ def consort_layout(flow: ConsortFlow) -> Layout:
             f"Eligible (n={flow.eligible})",
             (
                 f"Not eligible (n={flow.not_eligible})",
+                *(f"  {r.reason}: n={r.patients}" for r in flow.not_eligible_reasons),
+                *_overlap_note(flow),
                 f"Eligibility pending (n={flow.eligibility_pending})",
             ),
         ),

@@ -11,7 +11,18 @@ from enum import StrEnum
 
 import pandas as pd
 
-from startrt.analysis import consort, efficacy, figures, interim, safety, subgroups
+from startrt.analysis import (
+    baseline,
+    consort,
+    efficacy,
+    exposure,
+    figures,
+    interim,
+    safety,
+    safety_labs,
+    safety_tables,
+    subgroups,
+)
 from startrt.analysis.consort_diagram import consort_svg
 from startrt.analysis.costs import UnitCosts
 from startrt.analysis.dataset import TrialDataset
@@ -94,6 +105,9 @@ class ReportTable:
     listing: bool = False
     number: int = 0
     """Its number in the report ("Table 3"); 0 for a listing (CSV and JSON only)."""
+    keys: int = 0
+    """The leading columns naming a row, repeated in each piece of a table split for print
+    (0: the leading text columns, at least one)."""
 
 
 @dataclass(frozen=True)
@@ -148,26 +162,27 @@ def build_report(
     endpoints = survival_endpoints(dataset, protocol)
     flow = consort.consort_flow(dataset)
     view = ReportView(dataset, endpoints, protocol)
-    parts = [
-        _consort_tables(flow),
-        _deviations(dataset),
-        _efficacy(view),
-        subgroups.report_part(dataset, endpoints, protocol),
-        _safety(view, limits),
-        _resources(view, unit_costs),
-        _sample_size(endpoints, assumptions or DesignAssumptions()),
-        interim.report_part(endpoints, protocol, assumptions or DesignAssumptions()),
-        _policies(policies),
-    ]
     if kind is ReportKind.OPEN:  # arms pooled; no comparison of the arms, no listing
         flow, view = pooled_flow(flow), view.pooling()
-        parts = [
-            _consort_tables(flow),
-            _deviation_counts(dataset),
-            _efficacy(view),
-            _safety(view, limits),
-            _resources(view, unit_costs),
-            _sample_size(endpoints, assumptions or DesignAssumptions()),
+    design = assumptions or DesignAssumptions()
+    parts = [
+        _consort_tables(flow),
+        baseline.report_part(view),
+        exposure.report_part(view),
+        _efficacy(view),
+        _safety(view, limits),
+        safety_tables.report_part(view),
+        safety_labs.report_part(view),
+        _resources(view, unit_costs),
+        _sample_size(endpoints, design),
+    ]
+    if not view.pooled:  # per patient or comparing the arms: the closed report only (each
+        # lands in its section: the deviations in the trial flow, the subgroups in efficacy)
+        parts += [
+            _deviations(dataset),
+            subgroups.report_part(dataset, endpoints, protocol),
+            interim.report_part(endpoints, protocol, design),
+            _policies(policies),
         ]
     tables, drawn = _numbered(item for part in parts for item in part)
     notes = [note for note in (choice.note, *limits.notes) if note]
@@ -258,6 +273,10 @@ def _consort_tables(flow: consort.ConsortFlow) -> Part:
             "randomized",
         )
     ]
+    rows[3:3] = [
+        {"arm": "all", "stage": f"not_eligible: {r.reason}", "patients": r.patients}
+        for r in flow.not_eligible_reasons
+    ]
     for arm in flow.arms:
         for stage in ("allocated", "treated", "not_treated", "completed", "discontinued"):
             rows.append({"arm": arm.arm, "stage": stage, "patients": getattr(arm, stage)})
@@ -281,21 +300,6 @@ DEVIATION_COLUMNS = (
     "signed_on",
     "predicted_cumulative_kidney_gy",
 )
-
-
-def _deviation_counts(dataset: TrialDataset) -> Part:
-    """The protocol deviations standing at the cut-off, counted by kind (the open report: an
-    activity deviation happens in a dosimetry-guided arm only, so its patient stays unnamed)."""
-    counts = dataset.deviations.groupby("kind").size()
-    frame = pd.DataFrame({"kind": counts.index.astype(str), "deviations": counts.to_numpy()})
-    yield ReportTable(
-        "protocol_deviations",
-        Section.FLOW,
-        f"Protocol deviations by kind ({int(counts.sum())})",
-        frame,
-        "A cycle date outside its protocol window (window), or a planned activity above the "
-        "planner's proposal, past a dose limit or unchecked for want of dosimetry (activity).",
-    )
 
 
 def _deviations(dataset: TrialDataset) -> Part:

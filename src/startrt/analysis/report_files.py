@@ -67,12 +67,12 @@ def heading(column: object) -> str:
 
 
 def table_pieces(table: ReportTable, layout: TableLayout) -> list[pd.DataFrame]:
-    """The table's columns in `layout.pieces` pieces, each led by the key columns: the
-    leading text columns naming a row (at least the first column)."""
+    """The table's columns in `layout.pieces` pieces, each led by the key columns: the table's
+    `keys`, else the leading text columns naming a row (at least the first, never all)."""
     frame = table.frame
     columns = [str(column) for column in frame.columns]
-    keys = 0
-    while keys < len(columns) and frame[columns[keys]].dtype == object:
+    keys = table.keys
+    while not table.keys and keys < len(columns) - 1 and frame[columns[keys]].dtype == object:
         keys += 1
     keys = max(keys, 1)
     rest = columns[keys:]

@@ -4,8 +4,8 @@ forest plot.
 Each subgroup is an entry of `SUBGROUPS` (a registry): a name, a label and the level of every
 patient, read from the patients' columns. The randomized subgroups the dataset holds are the
 FDG-PET status (the stratum's FDG-PET component, known in both arms; dTOC / CAP-dTOC exist only
-in the personalized arm), the site and the randomization stratum; a baseline factor such as
-tumour grade is one more entry once the dataset has it.
+in the personalized arm), the site, the randomization stratum and the baseline WHO grade
+(`clinical.net_grade`; a patient without a grade is in no level).
 
 Per level: patients and events per arm, and the hazard ratio from an unstratified Cox model on
 the level's patients (Efron ties) with its Wald 95 % interval; a
@@ -34,6 +34,7 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+from startrt.analysis import baseline
 from startrt.analysis import report as trial_report
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.efficacy import ENDPOINTS, fdg_level
@@ -102,6 +103,7 @@ SUBGROUPS: tuple[Subgroup, ...] = (
         lambda patients, _: patients["stratum"].map(_stratum_label),
         _stratum_order,
     ),
+    Subgroup("WHO grade", lambda patients, _: patients["who_grade"], lambda _: baseline.GRADES),
 )
 
 
@@ -117,9 +119,14 @@ class Interaction:
 
 
 def subgroup_patients(dataset: TrialDataset, endpoints: pd.DataFrame) -> pd.DataFrame:
-    """The survival endpoints (`endpoints.survival_endpoints`) with each patient's site."""
-    sites = dataset.patients[["trial_id", "site"]].astype({"trial_id": str})
-    return endpoints.astype({"trial_id": str}).merge(sites, on="trial_id", how="left")
+    """The survival endpoints (`endpoints.survival_endpoints`) with each patient's site and
+    baseline WHO grade."""
+    sites = dataset.patients[["trial_id", "site"]].merge(
+        dataset.baseline[["trial_id", "who_grade"]], on="trial_id", how="left"
+    )
+    return endpoints.astype({"trial_id": str}).merge(
+        sites.astype({"trial_id": str}), on="trial_id", how="left"
+    )
 
 
 def subgroup_table(
