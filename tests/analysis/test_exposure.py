@@ -128,10 +128,10 @@ def _counts(frame: pd.DataFrame, group: str) -> dict[str, tuple[int, int]]:
 
 
 KIDNEY = "PRRT cycles below the full activity: the kidney dose limit"
-REDUCED = "capecitabine cycles at a reduced dose level"
-DELAYED = "cycles delayed beyond interval and window"
-WINDOW = "protocol deviations: cycle date outside its window"
-OVERRIDE = "protocol deviations: planner override (planned activity)"
+REDUCED = "Capecitabine cycles at a reduced dose level"
+DELAYED = "Cycles delayed beyond interval and window"
+WINDOW = "Protocol deviations: cycle date outside its window"
+OVERRIDE = "Protocol deviations: planner override (planned activity)"
 
 
 def test_counts_by_hand(protocol: Protocol) -> None:
@@ -139,10 +139,10 @@ def test_counts_by_hand(protocol: Protocol) -> None:
     # treated 2 of 3 standard (P03 never); kidney-held cycles P04 cycle 5, P06 cycle 4;
     # reduced capecitabine P07 cycle 2 (75 %); every interval 70 days: no delay; no deviation
     expected = {
-        "standard": {"patients treated": (2, 2), KIDNEY: (0, 0), REDUCED: (0, 0)},
-        "personalized": {"patients treated": (4, 4), KIDNEY: (2, 2), REDUCED: (1, 1)},
-        "dTOC": {"patients treated": (2, 2), KIDNEY: (1, 1), REDUCED: (0, 0)},
-        "CAP-dTOC": {"patients treated": (2, 2), KIDNEY: (1, 1), REDUCED: (1, 1)},
+        "standard": {"Patients treated": (2, 2), KIDNEY: (0, 0), REDUCED: (0, 0)},
+        "personalized": {"Patients treated": (4, 4), KIDNEY: (2, 2), REDUCED: (1, 1)},
+        "dTOC": {"Patients treated": (2, 2), KIDNEY: (1, 1), REDUCED: (0, 0)},
+        "CAP-dTOC": {"Patients treated": (2, 2), KIDNEY: (1, 1), REDUCED: (1, 1)},
     }
     for group, items in expected.items():
         found = _counts(frame, group)
@@ -234,7 +234,9 @@ def test_the_report_shows_exposure_and_the_open_one_pools() -> None:
     assert (kidney["patients"], kidney["n_incomplete"], kidney["median"]) == (5, 1, 29.3)
     rdi = per_patient.loc[RELATIVE_DOSE_INTENSITY]
     assert (rdi["patients"], rdi["median"]) == (2, pytest.approx((1 + 78400 / 92400) / 2))
-    counts = tables["exposure_counts"]
-    assert not {"arm", "treatment_arm"} & set(counts.columns)
-    found = _counts(counts, POOLED)
-    assert (found["patients treated"], found[KIDNEY], found[REDUCED]) == ((6, 6), (2, 2), (1, 1))
+    counts = tables["exposure_counts"].set_index("exposure_item")
+    # one column, all 7 randomized patients: 6 treated; 2 cycles (P04, P06) held by the
+    # kidney limit; 1 capecitabine cycle (P07's second) at 75 %
+    assert list(counts.columns) == [f"{POOLED} (n=7)"]
+    cells = counts[f"{POOLED} (n=7)"]
+    assert (cells["Patients treated"], cells[KIDNEY], cells[REDUCED]) == ("6", "2 (2)", "1 (1)")

@@ -180,7 +180,7 @@ def test_html_has_the_numbers(report_built: TrialReport) -> None:
     assert 'id="protocol-version">START-01 v1.0<' in html
     assert html.count('<img alt="') == len(FIGURES)
     assert "Screened (n=10)" in html
-    assert "953\u2009000" in html  # the standard arm's total cost
+    assert "953\u202f000" in html  # the standard arm's total cost
     assert "<script" not in html
     listing_only = "Resource use per patient"
     assert listing_only not in html  # per-patient listings go to CSV / JSON only
@@ -257,8 +257,8 @@ def test_unwritable_out(report_built: TrialReport, tmp_path: Path) -> None:
         (float("nan"), "-"),
         (pd.NA, "-"),
         (np.int64(3), "3"),
-        (953000.0, "953\u2009000"),
-        (1234.56, "1\u2009235"),
+        (953000.0, "953\u202f000"),
+        (1234.56, "1\u202f235"),
         (29.3, "29.3"),
         (0.158114, "0.158"),
         (0.000123456, "0.000123"),

@@ -23,7 +23,7 @@ import pandas as pd
 from startrt.analysis import report as trial_report
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.efficacy import fdg_level
-from startrt.analysis.groups import arm_ids, describe, randomized
+from startrt.analysis.groups import arm_ids, by_group, describe, randomized
 from startrt.analysis.pooled import POOLED
 from startrt.clinical.net_grade import NetGrade
 from startrt.clinical.sex import Sex
@@ -38,6 +38,10 @@ VALUES = "values"
 """The level of a number's row in the summary: its median, quartiles and range."""
 GROUPINGS = {"arm": "by randomized arm", "treatment_arm": "by treatment arm"}
 YES_NO = ("yes", "no")
+SUMMARY_COLUMNS = (
+    *("grouping", "group", "characteristic", "patients", "level", "n", "percent"),
+    *("median", "q1", "q3", "min", "max"),
+)
 GRADES: tuple[str, ...] = tuple(str(grade) for grade in NetGrade)
 Values = Callable[[pd.DataFrame, Protocol], pd.Series]
 
@@ -151,14 +155,14 @@ def baseline_summary(dataset: TrialDataset, protocol: Protocol) -> pd.DataFrame:
             head |= {"characteristic": characteristic.label, "patients": len(chosen)}
             for level in levels:
                 rows.append(head | {"level": level} | _count(chosen, level, characteristic))
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def _levels(characteristic: Characteristic, values: pd.Series, protocol: Protocol) -> list[str]:
-    """The categories any randomized patient has, in order (`VALUES` for a number), then
-    "not recorded" when a randomized patient has no value."""
+    """The categories any randomized patient has, in order (`VALUES` for a number some
+    randomized patient has), then "not recorded" when a randomized patient has no value."""
     if characteristic.decimals is not None:
-        levels = [VALUES]
+        levels = [VALUES] if values.notna().any() else []
     else:
         seen = set(values.dropna())
         levels = [level for level in characteristic.order(protocol) if level in seen]
@@ -186,24 +190,13 @@ def baseline_table(summary: pd.DataFrame) -> pd.DataFrame:
     (n (%)) or two per number (median (IQR), range), a column per group headed with its
     number of randomized patients."""
     decimals = {c.label: c.decimals for c in CHARACTERISTICS}
-    order = list(dict.fromkeys(summary["group"]))
-    headers = {
-        group: f"{group} (n={int(rows['patients'].iloc[0])})"
-        for group, rows in summary.groupby("group", sort=False)
-    }
-    lines: dict[tuple[str, str], dict[str, str]] = {}
-    for row in summary.to_dict("records"):
-        characteristic = str(row["characteristic"])
-        for level, text in _cells(row, decimals.get(characteristic)):
-            lines.setdefault((characteristic, level), {})[headers[row["group"]]] = text
-    frame = pd.DataFrame(
-        [
-            {"baseline_characteristic": c, "level": level} | cells
-            for (c, level), cells in lines.items()
-        ]
-    )
-    shown = [headers[group] for group in order]
-    return frame.reindex(columns=["baseline_characteristic", "level", *shown])
+    lines = [
+        row | {"baseline_characteristic": row["characteristic"], "level": level, "text": text}
+        for row in summary.to_dict("records")
+        for level, text in _cells(row, decimals.get(str(row["characteristic"])))
+    ]
+    keys = ("baseline_characteristic", "level")
+    return by_group(pd.DataFrame(lines), keys, lambda row: row["text"], "patients")
 
 
 def _cells(row: Mapping[Hashable, Any], decimals: int | None) -> list[tuple[str, str]]:

@@ -16,19 +16,27 @@ one by more than the protocol's cycle interval plus its window (`schedule.interv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import pandas as pd
 
 from startrt.analysis import report as trial_report
 from startrt.analysis.dataset import LIMITING, TrialDataset
-from startrt.analysis.groups import describe, grouped, randomized, treated, with_groups
+from startrt.analysis.groups import (
+    by_group,
+    describe,
+    grouped,
+    randomized,
+    treated,
+    with_groups,
+)
 from startrt.analysis.resources import TABLET_MG
 from startrt.analysis.safety import ORGANS, DoseLimits, dose_limits, dose_per_patient
 from startrt.protocol.definition import Protocol
 from startrt.protocol.overrides import DeviationKind
 
+PATIENTS_TREATED = "Patients treated"
 RELATIVE_DOSE_INTENSITY = "capecitabine_relative_dose_intensity"
 CUMULATIVE_DOSES = tuple(f"cumulative_{organ}_dose_gy" for organ in ORGANS)
 STATISTICS = ("median", "q1", "q3", "min", "max")
@@ -116,17 +124,17 @@ def exposure_counts(dataset: TrialDataset, protocol: Protocol) -> pd.DataFrame:
     level, delayed cycles, protocol deviations by kind (planner overrides named as such)."""
     cycles = dataset.cycles
     items: list[tuple[str, pd.DataFrame]] = [
-        ("patients treated", treated(dataset)[["trial_id"]]),
+        (PATIENTS_TREATED, treated(dataset)[["trial_id"]]),
     ]
     for limit in LIMITING:
         below = cycles[cycles["activity_limited_by"] == limit]
         items.append((f"PRRT cycles below the full activity: {LIMITING_LABELS[limit]}", below))
     reduced = dataset.capecitabine[dataset.capecitabine["dose_level_percent"] < 100]
-    items.append(("capecitabine cycles at a reduced dose level", reduced))
-    items.append(("cycles delayed beyond interval and window", delayed_cycles(dataset, protocol)))
+    items.append(("Capecitabine cycles at a reduced dose level", reduced))
+    items.append(("Cycles delayed beyond interval and window", delayed_cycles(dataset, protocol)))
     for kind, words in DEVIATION_LABELS.items():
         deviations = dataset.deviations[dataset.deviations["kind"] == kind]
-        items.append((f"protocol deviations: {words}", deviations))
+        items.append((f"Protocol deviations: {words}", deviations))
     population = randomized(dataset)
     rows = []
     for group, members in grouped(population, protocol):
@@ -137,6 +145,17 @@ def exposure_counts(dataset: TrialDataset, protocol: Protocol) -> pd.DataFrame:
                 | {"exposure_count": len(mine), "patients": mine["trial_id"].nunique()}
             )
     return pd.DataFrame(rows)
+
+
+def exposure_counts_table(counts: pd.DataFrame) -> pd.DataFrame:
+    """`exposure_counts` as the report shows it: a row per item, a column per group; the
+    patients treated as a number, any other item as its count (patients concerned)."""
+
+    def cell(row: dict[Hashable, Any]) -> str:
+        count, patients = int(row["exposure_count"]), int(row["patients"])
+        return str(count) if row["exposure_item"] == PATIENTS_TREATED else f"{count} ({patients})"
+
+    return by_group(counts, ("exposure_item",), cell)
 
 
 def report_part(
@@ -159,9 +178,11 @@ def report_part(
         "exposure_counts",
         section,
         "Cycles below the full activity, reduced capecitabine, delays and deviations",
-        view.table(exposure_counts(dataset, protocol)),
+        exposure_counts_table(view.table(exposure_counts(dataset, protocol))),
         f"A cycle is delayed when given more than {schedule.interval_weeks} + "
         f"{schedule.window_weeks} weeks after the previous one. A planner override is a "
         "planned activity above the planner's proposal, past a dose limit or unchecked for "
-        "want of dosimetry, signed by the investigator.",
+        "want of dosimetry, signed by the investigator. A cell: the cycles or deviations "
+        "counted, with the patients concerned in brackets.",
+        keys=1,
     )

@@ -9,7 +9,8 @@ treatment arm counts in their randomized arm only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,3 +92,21 @@ def describe(values: Sequence[float] | pd.Series) -> dict[str, float | int | Non
         "min": float(numbers.min()),
         "max": float(numbers.max()),
     }
+
+
+def by_group(
+    summary: pd.DataFrame,
+    keys: Sequence[str],
+    cell: Callable[[dict[Hashable, Any]], str],
+    patients: str = "n_patients",
+) -> pd.DataFrame:
+    """A long summary (a row per key and `group`) as a table for people: a row per key, a
+    column per group (in order of appearance) headed with its patients, "standard (n=149)",
+    and `cell(row)` in it."""
+    headers: dict[str, str] = {}
+    lines: dict[tuple[Any, ...], dict[str, str]] = {}
+    for row in summary.to_dict("records"):
+        header = headers.setdefault(row["group"], f"{row['group']} (n={int(row[patients])})")
+        lines.setdefault(tuple(row[key] for key in keys), {})[header] = cell(row)
+    rows = [dict(zip(keys, key, strict=True)) | cells for key, cells in lines.items()]
+    return pd.DataFrame(rows).reindex(columns=[*keys, *headers.values()])

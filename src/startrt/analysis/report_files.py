@@ -38,7 +38,7 @@ HTML_FILE = "report.html"
 PDF_FILE = "report.pdf"
 JSON_FILE = "report.json"
 TABLES_FOLDER = "tables"
-THIN_SPACE = "\u2009"
+THOUSANDS_SEPARATOR = "\u202f"  # narrow no-break space (SI): 4 050 never breaks
 MOST_PIECES = 6
 """A table still too wide in this many pieces on a landscape page is refused."""
 
@@ -102,7 +102,7 @@ def shown(value: Any, column: object) -> str:
 
 def display(value: Any) -> str:
     """A table cell as text: '-' when missing, dates as ISO, yes / no, numbers rounded for reading
-    (whole numbers as such, thousands with a thin space, else 3 significant digits)."""
+    (whole numbers as such, thousands with a narrow no-break space, else 3 significant digits)."""
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return "-"
     if isinstance(value, date):  # pandas Timestamps are datetimes, so dates too
@@ -113,9 +113,9 @@ def display(value: Any) -> str:
         return str(value)
     number = float(value)
     if number.is_integer() and abs(number) < 1e15:
-        return f"{int(number):,}".replace(",", THIN_SPACE)
+        return f"{int(number):,}".replace(",", THOUSANDS_SEPARATOR)
     if abs(number) >= 1000:
-        return f"{number:,.0f}".replace(",", THIN_SPACE)
+        return f"{number:,.0f}".replace(",", THOUSANDS_SEPARATOR)
     return f"{number:.1f}" if abs(number) >= 10 else f"{number:.3g}"
 
 

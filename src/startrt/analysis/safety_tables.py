@@ -12,7 +12,7 @@ patient); they name patients with their arm, so the open report counts them only
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -20,7 +20,14 @@ import pandas as pd
 from startrt.analysis import report as trial_report
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.figures import SOURCE_LABELS
-from startrt.analysis.groups import dataset_protocol, grouped, randomized, treated, with_groups
+from startrt.analysis.groups import (
+    by_group,
+    dataset_protocol,
+    grouped,
+    randomized,
+    treated,
+    with_groups,
+)
 from startrt.analysis.safety import ANY_TERM, graded_events
 from startrt.clinical import ctcae_terms
 from startrt.protocol.vocabulary import AdverseEventOutcome, Attribution
@@ -144,6 +151,10 @@ def death_counts(dataset: TrialDataset) -> pd.DataFrame:
     )
 
 
+def _any_and_severe(row: dict[Hashable, Any]) -> str:
+    return f"{row['any_grade']} / {row['grade_3_plus']}"
+
+
 def report_part(
     view: trial_report.ReportView,
 ) -> Iterator[trial_report.ReportTable | trial_report.ReportFigure]:
@@ -155,10 +166,12 @@ def report_part(
         "safety_ae_by_soc",
         section,
         f"Patients with a treatment-emergent {reported} by system organ class and term",
-        view.table(adverse_events_by_soc(dataset)),
-        f"Reported adverse events only (laboratory toxicity: the worst-grade table); a patient "
-        f"counts once per term and per SOC (rows '{ANY_TERM}'). SOC from CTCAE v5.0; "
+        by_group(view.table(adverse_events_by_soc(dataset)), ("soc", "term"), _any_and_severe),
+        f"A cell: patients with the term at any grade / at grade {SEVERE_FROM_GRADE} or above; "
+        f"a patient counts once per term and per SOC (rows '{ANY_TERM}'). Reported adverse "
+        "events only (laboratory toxicity: the worst-grade table). SOC from CTCAE v5.0; "
         f"a term outside it under '{NOT_CODED}'.",
+        keys=2,
     )
     yield trial_report.ReportTable(
         "safety_sae_by_soc",
