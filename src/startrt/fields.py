@@ -80,6 +80,14 @@ _SUFFIXES: tuple[tuple[str, str, int | None], ...] = (
     ("_percent", "%", None),
     ("_pct", "%", None),
 )
+UNITS_FOR_PEOPLE = {
+    "10^9/L": "10⁹/L",
+    "umol/L": "µmol/L",
+    "ml/min": "mL/min",
+    "ml/min/1.73 m2": "mL/min/1.73 m²",
+    "m2": "m²",
+}
+"""Units as data write them (SI in ASCII: the labs' `unit` column) as people read them."""
 _ACRONYMS = frozenset(
     [
         "alt",

@@ -27,7 +27,13 @@ from startrt.analysis.costs import read_unit_costs
 from startrt.analysis.dataset import read_dataset
 from startrt.analysis.figures import OVER_LIMIT_COLOUR, kidney_dose_drawing, toxicity_labels
 from startrt.analysis.pooled import POOLED, pooled_flow
-from startrt.analysis.report import ReportKind, ReportTable, TrialReport, build_report
+from startrt.analysis.report import (
+    SECTIONS,
+    ReportKind,
+    ReportTable,
+    TrialReport,
+    build_report,
+)
 from startrt.analysis.report_files import (
     PORTRAIT,
     TableLayout,
@@ -176,6 +182,9 @@ def test_headers_are_labels_with_units(reports: dict[ReportKind, TrialReport]) -
         ("treatment_arm", "grouping", "Treatment arm"),
         ("P01", "trial_id", "P01"),
         (3.14159, "mean", "3.14"),
+        ("10^9/L", "unit", "10\u2079/L"),
+        ("ml/min/1.73 m2", "unit", "mL/min/1.73 m\u00b2"),
+        ("g/L", "unit", "g/L"),
     ],
 )
 def test_cells_for_people(value: object, column: str, text: str) -> None:
@@ -318,6 +327,19 @@ def test_every_table_of_a_simulated_trial_fits_its_page(
     text = " ".join(_pdf_text(pdf).split())
     for column in _table(report, "efficacy_kaplan_meier").columns:  # incl. the RMST columns
         assert heading(column) in text, column
+    for section in SECTIONS:  # every section of a DMC report, with its tables
+        assert section in text, section
+    shown = {table.name for table in report.tables if not table.listing}
+    by_patient = {"safety_sae_listing", "protocol_deviations"}  # the closed report's
+    expected = {"baseline_arm", "exposure_per_patient", "exposure_counts", "safety_ae_by_soc"}
+    expected |= {"safety_sae_by_soc", "safety_deaths", "safety_egfr_slope", "safety_nadirs"}
+    if kind is ReportKind.CLOSED:
+        expected |= by_patient
+    else:
+        assert not by_patient & shown
+    assert expected <= shown
+    assert "Not eligible" in text
+    assert "(inclusion:" in text
     document = pdfium.PdfDocument(pdf)
     for index in range(len(document)):  # pages for people, for the eye
         document[index].render(scale=0.6).to_pil().save(tmp_path / f"page-{index + 1}.png")
@@ -362,7 +384,11 @@ def test_consort_arrows_leave_box_borders_and_boxes_do_not_overlap(pooled: bool)
 def test_long_consort_lines_are_wrapped() -> None:
     assert fitted(("  Toxicity (including pre-cycle laboratory values): n=1",), 320) == (
         "  Toxicity (including pre-cycle laboratory",
-        "  values): n=1",
+        "    values): n=1",
+    )
+    assert fitted(("Progression imaging before screening (inclusion: in [1, 24]): n=7",), 320) == (
+        "Progression imaging before screening",
+        "  (inclusion: in [1, 24]): n=7",
     )
     assert fitted(("Died (n=1)",), 320) == ("Died (n=1)",)
 

@@ -22,19 +22,13 @@ from startrt.web.treatment import capecitabine, services
 from startrt.web.trial import services as trial_services
 from startrt.web.trial.models import Patient
 from support.records import SCREENING, eligible_screening
+from web.test_capecitabine import BODY, MODERATE
 from web.test_events import adverse_event
 from web.test_treatment import Sites, Staff, give, planned_cycle, randomized
 
-# Weight 78 kg, height 178 cm, 64 y, creatinine 85 umol/L (male): DuBois BSA 1.9591 m2, CrCl
-# (140 - 64) x 78 x 1.23 / 85 = 85.8 ml/min: no renal reduction (see web/test_capecitabine.py).
-BODY: dict[str, Any] = {"weight_kg": 78, "height_cm": 178, "age_years": 64, "creatinine_umol_l": 85}
-# 60 kg, 170 cm, 70 y, creatinine 150: CrCl (140 - 70) x 60 x 1.23 / 150 = 34.4 ml/min: 75 %.
-MODERATE: dict[str, Any] = {
-    "weight_kg": 60,
-    "height_cm": 170,
-    "age_years": 70,
-    "creatinine_umol_l": 150,
-}
+# BODY: 78 kg, 178 cm, 64 y, creatinine 85 umol/L (male): DuBois BSA 1.9591 m2, CrCl
+# (140 - 64) x 78 x 1.23 / 85 = 85.8 ml/min: no renal reduction. MODERATE: 60 kg, 170 cm,
+# 70 y, creatinine 150: CrCl (140 - 70) x 60 x 1.23 / 150 = 34.4 ml/min: 75 %.
 LATER = SCREENING + timedelta(days=7)  # the not-eligible patient's screening date
 
 

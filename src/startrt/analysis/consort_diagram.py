@@ -19,6 +19,7 @@ WIDTH = 720
 LINE_HEIGHT = 16
 PADDING = 8
 INDENT = 14
+"""The width of one indent level (two leading spaces of a line) in px."""
 GAP = 22
 CENTRE_X, CENTRE_WIDTH = 170, 250
 SIDE_X, SIDE_WIDTH = 450, 265
@@ -30,13 +31,21 @@ wrapped to fit their box at this width."""
 
 
 def fitted(lines: tuple[str, ...], width: float) -> tuple[str, ...]:
-    """`lines` wrapped to fit a box `width` wide; a line's continuation is indented."""
+    """`lines` wrapped to fit a box `width` wide; a line's continuation hangs two spaces
+    deeper than the line (a wrapped reason stays apart from the next reason)."""
     wrapped: list[str] = []
-    room = int((width - 2 * PADDING - INDENT) / CHARACTER_WIDTH)
+    room = int((width - 2 * PADDING) / CHARACTER_WIDTH)
     for line in lines:
-        first, *rest = textwrap.wrap(line.strip(), room) or [""]
-        wrapped += ["  " + first if line.startswith(" ") else first, *(f"  {r}" for r in rest)]
+        indent = "  " if line.startswith(" ") else ""
+        wrapped += textwrap.wrap(
+            line.strip(), room, initial_indent=indent, subsequent_indent=indent + "  "
+        ) or [""]
     return tuple(wrapped)
+
+
+def _indent_levels(line: str) -> int:
+    """How deep `line` is indented: one level per two leading spaces (`fitted`)."""
+    return (len(line) - len(line.lstrip(" "))) // 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,7 @@ class _Box:
 
     def svg(self) -> str:
         text = "".join(
-            f'<tspan x="{self.x + PADDING + (INDENT if line.startswith(" ") else 0)}" '
+            f'<tspan x="{self.x + PADDING + INDENT * _indent_levels(line)}" '
             f'dy="{LINE_HEIGHT if index else 0}">{escape(line.strip())}</tspan>'
             for index, line in enumerate(self.lines)
         )

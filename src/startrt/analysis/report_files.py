@@ -84,7 +84,7 @@ def table_pieces(table: ReportTable, layout: TableLayout) -> list[pd.DataFrame]:
 
 FIELD_COLUMNS = frozenset({"measure"})
 """Columns whose cells name a field (`activity_gbq`): shown as its label with unit."""
-VALUE_LABELS = {"source": SOURCE_LABELS}
+VALUE_LABELS = {"source": SOURCE_LABELS, "unit": fields.UNITS_FOR_PEOPLE}
 """Columns whose values have their own words, as in the figures."""
 
 
