@@ -20,6 +20,7 @@ from startrt.analysis.exposure import (
     exposure_counts,
     exposure_per_patient,
     exposure_summary,
+    relative_dose_intensity,
 )
 from startrt.analysis.pooled import POOLED
 from startrt.analysis.report import ReportKind, Section, build_report
@@ -115,6 +116,16 @@ def test_capecitabine_relative_dose_intensity(summary: pd.DataFrame) -> None:
     # only the arms giving capecitabine
     for group in ("standard", "dTOC"):
         assert RELATIVE_DOSE_INTENSITY not in set(summary[summary["group"] == group]["measure"])
+
+
+def test_a_cycle_without_its_full_dose_leaves_the_intensity_as_it_was() -> None:
+    extra = {"trial_id": "P07", "cycle": 3, "dispensed_on": "2024-08-26"}
+    extra |= {"tablets_500": 84, "tablets_150": 28, "dose_level_percent": 100}
+    extra |= {"full_dose_mg": None}  # not derivable: its 46 200 mg count against nothing
+    dataset = report_dataset(capecitabine=[*report_tables()["capecitabine"], extra])
+    intensity = relative_dose_intensity(dataset)
+    assert intensity["P07"] == pytest.approx(78400 / 92400)  # as without the cycle
+    assert intensity["P06"] == 1.0
 
 
 def _counts(frame: pd.DataFrame, group: str) -> dict[str, tuple[int, int]]:

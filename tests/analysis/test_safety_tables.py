@@ -276,6 +276,19 @@ def test_nadirs_per_patient() -> None:
     ]
 
 
+def test_a_nadir_without_a_grade_keeps_none() -> None:
+    """The lowest value has no grade recorded: its row's empty grade, not the next value's."""
+    labs = [
+        {"trial_id": "P05", "drawn_on": day, "term": PLATELETS, "value": value}
+        | {"unit": "10^9/L", "grade": grade}
+        for day, value, grade in (("2024-04-20", 80.0, 1), ("2024-05-20", 50.0, None))
+    ]
+    frame = safety_labs.nadirs(report_dataset(labs=labs))
+    # P05's last cycle before 05-20 is 03-20 (the next is 05-29): 61 days
+    assert frame[["trial_id", "nadir", "days_from_cycle"]].values.tolist() == [["P05", 50.0, 61]]
+    assert pd.isna(frame["grade"].iloc[0])
+
+
 def test_nadir_summary() -> None:
     frame = safety_labs.nadir_summary(_counts_dataset()).set_index(["term", "group"])
     columns = ["patients", "nadir_median", "nadir_min", "nadir_max", "grade_3_plus"]

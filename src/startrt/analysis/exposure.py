@@ -5,13 +5,13 @@ reduced capecitabine dose level, the cycle delays and the protocol deviations.
 
 Rules: per-patient statistics are over the treated patients (`groups.treated`); a cumulative
 dose only over the patients with every cycle's dose known (`safety.dose_per_patient`), the others
-counted apart. The relative dose intensity of a patient is the capecitabine dispensed over all
-cycles (500 mg x tablets_500 + 150 mg x tablets_150) over the sum of the cycles' full doses at
-the 100 % level for their BSA and renal function (Hryniuk & Goodyear, J Clin Oncol
-1990;8:1935-1937, for dose intensity); it is shown for the groups whose arm gives capecitabine
-and for any group with a patient dispensed it. A cycle is delayed when it follows the previous
-one by more than the protocol's cycle interval plus its window (`schedule.interval_weeks`,
-`schedule.window_weeks`).
+counted apart. The relative dose intensity of a patient is the capecitabine dispensed over
+the cycles whose full dose is known (500 mg x tablets_500 + 150 mg x tablets_150) over the
+sum of those cycles' full doses at the 100 % level for their BSA and renal function (Hryniuk &
+Goodyear, J Clin Oncol 1990;8:1935-1937, for dose intensity); it is shown for the groups whose
+arm gives capecitabine and for any group with a patient dispensed it. A cycle is delayed when
+it follows the previous one by more than the protocol's cycle interval plus its window
+(`schedule.interval_weeks`, `schedule.window_weeks`).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ DAYS_PER_WEEK = 7
 def exposure_per_patient(dataset: TrialDataset, limits: DoseLimits) -> pd.DataFrame:
     """One row per treated patient: trial_id, arm, treatment_arm, cycles, activity_gbq,
     cumulative_kidney_dose_gy and cumulative_marrow_dose_gy (NaN when a cycle's dose is
-    missing) and
-    the capecitabine relative dose intensity (NaN when never dispensed)."""
+    missing) and the capecitabine relative dose intensity (NaN when never dispensed or no
+    cycle's full dose is known)."""
     doses = dose_per_patient(dataset, limits).set_index("trial_id")
     for organ in ORGANS:
         known = doses[f"{organ}_doses_missing"] == 0
@@ -70,10 +70,10 @@ def exposure_per_patient(dataset: TrialDataset, limits: DoseLimits) -> pd.DataFr
 
 
 def relative_dose_intensity(dataset: TrialDataset) -> pd.Series:
-    """Per patient dispensed capecitabine: dispensed mg over full-dose mg, over all cycles."""
-    dispensed = dataset.capecitabine.assign(
-        dispensed_mg=sum(dataset.capecitabine[c] * mg for c, mg in TABLET_MG.items())
-    )
+    """Per patient dispensed capecitabine: dispensed mg over full-dose mg, over the cycles
+    whose full dose is known (a cycle without it would count its tablets against nothing)."""
+    known = dataset.capecitabine[dataset.capecitabine["full_dose_mg"].notna()]
+    dispensed = known.assign(dispensed_mg=sum(known[c] * mg for c, mg in TABLET_MG.items()))
     totals = dispensed.groupby("trial_id")[["dispensed_mg", "full_dose_mg"]].sum()
     intensity = totals["dispensed_mg"].astype(float) / totals["full_dose_mg"]
     return intensity.rename(RELATIVE_DOSE_INTENSITY)

@@ -110,7 +110,8 @@ def nadirs(dataset: TrialDataset) -> pd.DataFrame:
     lowest = labs.sort_values(
         ["value", "grade", "drawn_on"], ascending=[True, False, True], na_position="last"
     )
-    frame = lowest.groupby(["trial_id", "term"], as_index=False).first()
+    frame = lowest.groupby(["trial_id", "term"]).head(1)  # one whole row (not `first`, which
+    # takes each column's first non-empty value, so a nadir without a grade borrowed another's)
     cycles = dataset.cycles[["trial_id", "administered_on"]].merge(
         frame[["trial_id", "term", "drawn_on"]], on="trial_id"
     )
