@@ -245,6 +245,8 @@ register(
 register("lesion_to_liver_suv_ratio", "Lesion-to-liver SUV ratio")
 register("sstr_pet_date", "SSTR-PET date")
 register("fdg_pet_positive", "FDG-PET positive")
+register("ki67_percent", "Ki-67", "%")
+register("who_grade", "WHO grade")
 register("cutoff_date", "Data cut-off date")
 register("snapshot_sha256", "Snapshot SHA-256")
 register("progression_confirmed_by_mdc", "Progression confirmed by the MDC")

@@ -66,7 +66,7 @@ def counts(summary: pd.DataFrame, group: str, characteristic: str) -> dict[str, 
         ("Sex", {"standard": {"Female": 1, "Male": 2}, "personalized": {"Female": 2, "Male": 2}}),
         # ECOG: 0, 1, 0 | 1, 0, 1, 1
         (
-            "ECOG performance status",
+            "ECOG",
             {"standard": {"0": 2, "1": 1}, "personalized": {"0": 1, "1": 3}},
         ),
         # primary site: small intestine, pancreas, small intestine | pancreas, colon-rectum,
@@ -218,7 +218,7 @@ def test_a_patient_without_a_baseline_record_is_not_recorded_everywhere(
     rows = [row for row in report_tables()["baseline"] if row["trial_id"] != "P03"]
     summary = baseline_summary(report_dataset(baseline=rows), protocol)
     # P03 (standard) has no record: 1 of 3 not recorded in every characteristic from it
-    for characteristic in ("Age (years)", "Sex", "ECOG performance status", "Prior PRRT"):
+    for characteristic in ("Age (years)", "Sex", "ECOG", "Prior PRRT"):
         row = cell(summary, "standard", characteristic, NOT_RECORDED)
         assert (row["n"], row["percent"]) == (1, pytest.approx(100 / 3)), characteristic
     # ages left 64 and 71.5: median 67.75

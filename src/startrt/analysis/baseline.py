@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from startrt import fields
 from startrt.analysis import report as trial_report
 from startrt.analysis.dataset import TrialDataset
 from startrt.analysis.efficacy import fdg_level
@@ -65,6 +66,15 @@ def _mapped(name: str, words: Callable[[Any], str]) -> Values:
     return lambda patients, _: patients[name].map(lambda v: None if pd.isna(v) else words(v))
 
 
+def _heading(column: str) -> str:
+    """The column's label with its unit, as every page and table shows it (`startrt.fields`)."""
+    return fields.meta(column).heading
+
+
+def _yes_no_order(_: Protocol) -> tuple[str, ...]:
+    return YES_NO
+
+
 def _yes_no(value: Any) -> str:
     return YES_NO[0] if value else YES_NO[1]
 
@@ -97,24 +107,26 @@ def _strata(protocol: Protocol) -> tuple[Characteristic, ...]:
 
 
 CHARACTERISTICS: tuple[Characteristic, ...] = (
-    Characteristic("Age (years)", _column("age_years"), decimals=1),
+    Characteristic(_heading("age_years"), _column("age_years"), decimals=1),
     Characteristic(
-        "Sex", _mapped("sex", choice_label), lambda _: tuple(choice_label(s) for s in Sex)
+        _heading("sex"),
+        _mapped("sex", choice_label),
+        lambda _: tuple(choice_label(s) for s in Sex),
     ),
     Characteristic(
-        "ECOG performance status",
+        _heading("ecog"),
         _mapped("ecog", lambda v: str(int(v))),
         lambda _: tuple(map(str, range(6))),
     ),
     Characteristic(
-        "Primary site",
+        _heading("primary_site"),
         _mapped("primary_site", lambda v: PrimarySite(v).label),
         lambda _: tuple(site.label for site in PrimarySite),
     ),
-    Characteristic("WHO grade", _mapped("who_grade", str), lambda _: GRADES),
-    Characteristic("Ki-67 (%)", _column("ki67_percent"), decimals=1),
+    Characteristic(_heading("who_grade"), _mapped("who_grade", str), lambda _: GRADES),
+    Characteristic(_heading("ki67_percent"), _column("ki67_percent"), decimals=1),
     Characteristic(
-        "Krenning score",
+        _heading("krenning_score"),
         _mapped("krenning_score", lambda v: str(int(v))),
         lambda _: tuple(map(str, range(5))),
     ),
@@ -123,12 +135,12 @@ CHARACTERISTICS: tuple[Characteristic, ...] = (
         _mapped("fdg_pet_positive", lambda v: FDG_LEVELS[int(bool(v))]),
         lambda _: FDG_LEVELS,
     ),
-    Characteristic("GFR (mL/min/1.73 m\u00b2)", _column("gfr_ml_min_173"), decimals=0),
+    Characteristic(_heading("gfr_ml_min_173"), _column("gfr_ml_min_173"), decimals=0),
     Characteristic("Body surface area (m\u00b2)", _bsa_m2, decimals=2),
     Characteristic(
-        "Prior non-SSA therapy", _mapped("prior_non_ssa_therapy", _yes_no), lambda _: YES_NO
+        _heading("prior_non_ssa_therapy"), _mapped("prior_non_ssa_therapy", _yes_no), _yes_no_order
     ),
-    Characteristic("Prior PRRT", _mapped("prior_prrt", _yes_no), lambda _: YES_NO),
+    Characteristic(_heading("prior_prrt"), _mapped("prior_prrt", _yes_no), _yes_no_order),
 )
 
 
