@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from startrt.protocol.vocabulary import TherapyFinding
 from startrt.validation import InvalidInputError
+from startrt.web.events import services as events
 from startrt.web.medications import services
 from startrt.web.medications.models import ConcomitantMedication, MedicationDeviation
 from startrt.web.pages.worklist import worklists
@@ -264,8 +265,8 @@ def test_roles_and_sites(staff: Staff, randomized: Randomized) -> None:
         with pytest.raises(PermissionDenied):
             services.record_medication(staff[who], patient, octreotide())
     medication = services.record_medication(staff["investigator"], patient, octreotide())
-    assert list(services.visible(staff["monitor"])) == [medication]
-    assert not services.visible(staff["uppsala"]).exists()
+    assert list(events.visible(staff["monitor"], ConcomitantMedication)) == [medication]
+    assert not events.visible(staff["uppsala"], ConcomitantMedication).exists()
     with pytest.raises(PermissionDenied):
         services.change_medication(
             staff["uppsala"], medication, octreotide(), reason="x", expected_version=1

@@ -184,9 +184,7 @@ def _cycles(protocol: Protocol) -> Rows:
 
 def _limited_by() -> dict[tuple[int, int], str | None]:
     """The planner's `limiting` of each (patient, cycle)'s latest decided plan proposal."""
-    decided = PlanProposal.objects.filter(
-        status__in=(PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
-    )
+    decided = PlanProposal.objects.filter(status__in=PlanProposal.DECIDED)
     return {
         (patient_id, number): plan.get("limiting")
         for patient_id, number, plan in decided.order_by("id").values_list(

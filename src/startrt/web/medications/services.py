@@ -1,7 +1,8 @@
 """Concomitant medications: one transaction per action. Research nurses and investigators enter
 at the patient's site (others get PermissionDenied); monitors and statisticians read through
-`visible`. Each action locks the patient row. Every insert and change is audited; a change
-(every field re-entered and checked again) needs a reason and the version it was based on.
+`events.services.visible`. Each action locks the patient row. Every insert and change is
+audited; a change (every field re-entered and checked again) needs a reason and the version it
+was based on.
 Refused input raises InvalidInputError naming field, value and rule; nothing is half-written.
 
 After each entry or change the protocol's rule (`protocol.concomitant_therapy`) runs; its
@@ -50,15 +51,10 @@ from startrt.web.treatment.models import Cycle
 from startrt.web.trial import dates
 from startrt.web.trial.changes import check_version, insert, require_reason, update
 from startrt.web.trial.models import Patient, Role, Screening, Slot
-from startrt.web.trial.permissions import require_role, visible_patients
+from startrt.web.trial.permissions import require_role
 from startrt.web.trial.services import current_protocol, locked_patient, store_decision
 
 OLDEST_YEARS = int(AGE_YEARS.high)
-
-
-def visible(user: AbstractBaseUser) -> QuerySet[ConcomitantMedication]:
-    """The medications the user may read: their sites' patients (all for all-site roles)."""
-    return ConcomitantMedication.objects.filter(patient__in=visible_patients(user))
 
 
 @transaction.atomic

@@ -31,8 +31,6 @@ from startrt.web.events.models import FollowUp, TumourAssessment
 from startrt.web.treatment.models import Cycle, LabPanel, PlanProposal
 from startrt.web.trial.models import Patient
 
-DECIDED = (PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
-
 
 @dataclass(frozen=True)
 class MissingForm:
@@ -73,7 +71,7 @@ def facts_of(patient: Patient, protocol: Protocol) -> PatientFacts:
     panels = list(patient.lab_panels.all())
     complete = [p for p in panels if p.decision.get("action") != "incomplete"]
     cycles = tuple(_cycle_facts(cycle, complete) for cycle in patient.cycles.all())
-    decided = [p for p in patient.plan_proposals.all() if p.status in DECIDED]
+    decided = [p for p in patient.plan_proposals.all() if p.status in PlanProposal.DECIDED]
     end = getattr(patient, "end_of_treatment", None)
     death = getattr(patient, "death", None)
     return PatientFacts(

@@ -63,8 +63,6 @@ from startrt.web.trial.models import Membership, Patient, Role
 from startrt.web.trial.permissions import ALL_SITES_ROLES
 from startrt.web.trial.services import current_protocol
 
-DECIDED = (PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
-
 
 @dataclass(frozen=True)
 class WorkItem:
@@ -334,7 +332,7 @@ def _planning_task(patient: Patient, protocol: Protocol, items: _Items) -> None:
         return
     if (
         latest is not None
-        and latest.status in DECIDED
+        and latest.status in PlanProposal.DECIDED
         and (latest.plan["action"] == "stop" or latest.for_cycle > len(given))
     ):
         return  # the course ended, or the decided cycle is not recorded yet

@@ -93,8 +93,9 @@ def made_on(proposal: PlanProposal, inputs: dict[str, Any]) -> bool:
 def deciding_proposal(cycle: Cycle) -> PlanProposal | None:
     """The accepted or overridden proposal that planned the cycle (None for a cycle made
     another way)."""
-    decided = (PlanProposal.Status.ACCEPTED, PlanProposal.Status.OVERRIDDEN)
-    proposals = cycle.patient.plan_proposals.filter(for_cycle=cycle.number, status__in=decided)
+    proposals = cycle.patient.plan_proposals.filter(
+        for_cycle=cycle.number, status__in=PlanProposal.DECIDED
+    )
     return proposals.order_by("-id").first()
 
 

@@ -230,6 +230,9 @@ class PlanProposal(models.Model):
         OVERRIDDEN = "overridden", "Overridden"
         SUPERSEDED = "superseded", "Superseded (its inputs were corrected)"
 
+    DECIDED = (Status.ACCEPTED, Status.OVERRIDDEN)
+    """The statuses of a proposal the physicist decided (accepted, or overrode)."""
+
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="plan_proposals")
     for_cycle = models.PositiveSmallIntegerField()
     plan = models.JSONField()
