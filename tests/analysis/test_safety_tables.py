@@ -301,3 +301,18 @@ def test_nadir_summary() -> None:
     assert neutrophils["days_from_cycle_median"] == (21 + 30) / 2
     assert set(frame["unit"]) == {"10^9/L"}
     assert set(frame.index.get_level_values("term")) == {PLATELETS, NEUTROPHILS}
+
+
+@pytest.mark.parametrize(("last_day", "sloped"), [("2024-06-12", False), ("2024-06-13", True)])
+def test_the_slope_needs_90_days(last_day: str, sloped: bool) -> None:
+    """P05's two values 89 days apart (03-15 + 16 + 30 + 31 + 12 = 06-12) give no slope; 90 do."""
+    labs = [row for row in report_tables()["labs"] if row["trial_id"] != "P05"]
+    egfr = {"trial_id": "P05", "term": "egfr", "unit": "ml/min/1.73 m2", "grade": None}
+    labs += [
+        egfr | {"drawn_on": "2024-03-15", "value": 60.0},
+        egfr | {"drawn_on": last_day, "value": 55.0},
+    ]
+    slopes = safety_labs.egfr_slopes(report_dataset(labs=labs)).set_index("trial_id")
+    assert ("P05" in slopes.index) is sloped
+    if sloped:  # -5 over 90 days: -5 x 365.25 / 90 = -20.2917 a year
+        assert slopes.loc["P05", "egfr_slope_per_year"] == pytest.approx(-20.2917, abs=1e-4)
